@@ -1,0 +1,60 @@
+"""Matching what a user typed (or tapped) to the options of a question."""
+
+from collections.abc import Callable, Iterable, Sequence
+
+from bot.messages import Choice
+from bot.text import key
+
+YES_WORDS = ("ya", "y", "iya", "iyo", "yes", "ok", "oke", "okay", "setuju", "boleh", "betul",
+             "benar", "bener", "sudah benar", "inggih", "nggih", "muhun", "yoi", "siap", "agree")
+NO_WORDS = ("tidak", "tdk", "tak", "no", "nggak", "ngga", "gak", "ga", "enggak", "ndak", "indak",
+            "mboten", "henteu", "tidak setuju", "tdk setuju", "gak setuju", "nggak setuju",
+            "ndak setuju", "indak setuju", "belum", "jangan")
+NEGATIONS = frozenset({"tidak", "tdk", "tak", "no", "not", "nggak", "ngga", "gak", "ga", "enggak",
+                       "ndak", "indak", "mboten", "henteu", "belum", "jangan", "don't", "dont"})
+
+
+def yes_no(yes_label: str, no_label: str) -> tuple[Choice, Choice]:
+    return (Choice("yes", yes_label, aliases=YES_WORDS), Choice("no", no_label, aliases=NO_WORDS))
+
+
+
+
+def match(
+    text: str, choices: Sequence[Choice], labels: Callable[[Choice], Iterable[str]]
+) -> Choice | None:
+    """The option the text picks, or None if it picks none or more than one.
+
+    An option is picked by its number, its label in any language, one of its aliases, or by the
+    longest label or alias found word for word inside the text ("saya ojol" picks "Ojek / ojol").
+    A "yes" option is never picked by a text with a negation in it ("tidak setuju").
+    """
+    typed = key(text)
+    if not typed:
+        return None
+    if typed.isdigit():
+        number = int(typed)
+        return choices[number - 1] if 1 <= number <= len(choices) else None
+    typed_words = typed.split()
+    negated = bool(NEGATIONS.intersection(typed_words))
+    best: list[tuple[int, Choice]] = []
+    for choice in choices:
+        if choice.value == "yes" and negated:
+            continue
+        names = {key(name) for name in (*labels(choice), *choice.aliases)} - {""}
+        if typed in names:
+            return choice
+        lengths = [len(n.split()) for n in names if _contains(typed_words, n.split())]
+        if lengths:
+            best.append((max(lengths), choice))
+    if not best:
+        return None
+    best.sort(key=lambda pair: -pair[0])
+    if len(best) > 1 and best[0][0] == best[1][0]:
+        return None
+    return best[0][1]
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    return any(haystack[i:i + n] == needle for i in range(len(haystack) - n + 1))

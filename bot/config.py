@@ -1,0 +1,74 @@
+"""Settings, from the environment or an optional ``.env`` file (names are case-insensitive)."""
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.rules import Rules
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lindungi.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    database_url: str = DEFAULT_DATABASE_URL
+    default_locale: Literal["id", "en"] = "id"
+    session_ttl_hours: float = Field(24.0, gt=0)
+    journal_retention_days: float = Field(7.0, gt=0)
+    income_brackets: tuple[int, ...] = (1_000_000, 2_000_000, 3_000_000, 5_000_000)
+    jkk_rate_percent: float = Field(1.0, ge=0, le=100)
+    jkm_monthly: int = Field(6_800, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if ":" not in value.get_secret_value():
+            raise ValueError("a bot token looks like 123456:ABC-DEF… (from @BotFather)")
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("income_brackets")
+    @classmethod
+    def _brackets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(value) < 2 or list(value) != sorted(set(value)) or value[0] <= 0:
+            raise ValueError("needs at least two increasing positive amounts, e.g. "
+                             "[1000000,2000000,3000000]")
+        return value
+
+    @property
+    def journal_retention(self) -> timedelta:
+        return timedelta(days=self.journal_retention_days)
+
+    def rules(self) -> Rules:
+        return Rules(default_locale=self.default_locale,
+                     session_ttl=timedelta(hours=self.session_ttl_hours),
+                     income_brackets=self.income_brackets,
+                     jkk_rate_percent=self.jkk_rate_percent, jkm_monthly=self.jkm_monthly)
+
+
+def describe_error(error) -> str:
+    """One line naming the first bad setting, from a pydantic ``ValidationError``."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]).upper() if first.get("loc") else "settings"
+    return f"bad setting {name}: {first['msg']}"

@@ -1,0 +1,208 @@
+"""The conversation engine: one inbound message and the stored session in, the new session,
+replies and effects out. No I/O: the host loads and saves the session, applies the effects in
+the same transaction, and sends the replies.
+
+Commands (/start, /menu, /bantuan, /batal, /bahasa, status) work at every step; anything else
+goes to the step the user is at, which answers every input, valid or not.
+"""
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.choices import match
+from bot.context import Context, Turn
+from bot.flows.registration import LANGUAGE_CHOICES, Registration
+from bot.i18n import LOCALES, N_, Catalogs, Msg
+from bot.messages import Choice, Effect, Inbound, Reply, WorkerInfo
+from bot.questions import Question
+from bot.rules import Rules
+from bot.session import Session
+from bot.text import MAX_INPUT_CHARS, clean, key
+from bot.validators import Err
+
+COMMANDS = {
+    "start": ("start", "mulai", "halo", "hai", "hi", "hello", "assalamualaikum", "p"),
+    "menu": ("menu", "0", "kembali", "back", "home", "menu utama", "main menu"),
+    "help": ("bantuan", "help", "tolong", "info"),
+    "cancel": ("batal", "cancel", "batalkan", "berhenti"),
+    "language": ("bahasa", "language", "ganti bahasa", "change language", "bahasa language"),
+    "status": ("status", "cek status", "check status", "my status"),
+    "register": ("daftar", "register", "pendaftaran", "daftar baru", "new registration"),
+}
+COMMAND_BY_WORD = {word: name for name, words in COMMANDS.items() for word in words}
+
+MENU_CHOICES = (
+    Choice("register", N_("menu.register"), aliases=("daftar", "register", "mendaftar")),
+    Choice("status", N_("menu.status"), aliases=("status", "cek")),
+    Choice("language", N_("menu.language"), aliases=("bahasa", "language")),
+    Choice("help", N_("menu.help"), aliases=("bantuan", "help")),
+)
+CONTINUE = Choice("continue", N_("menu.continue"), aliases=("lanjut", "lanjutkan", "continue"))
+STATUS_LIMIT = 5
+STATUS_LABELS = {"waiting_verification": N_("worker_status.waiting_verification")}
+
+LANGUAGE_QUESTION = Question("language", N_("language.prompt"), N_("language.expect"),
+                             N_("language.help"), choices=LANGUAGE_CHOICES)
+
+
+@dataclass
+class Outcome:
+    session: Session
+    replies: list[Reply]
+    effects: list[Effect]
+
+
+class Engine:
+    def __init__(self, catalogs: Catalogs, rules: Rules | None = None):
+        self.catalogs = catalogs
+        self.rules = rules or Rules()
+        self.flows = {"registration": Registration(self.rules, self.labels)}
+
+    def labels(self, choice: Choice) -> list[str]:
+        """A choice's label in every language, for matching what the user typed."""
+        return [self.catalogs.text(locale, choice.label, choice.params) for locale in LOCALES]
+
+    def new_session(self) -> Session:
+        return Session(locale=self.rules.default_locale)
+
+    async def handle(self, session: Session | None, inbound: Inbound, ctx: Context) -> Outcome:
+        s = copy.deepcopy(session) if session else self.new_session()
+        turn = Turn()
+        text = clean(inbound.text) if inbound.kind == "text" else ""
+        command = self.command(text) if inbound.kind == "text" else None
+        if self.is_idle(s, ctx.now):
+            s.expire()
+        if s.expired:
+            s.expired = False
+            turn.say(Reply(N_("session.expired")))
+            if command is None:
+                command = "menu"
+        if command:
+            await self._command(command, s, turn, ctx, inbound)
+        elif s.asking_language:
+            self._answer_language(s, inbound, text, turn, ctx)
+        elif s.flow:
+            await self.flows[s.flow].answer(s, inbound, text, turn, ctx)
+        else:
+            await self._answer_menu(s, inbound, text, turn, ctx)
+        s.updated_at = ctx.now.isoformat()
+        return Outcome(s, turn.replies, turn.effects)
+
+    @staticmethod
+    def command(text: str) -> str | None:
+        """The command a message is, if it is one: ``/menu``, ``/menu@LindungiBot``, "batal"."""
+        if len(text) > MAX_INPUT_CHARS:
+            return None
+        if text.startswith("/"):
+            word = text[1:].split(maxsplit=1)[0].split("@")[0] if len(text) > 1 else ""
+            return COMMAND_BY_WORD.get(word.casefold())
+        return COMMAND_BY_WORD.get(key(text))
+
+    def is_idle(self, s: Session, now: datetime) -> bool:
+        """A conversation with unsaved answers, untouched for longer than the session TTL."""
+        idle_since = s.idle_since()
+        return bool(s.has_draft() and idle_since and now - idle_since > self.rules.session_ttl)
+
+    def expire_stored(self, state: dict, now: datetime) -> dict | None:
+        """For the periodic sweep: the stored state with its idle draft forgotten, or None."""
+        s = Session.from_json(state)
+        if not self.is_idle(s, now):
+            return None
+        s.expire()
+        return s.to_json()
+
+    # --- commands ---------------------------------------------------------------------------
+
+    async def _command(self, command: str, s: Session, turn: Turn, ctx: Context,
+                       inbound: Inbound) -> None:
+        if command == "help":
+            if s.asking_language:
+                turn.say(LANGUAGE_QUESTION.explain())
+            elif s.flow:
+                self.flows[s.flow].help(s, turn, ctx)
+            else:
+                turn.say(Reply(N_("help.menu"), choices=self.menu_choices(s)))
+            return
+        s.asking_language = False
+        if command == "language":
+            s.asking_language = True
+            turn.say(LANGUAGE_QUESTION.ask())
+        elif command == "cancel":
+            had = s.discard()
+            turn.say(Reply(N_("cancel.done") if had else N_("cancel.nothing"),
+                           choices=self.menu_choices(s)))
+        elif command == "status":
+            s.pause()
+            await self._status(s, inbound, turn, ctx)
+        elif command == "register" and s.flow:
+            self.flows[s.flow].reprompt(s, turn, ctx)
+        elif command == "register":
+            await self._choose("continue" if s.paused else "register", s, inbound, turn, ctx)
+        else:
+            s.pause()
+            turn.say(self.menu(s, welcome=command == "start"))
+
+    # --- menu ---------------------------------------------------------------------------------
+
+    def menu_choices(self, s: Session) -> tuple[Choice, ...]:
+        return ((CONTINUE,) if s.paused else ()) + MENU_CHOICES
+
+    def menu(self, s: Session, welcome: bool = False) -> Reply:
+        return Reply(N_("menu.welcome") if welcome else N_("menu.prompt"),
+                     choices=self.menu_choices(s))
+
+    async def _answer_menu(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                           ctx: Context) -> None:
+        picked = match(text, self.menu_choices(s), self.labels) if text else None
+        if picked is None:
+            problem = N_("input.not_text") if inbound.kind != "text" else N_("menu.unknown")
+            turn.say(Reply(N_("error.with_expect"),
+                           {"problem": Msg(problem), "expect": Msg(N_("menu.expect"))},
+                           choices=self.menu_choices(s)))
+            return
+        await self._choose(picked.value, s, inbound, turn, ctx)
+
+    async def _choose(self, value: str, s: Session, inbound: Inbound, turn: Turn,
+                      ctx: Context) -> None:
+        if value == "continue" and s.resume():
+            self.flows[s.flow].reprompt(s, turn, ctx)
+        elif value in ("register", "continue"):
+            s.paused = None
+            self.flows["registration"].start(s, turn, ctx)
+        elif value == "status":
+            await self._status(s, inbound, turn, ctx)
+        elif value == "language":
+            s.asking_language = True
+            turn.say(LANGUAGE_QUESTION.ask())
+        else:
+            turn.say(Reply(N_("help.menu"), choices=self.menu_choices(s)))
+
+    def _answer_language(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                         ctx: Context) -> None:
+        result = LANGUAGE_QUESTION.read(inbound, text, ctx.today, self.labels)
+        if isinstance(result, Err):
+            turn.say(LANGUAGE_QUESTION.error(result))
+            return
+        s.locale, s.locale_chosen, s.asking_language = result.value.value, True, False
+        turn.say(Reply(N_("language.set")))
+        if s.flow:
+            self.flows[s.flow].reprompt(s, turn, ctx)
+        else:
+            turn.say(self.menu(s))
+
+    # --- status -------------------------------------------------------------------------------
+
+    async def _status(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
+        workers = await ctx.lookup.workers_of_chat(inbound.chat_key)
+        if not workers:
+            turn.say(Reply(N_("status.none"), choices=self.menu_choices(s)))
+            return
+        for worker in workers[:STATUS_LIMIT]:
+            turn.say(Reply(N_("status.worker"), status_params(worker), navigation=True))
+
+
+def status_params(worker: WorkerInfo) -> dict:
+    return {"full_name": worker.full_name, "reference": worker.reference,
+            "status": Msg(STATUS_LABELS.get(worker.status, worker.status)),
+            "registered_on": worker.registered_on}

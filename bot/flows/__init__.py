@@ -1,0 +1,1 @@
+"""The conversations Lindungi holds, each a small state machine over ``Question``s."""

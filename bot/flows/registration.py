@@ -1,0 +1,302 @@
+"""A worker registers themselves: language, consent, NIK, name, birth date, phone, occupation,
+address, income, then a summary where any answer can be corrected before it is stored.
+
+The answers live in ``session.data`` until the worker confirms; the next question is always the
+first one still unanswered, so correcting an answer is just forgetting it and asking again.
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from bot.choices import yes_no
+from bot.context import Context, Turn
+from bot.i18n import N_, Money, Msg
+from bot.messages import Choice, Inbound, RegisterWorker, Reply
+from bot.questions import Question
+from bot.rules import CONSENT_VERSION, Rules
+from bot.session import Session
+from bot.validators import Err, mask_nik, nik_birth_date
+
+LANGUAGE_CHOICES = (
+    Choice("id", N_("language.id"), aliases=("indonesia", "indo", "bahasa indonesia", "id")),
+    Choice("en", N_("language.en"), aliases=("english", "inggris", "bahasa inggris", "en")),
+)
+
+OCCUPATIONS = (
+    Choice("ojek", N_("occupation.ojek"),
+           aliases=("ojek", "ojol", "gojek", "grab", "maxim", "ojek online", "ojek pangkalan",
+                    "driver ojek", "driver ojol", "kurir", "courier", "ojek daring")),
+    Choice("nelayan", N_("occupation.nelayan"),
+           aliases=("nelayan", "fisher", "fisherman", "tangkap ikan", "melaut")),
+    Choice("pedagang", N_("occupation.pedagang"),
+           aliases=("pedagang", "pkl", "kaki lima", "jualan", "dagang", "penjual", "keliling",
+                    "street vendor", "vendor", "warung", "berjualan", "penjual makanan")),
+    Choice("petani", N_("occupation.petani"),
+           aliases=("petani", "tani", "buruh tani", "farmer", "sawah", "kebun", "peladang")),
+    Choice("penjahit", N_("occupation.penjahit"), aliases=("penjahit", "jahit", "tailor")),
+    Choice("tukang_bangunan", N_("occupation.tukang_bangunan"),
+           aliases=("tukang bangunan", "tukang", "bangunan", "kuli bangunan", "builder",
+                    "construction", "tukang batu", "tukang kayu")),
+    Choice("pekerja_seni", N_("occupation.pekerja_seni"),
+           aliases=("seni", "seniman", "pekerja seni", "artist", "musisi", "penari", "pelukis")),
+    Choice("petugas_keagamaan", N_("occupation.petugas_keagamaan"),
+           aliases=("marbot", "imam", "guru ngaji", "ustadz", "ustaz", "pendeta", "keagamaan",
+                    "religious", "garin", "koster", "pegawai syara", "bilal", "muadzin")),
+    Choice("kuli_angkut", N_("occupation.kuli_angkut"),
+           aliases=("kuli", "kuli angkut", "angkut", "buruh", "porter", "buruh angkut")),
+    Choice("pemulung", N_("occupation.pemulung"),
+           aliases=("pemulung", "pulung", "waste picker", "rongsok", "barang bekas")),
+    Choice("other", N_("occupation.other"), aliases=("lainnya", "lain", "other", "lain lain")),
+)
+
+OCCUPATION_LABELS = {choice.value: choice.label for choice in OCCUPATIONS}
+
+CONSENT_CHOICES = yes_no(N_("consent.yes"), N_("consent.no"))
+DOB_CHOICES = (
+    Choice("yes", N_("birth_date_confirm.keep"), aliases=("ya", "iya", "benar", "betul", "yes")),
+    Choice("birth_date", N_("birth_date_confirm.change_date"),
+           aliases=("ubah tanggal", "ganti tanggal", "change date")),
+    Choice("nik", N_("birth_date_confirm.change_nik"),
+           aliases=("ubah nik", "ganti nik", "change nik")),
+)
+SUMMARY_CHOICES = (
+    Choice("save", N_("summary.save"), aliases=("simpan", "save", "ya", "iya", "benar", "ok",
+                                                 "yes", "kirim")),
+    Choice("edit", N_("summary.edit"), aliases=("ubah", "edit", "ganti", "koreksi", "perbaiki")),
+    Choice("cancel", N_("summary.cancel")),
+)
+
+FIELD_LABELS = {
+    "nik": N_("field.nik"), "full_name": N_("field.full_name"),
+    "birth_date": N_("field.birth_date"), "phone": N_("field.phone"),
+    "occupation": N_("field.occupation"), "kelurahan": N_("field.kelurahan"),
+    "kecamatan": N_("field.kecamatan"), "income": N_("field.income"),
+}
+EDIT_CHOICES = tuple(Choice(name, label) for name, label in FIELD_LABELS.items())
+FORGETS = {
+    "nik": ("nik", "birth_date_confirmed"),
+    "birth_date": ("birth_date", "birth_date_confirmed"),
+    "occupation": ("occupation", "occupation_other"),
+}
+"""What to forget when a field is corrected: its answer, and answers that depended on it."""
+
+
+def questions(rules: Rules) -> dict[str, Question]:
+    return {q.name: q for q in (
+        Question("language", N_("language.prompt"), N_("language.expect"),
+                 N_("language.help"), choices=LANGUAGE_CHOICES),
+        Question("consent", N_("consent.prompt"), N_("consent.expect"), N_("consent.help"),
+                 choices=CONSENT_CHOICES),
+        Question("nik", N_("nik.prompt"), N_("nik.expect"), N_("nik.help"), validator="nik"),
+        Question("full_name", N_("full_name.prompt"), N_("full_name.expect"),
+                 N_("full_name.help"), validator="name"),
+        Question("birth_date", N_("birth_date.prompt"), N_("birth_date.expect"),
+                 N_("birth_date.help"), validator="date"),
+        Question("birth_date_confirm", N_("birth_date_confirm.prompt"),
+                 N_("birth_date_confirm.expect"), N_("birth_date_confirm.help"),
+                 choices=DOB_CHOICES),
+        Question("phone", N_("phone.prompt"), N_("phone.expect"), N_("phone.help"),
+                 validator="phone", accepts_contact=True),
+        Question("occupation", N_("occupation.prompt"), N_("occupation.expect"),
+                 N_("occupation.help"), choices=OCCUPATIONS),
+        Question("occupation_other", N_("occupation_other.prompt"),
+                 N_("occupation_other.expect"), N_("occupation_other.help"),
+                 validator="free_text"),
+        Question("kelurahan", N_("kelurahan.prompt"), N_("kelurahan.expect"),
+                 N_("kelurahan.help"), validator="place"),
+        Question("kecamatan", N_("kecamatan.prompt"), N_("kecamatan.expect"),
+                 N_("kecamatan.help"), validator="place"),
+        Question("income", N_("income.prompt"), N_("income.expect"), N_("income.help"),
+                 choices=income_choices(rules)),
+        Question("summary", N_("summary.prompt"), N_("summary.expect"), N_("summary.help"),
+                 choices=SUMMARY_CHOICES),
+        Question("edit", N_("edit.prompt"), N_("edit.expect"), N_("edit.help"),
+                 choices=EDIT_CHOICES),
+    )}
+
+
+def income_choices(rules: Rules) -> tuple[Choice, ...]:
+    """One option per bracket, labelled by its range, plus "don't know" (the lowest)."""
+    brackets = rules.income_brackets
+    options = []
+    for i, low in enumerate(brackets):
+        if i == 0:
+            label, params = N_("income.below"), {"high": Money(brackets[1])}
+        elif i == len(brackets) - 1:
+            label, params = N_("income.above"), {"low": Money(low)}
+        else:
+            label = N_("income.between")
+            params = {"low": Money(low), "high": Money(brackets[i + 1])}
+        options.append(Choice(str(low), label, params))
+    options.append(Choice(str(brackets[0]), N_("income.unknown"),
+                          aliases=("tidak tahu", "tdk tahu", "gak tahu", "nggak tahu", "entah",
+                                   "don't know", "dont know", "unknown")))
+    return tuple(options)
+
+
+def next_step(data: dict, today: date) -> str:
+    """The first question still unanswered; the summary once all are."""
+    for name in ("language", "consent", "nik", "full_name", "birth_date"):
+        if name not in data:
+            return name
+    if birth_date_mismatch(data, today) and not data.get("birth_date_confirmed"):
+        return "birth_date_confirm"
+    for name in ("phone", "occupation"):
+        if name not in data:
+            return name
+    if data["occupation"] == "other" and "occupation_other" not in data:
+        return "occupation_other"
+    for name in ("kelurahan", "kecamatan", "income"):
+        if name not in data:
+            return name
+    return "summary"
+
+
+def birth_date_mismatch(data: dict, today: date) -> date | None:
+    """The NIK's date when it differs from the birth date given (a warning, never a refusal)."""
+    in_nik = nik_birth_date(data["nik"], today)
+    return in_nik if in_nik and in_nik.isoformat() != data["birth_date"] else None
+
+
+class Registration:
+    name = "registration"
+
+    def __init__(self, rules: Rules, labels):
+        self.rules = rules
+        self.labels = labels
+        self.questions = questions(rules)
+        self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
+            "language": self._language, "consent": self._consent, "nik": self._nik,
+            "birth_date_confirm": self._birth_date_confirm, "occupation": self._occupation,
+            "income": self._income, "summary": self._summary, "edit": self._edit,
+        }
+
+    # --- entering and re-asking -------------------------------------------------------
+
+    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+        s.flow, s.data = self.name, {}
+        if s.locale_chosen:
+            s.data["language"] = s.locale
+        self._ask_next(s, turn, ctx)
+
+    def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
+        turn.say(self._ask(s, s.step, ctx))
+
+    def help(self, s: Session, turn: Turn, ctx: Context) -> None:
+        turn.say(self.questions[s.step].explain())
+
+    def _ask_next(self, s: Session, turn: Turn, ctx: Context) -> None:
+        s.step = next_step(s.data, ctx.today)
+        turn.say(self._ask(s, s.step, ctx))
+
+    def _ask(self, s: Session, step: str, ctx: Context) -> Reply:
+        question = self.questions[step]
+        if step == "birth_date_confirm":
+            return question.ask({"given": date.fromisoformat(s.data["birth_date"]),
+                                 "in_nik": birth_date_mismatch(s.data, ctx.today)})
+        if step == "summary":
+            return question.ask(self._summary_params(s.data))
+        return question.ask()
+
+    # --- answering ----------------------------------------------------------------------
+
+    async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                     ctx: Context) -> None:
+        question = self.questions[s.step]
+        result = question.read(inbound, text, ctx.today, self.labels)
+        if isinstance(result, Err):
+            turn.say(question.error(result))
+            return
+        handler = self.handlers.get(s.step, self._store)
+        await handler(s, result.value, turn, ctx)
+
+    async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
+        s.data[s.step] = value.isoformat() if isinstance(value, date) else value
+        if s.step == "birth_date":
+            s.data.pop("birth_date_confirmed", None)
+        self._ask_next(s, turn, ctx)
+
+    async def _language(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        s.locale, s.locale_chosen = choice.value, True
+        s.data["language"] = choice.value
+        self._ask_next(s, turn, ctx)
+
+    async def _consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        if choice.value == "no":
+            s.leave_flow()
+            turn.say(Reply(N_("consent.declined"), navigation=True))
+            return
+        s.data["consent"] = {"version": CONSENT_VERSION, "at": ctx.now.isoformat()}
+        self._ask_next(s, turn, ctx)
+
+    async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
+        if await ctx.lookup.worker_by_nik(nik) is not None:
+            turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
+                           choices=(Choice("status", N_("menu.status")),)))
+            return
+        s.data["nik"] = nik
+        s.data.pop("birth_date_confirmed", None)
+        self._ask_next(s, turn, ctx)
+
+    async def _birth_date_confirm(self, s: Session, choice: Choice, turn: Turn,
+                                  ctx: Context) -> None:
+        if choice.value == "yes":
+            s.data["birth_date_confirmed"] = True
+        else:
+            for name in FORGETS[choice.value]:
+                s.data.pop(name, None)
+        self._ask_next(s, turn, ctx)
+
+    async def _occupation(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        s.data["occupation"] = choice.value
+        s.data.pop("occupation_other", None)
+        self._ask_next(s, turn, ctx)
+
+    async def _income(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        s.data["income"] = int(choice.value)
+        self._ask_next(s, turn, ctx)
+
+    async def _edit(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        for name in FORGETS.get(choice.value, (choice.value,)):
+            s.data.pop(name, None)
+        self._ask_next(s, turn, ctx)
+
+    async def _summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        if choice.value == "edit":
+            s.step = "edit"
+            turn.say(self.questions["edit"].ask())
+            return
+        if choice.value == "cancel":
+            s.discard()
+            turn.say(Reply(N_("cancel.done"), navigation=True))
+            return
+        data = s.data
+        if await ctx.lookup.worker_by_nik(data["nik"]) is not None:
+            turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(data.pop("nik"))},
+                           navigation=True))
+            self._ask_next(s, turn, ctx)
+            return
+        reference = ctx.new_reference()
+        turn.do(RegisterWorker(
+            reference=reference, nik=data["nik"], full_name=data["full_name"],
+            birth_date=date.fromisoformat(data["birth_date"]), phone=data["phone"],
+            occupation=data["occupation"], occupation_other=data.get("occupation_other"),
+            kelurahan=data["kelurahan"], kecamatan=data["kecamatan"],
+            monthly_income=data["income"], locale=s.locale,
+            consent_version=data["consent"]["version"], consented_at=data["consent"]["at"]))
+        turn.say(Reply(N_("reg.done"), {
+            "reference": reference,
+            "contribution": Money(self.rules.contribution(data["income"]))}, navigation=True))
+        s.leave_flow()
+
+    def _summary_params(self, data: dict) -> dict:
+        occupation = Msg(OCCUPATION_LABELS[data["occupation"]])
+        if data["occupation"] == "other":
+            occupation = Msg(N_("occupation.other_named"), {"name": data["occupation_other"]})
+        return {
+            "nik": mask_nik(data["nik"]), "full_name": data["full_name"],
+            "birth_date": date.fromisoformat(data["birth_date"]), "phone": data["phone"],
+            "occupation": occupation, "kelurahan": data["kelurahan"],
+            "kecamatan": data["kecamatan"], "income": Money(data["income"]),
+            "contribution": Money(self.rules.contribution(data["income"])),
+        }

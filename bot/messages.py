@@ -1,0 +1,108 @@
+"""What flows in and out of the engine: inbound messages, replies, and effects to store."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+Kind = Literal["text", "contact", "photo", "sticker", "voice", "video", "document", "location",
+               "other"]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a user, whatever the channel, as the adapters hand it over."""
+
+    channel: str
+    chat_id: str
+    external_id: str
+    kind: Kind = "text"
+    text: str = ""
+    contact_phone: str | None = None
+
+    @property
+    def chat_key(self) -> str:
+        return f"{self.channel}:{self.chat_id}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a question; ``label`` is a message id, ``aliases`` extra words that pick it."""
+
+    value: str
+    label: str
+    params: Mapping[str, Any] | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to send: a text by message id, and how the user may answer it."""
+
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    ask_contact: bool = False
+    navigation: bool = False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A reply turned into text in the user's language, ready for any channel."""
+
+    text: str
+    options: tuple[str, ...] = ()
+    contact_button: str | None = None
+    menu_button: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "options": list(self.options),
+                "contact_button": self.contact_button, "menu_button": self.menu_button}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Rendered":
+        return cls(data["text"], tuple(data.get("options") or ()), data.get("contact_button"),
+                   data.get("menu_button"))
+
+    def as_numbered_text(self) -> str:
+        """The form for channels without buttons (terminal, WhatsApp): options as numbers."""
+        lines = [self.text]
+        if self.options or self.menu_button:
+            lines.append("")
+        lines.extend(f"{n}. {label}" for n, label in enumerate(self.options, 1))
+        if self.menu_button:
+            lines.append(f"0. {self.menu_button}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RegisterWorker:
+    """Effect: store a worker who completed registration (waiting for verification)."""
+
+    reference: str
+    nik: str
+    full_name: str
+    birth_date: date
+    phone: str
+    occupation: str
+    occupation_other: str | None
+    kelurahan: str
+    kecamatan: str
+    monthly_income: int
+    locale: str
+    consent_version: str
+    consented_at: str
+
+
+Effect = RegisterWorker
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What the engine may know of a stored worker."""
+
+    reference: str
+    nik: str
+    full_name: str
+    status: str
+    registered_on: date

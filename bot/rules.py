@@ -1,0 +1,25 @@
+"""Programme rules the engine needs, with the defaults of shared/domain.md.
+
+Amounts confirmed by two sources are defaults here; every one can be overridden by the settings,
+because a regulation may change before the code does.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+CONSENT_VERSION = "2026-11"
+"""Bumped whenever the consent text changes, so each stored consent says what was agreed to."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    default_locale: str = "id"
+    session_ttl: timedelta = timedelta(hours=24)
+    income_brackets: tuple[int, ...] = (1_000_000, 2_000_000, 3_000_000, 5_000_000)
+    """Declarable monthly incomes (the JKK base); the first is the lowest, and the default."""
+    jkk_rate_percent: float = 1.0
+    jkm_monthly: int = 6_800
+
+    def contribution(self, monthly_income: int) -> int:
+        """Monthly JKK + JKM premium: 1% of declared income + Rp6.800 (Rp16.800 at the minimum)."""
+        return round(monthly_income * self.jkk_rate_percent / 100) + self.jkm_monthly

@@ -1,0 +1,1 @@
+"""The edges: the message pipeline and the channel adapters (Telegram, terminal)."""

@@ -1,0 +1,299 @@
+"""The message path, once for every channel:
+
+journal the inbound (unique by channel message id: a repeat is dropped) → load the session →
+``engine.handle`` → save the session, the rows the step creates, and the rendered replies, in
+**one transaction** → send the replies (in order per chat) → mark them delivered.
+
+One writer task takes whatever messages are waiting (from every channel) and handles them in one
+transaction, so commits are shared under load. A crash anywhere loses nothing: what was not
+committed is redelivered by the channel (Telegram keeps unconfirmed updates, and we confirm them
+only after the commit), and replies committed but not sent are sent at the next start.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Protocol
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from bot.context import Context
+from bot.engine import Engine
+from bot.i18n import N_
+from bot.messages import Inbound, Rendered, Reply
+from bot.render import Renderer
+from bot.session import Session
+from bot.validators import mask_nik
+from models.store import Store, Tx
+
+log = logging.getLogger("lindungi.conversations")
+
+WIB = timezone(timedelta(hours=7), "WIB")
+MAX_BATCH = 200
+BATCH_ATTEMPTS = 3
+SEND_ATTEMPTS = 6
+FLUSH_DELAY_S = 0.2
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class Undeliverable(Exception):
+    """The chat cannot receive messages (e.g. the user blocked the bot): do not retry."""
+
+
+class RetryLater(Exception):
+    """A temporary failure (rate limit, network): try again after ``delay`` seconds."""
+
+    def __init__(self, delay: float):
+        super().__init__(f"retry after {delay}s")
+        self.delay = delay
+
+
+class Sender(Protocol):
+    async def send(self, chat_id: str, message: Rendered) -> None: ...
+
+
+def new_reference() -> str:
+    """A registration reference such as ``LD-7K3Q-9XPA``: short to read out, hard to guess."""
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"LD-{code[:4]}-{code[4:]}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Conversations:
+    def __init__(self, store: Store, engine: Engine, renderer: Renderer, *,
+                 clock: Callable[[], datetime] = utc_now,
+                 references: Callable[[], str] = new_reference,
+                 journal_retention: timedelta = timedelta(days=7)):
+        self.store = store
+        self.journal_retention = journal_retention
+        self.engine = engine
+        self.renderer = renderer
+        self.clock = clock
+        self.references = references
+        self.senders: dict[str, Sender] = {}
+        self._queue: asyncio.Queue[tuple[list[Inbound], asyncio.Future]] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+        self._tails: dict[str, asyncio.Task] = {}
+        self._delivered: list[tuple[str, str]] = []
+        self._flush_pending = False
+
+    def add_channel(self, name: str, sender: Sender) -> None:
+        self.senders[name] = sender
+
+    async def start(self) -> None:
+        """Send what a previous run stored but did not send, then start taking messages."""
+        for pending in await self.store.undelivered():
+            if pending.channel in self.senders:
+                self._deliver_later(pending.channel, pending.external_id, pending.chat_key,
+                                    [Rendered.from_json(r) for r in pending.replies])
+        self._writer = asyncio.create_task(self._write_loop(), name="lindungi-writer")
+
+    async def stop(self) -> None:
+        """Finish what was taken: pending writes, sends in flight, delivery marks."""
+        await self.idle()
+        if self._writer:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+
+    async def delivered(self, chat_key: str) -> None:
+        """Wait until the replies queued for one chat are sent."""
+        while (tail := self._tails.get(chat_key)) is not None:
+            await asyncio.wait([tail])
+
+    async def idle(self) -> None:
+        """Wait until every submitted message is stored, its replies sent and marked sent."""
+        while self._tails or self._delivered or not self._queue.empty():
+            if self._tails:
+                await asyncio.gather(*list(self._tails.values()), return_exceptions=True)
+            if self._delivered:
+                await self.submit([])
+            await asyncio.sleep(0.01)
+
+    async def submit(self, inbounds: list[Inbound]) -> None:
+        """Handle these messages; returns once they and their replies are committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((inbounds, future))
+        await future
+
+    async def sweep(self) -> None:
+        """Periodic upkeep: forget idle drafts (telling the user on their next message) and
+        journal rows old enough that no channel will deliver those messages again."""
+        now = self.clock()
+        expired = await self.store.expire_sessions(
+            now - self.engine.rules.session_ttl,
+            lambda state: self.engine.expire_stored(state, now))
+        forgotten = await self.store.forget_journal(now - self.journal_retention)
+        if expired or forgotten:
+            log.info("sweep: %d idle drafts forgotten, %d journal rows removed",
+                     expired, forgotten)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            items = [await self._queue.get()]
+            count = len(items[0][0])
+            while count < MAX_BATCH and not self._queue.empty():
+                item = self._queue.get_nowait()
+                items.append(item)
+                count += len(item[0])
+            inbounds = [inbound for batch, _ in items for inbound in batch]
+            try:
+                deliveries = await self._process_with_retries(inbounds)
+            except Exception as exc:  # the database is gone: callers must not confirm
+                log.exception("could not store %d messages", len(inbounds))
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for delivery in deliveries:
+                self._deliver_later(*delivery)
+            for _, future in items:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _process_with_retries(self, inbounds: list[Inbound]) -> list[tuple]:
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            marks, self._delivered = self._delivered, []
+            try:
+                return await self._process(inbounds, marks)
+            except (IntegrityError, DBAPIError):
+                self._delivered = marks + self._delivered
+                if attempt == BATCH_ATTEMPTS:
+                    raise
+                log.warning("batch of %d conflicted, retrying", len(inbounds), exc_info=True)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _process(self, inbounds: list[Inbound], marks: list[tuple[str, str]]
+                       ) -> list[tuple]:
+        now = self.clock()
+        deliveries: list[tuple] = []
+        async with self.store.transaction() as tx:
+            if marks:
+                await tx.mark_delivered(marks)
+            fresh = await self._unseen(tx, inbounds)
+            if not fresh:
+                return deliveries
+            stored = await tx.load_sessions(i.chat_key for i in fresh)
+            sessions = {key: Session.from_json(state) for key, state in stored.items()}
+            changed: set[str] = set()
+            ctx = Context(now=now, today=now.astimezone(WIB).date(), lookup=tx,
+                          new_reference=self.references)
+            journal = []
+            for inbound in fresh:
+                replies = await self._step(tx, inbound, sessions, changed, ctx)
+                journal.append({"channel": inbound.channel, "external_id": inbound.external_id,
+                                "chat_key": inbound.chat_key, "received_at": now,
+                                "replies": [r.to_json() for r in replies]})
+                if replies:
+                    deliveries.append((inbound.channel, inbound.external_id, inbound.chat_key,
+                                       replies))
+            await tx.save_sessions({key: sessions[key].to_json() for key in changed},
+                                   set(stored), now)
+            await tx.journal(journal)
+        return deliveries
+
+    async def _unseen(self, tx: Tx, inbounds: list[Inbound]) -> list[Inbound]:
+        """The messages not handled before, each once, in arrival order."""
+        seen: set[tuple[str, str]] = set()
+        for channel in {i.channel for i in inbounds}:
+            ids = [i.external_id for i in inbounds if i.channel == channel]
+            seen.update((channel, external_id) for external_id in await tx.seen(channel, ids))
+        fresh = []
+        for inbound in inbounds:
+            key = (inbound.channel, inbound.external_id)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(inbound)
+        return fresh
+
+    async def _step(self, tx: Tx, inbound: Inbound, sessions: dict[str, Session],
+                    changed: set[str], ctx: Context) -> list[Rendered]:
+        """One message through the engine, its effects stored in a savepoint: a failure undoes
+        this message's writes only, and the user is told to try again."""
+        key = inbound.chat_key
+        for attempt in (1, 2):
+            try:
+                async with tx.conn.begin_nested():
+                    outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
+                    for effect in outcome.effects:
+                        await tx.register_worker(effect, inbound.channel, key, ctx.now)
+                        log.info("worker registered: %s NIK %s", effect.reference,
+                                 mask_nik(effect.nik))
+            except IntegrityError:
+                if attempt == 1:
+                    continue  # e.g. the same NIK stored a moment ago: the step now sees it
+                log.exception("message %s:%s conflicted twice", inbound.channel,
+                              inbound.external_id)
+            except Exception:
+                log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
+            else:
+                sessions[key] = outcome.session
+                changed.add(key)
+                return [self.renderer.render(r, outcome.session.locale)
+                        for r in outcome.replies]
+            break
+        locale = sessions[key].locale if key in sessions else self.engine.rules.default_locale
+        return [self.renderer.render(Reply(N_("error.internal")), locale)]
+
+    # --- delivering -----------------------------------------------------------------------
+
+    def _deliver_later(self, channel: str, external_id: str, chat_key: str,
+                       messages: list[Rendered]) -> None:
+        previous = self._tails.get(chat_key)
+        task = asyncio.create_task(
+            self._deliver(previous, channel, external_id, chat_key, messages))
+        self._tails[chat_key] = task
+
+        def forget(done: asyncio.Task) -> None:
+            if self._tails.get(chat_key) is done:
+                del self._tails[chat_key]
+
+        task.add_done_callback(forget)
+
+    async def _deliver(self, previous: asyncio.Task | None, channel: str, external_id: str,
+                       chat_key: str, messages: list[Rendered]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        sender = self.senders[channel]
+        chat_id = chat_key.split(":", 1)[1]
+        for message in messages:
+            if not await self._send(sender, chat_id, message):
+                return  # left undelivered: sent again at the next start
+        self._delivered.append((channel, external_id))
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self._flush)
+
+    def _flush(self) -> None:
+        """Record sent replies; under load this rides along with the next write instead."""
+        self._flush_pending = False
+        if self._delivered and self._queue.empty():
+            future = asyncio.get_running_loop().create_future()
+            future.add_done_callback(lambda f: f.exception())  # logged by the writer
+            self._queue.put_nowait(([], future))
+
+    async def _send(self, sender: Sender, chat_id: str, message: Rendered) -> bool:
+        delay = 0.5
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                await sender.send(chat_id, message)
+                return True
+            except Undeliverable as exc:
+                log.warning("chat %s cannot be reached: %s", chat_id, exc)
+                return True
+            except RetryLater as exc:
+                await asyncio.sleep(exc.delay)
+            except Exception:
+                log.warning("sending to %s failed (attempt %d)", chat_id, attempt,
+                            exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+        return False

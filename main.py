@@ -1,0 +1,154 @@
+"""Lindungi's composition root: read the settings, build the store, engine and channels, run.
+
+    python main.py            run every configured channel, or the terminal chat if none is
+    python main.py run        Telegram by long polling (needs TELEGRAM_BOT_TOKEN)
+    python main.py chat       chat with the bot in this terminal
+    python main.py db upgrade apply database migrations (run and chat do it too)
+"""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from bot.config import Settings, describe_error
+from bot.engine import Engine
+from bot.i18n import N_, Catalogs, MissingCatalog
+from bot.render import Renderer
+from handlers.console import TerminalChannel
+from handlers.conversations import Conversations
+from handlers.telegram import TelegramChannel
+from models.migrate import upgrade
+from models.store import Store
+
+log = logging.getLogger("lindungi")
+SWEEP_EVERY_S = 600
+
+
+class StartupError(Exception):
+    """A problem that stops start-up, told in one line."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="main.py", description="Lindungi chat bot")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run every configured channel (Telegram: long polling)")
+    commands.add_parser("chat", help="chat with the bot in this terminal")
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
+    return parser.parse_args(argv)
+
+
+async def open_store(settings: Settings) -> Store:
+    store = Store.connect(settings.database_url)
+    try:
+        await upgrade(store.engine)
+    except Exception as exc:
+        await store.close()
+        raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc
+    return store
+
+
+def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
+    try:
+        catalogs = Catalogs()
+    except MissingCatalog as exc:
+        raise StartupError(str(exc)) from exc
+    engine = Engine(catalogs, settings.rules())
+    conversations = Conversations(store, engine, Renderer(catalogs),
+                                  journal_retention=settings.journal_retention)
+    return catalogs, conversations
+
+
+async def sweep_forever(conversations: Conversations) -> None:
+    while True:
+        try:
+            await conversations.sweep()
+        except Exception:
+            log.warning("sweep failed", exc_info=True)
+        await asyncio.sleep(SWEEP_EVERY_S)
+
+
+async def run_telegram(settings: Settings) -> None:
+    store = await open_store(settings)
+    catalogs, conversations = build(settings, store)
+    telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
+                               settings.telegram_api_base_url, conversations)
+    conversations.add_channel("telegram", telegram)
+    try:
+        try:
+            await telegram.start()
+        except Exception as exc:
+            raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
+                               f"TELEGRAM_API_BASE_URL): {exc}") from exc
+        await conversations.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, telegram.stop)
+        sweeper = asyncio.create_task(sweep_forever(conversations))
+        log.info("Lindungi is running on Telegram")
+        await telegram.poll()
+        sweeper.cancel()
+        await conversations.stop()
+    finally:
+        await telegram.close()
+        await store.close()
+
+
+async def run_chat(settings: Settings) -> None:
+    store = await open_store(settings)
+    catalogs, conversations = build(settings, store)
+    intro = catalogs.text(settings.default_locale, N_("terminal.intro"))
+    terminal = TerminalChannel(conversations, intro)
+    conversations.add_channel("terminal", terminal)
+    try:
+        await conversations.start()
+        sweeper = asyncio.create_task(sweep_forever(conversations))
+        await terminal.chat()
+        sweeper.cancel()
+        await conversations.stop()
+    finally:
+        await store.close()
+
+
+async def db_upgrade(settings: Settings) -> None:
+    store = await open_store(settings)
+    await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"lindungi: {describe_error(exc)}", file=sys.stderr)
+        return 2
+    command = args.command or ("run" if settings.telegram_bot_token else "chat")
+    logging.basicConfig(
+        level=settings.log_level if command != "chat" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        if command == "db":
+            asyncio.run(db_upgrade(settings))
+            print("lindungi: database is up to date")
+        elif command == "run":
+            if settings.telegram_bot_token is None:
+                raise StartupError("no channel configured: set TELEGRAM_BOT_TOKEN, "
+                                   "or use `python main.py chat`")
+            asyncio.run(run_telegram(settings))
+        else:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(run_chat(settings))
+    except StartupError as exc:
+        print(f"lindungi: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

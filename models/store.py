@@ -1,0 +1,187 @@
+"""The store: everything the conversation pipeline reads and writes, one transaction at a time.
+
+Written with SQLAlchemy Core over the SQLModel tables, because it sits on the path of every
+message; the same statements run on SQLite and PostgreSQL.
+"""
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.messages import RegisterWorker, WorkerInfo
+from models.db import create_engine
+from models.tables import Conversation, InboundMessage, Worker
+
+conversation = Conversation.__table__
+inbound = InboundMessage.__table__
+worker = Worker.__table__
+
+WAITING_VERIFICATION = "waiting_verification"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Replies stored but not yet confirmed as sent."""
+
+    channel: str
+    external_id: str
+    chat_key: str
+    replies: list[dict]
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Tx:
+    """One open transaction. Also the engine's read-only ``Lookup``, so what a step reads is
+    consistent with what it writes."""
+
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    async def seen(self, channel: str, external_ids: Sequence[str]) -> set[str]:
+        """Which of these message ids were handled before."""
+        if not external_ids:
+            return set()
+        rows = await self.conn.execute(
+            select(inbound.c.external_id).where(
+                inbound.c.channel == channel, inbound.c.external_id.in_(list(external_ids))))
+        return {row[0] for row in rows}
+
+    async def load_sessions(self, chat_keys: Iterable[str]) -> dict[str, dict]:
+        """Stored sessions by chat key; on PostgreSQL the rows stay locked until commit."""
+        keys = sorted(set(chat_keys))
+        query = select(conversation.c.chat_key, conversation.c.state).where(
+            conversation.c.chat_key.in_(keys))
+        if self.postgres:
+            query = query.with_for_update()
+        return {key: json.loads(state) for key, state in await self.conn.execute(query)}
+
+    async def save_sessions(self, states: dict[str, dict], existing: set[str],
+                            now: datetime) -> None:
+        updates = [{"k": k, "state": json.dumps(v), "now": now}
+                   for k, v in states.items() if k in existing]
+        inserts = [{"chat_key": k, "state": json.dumps(v), "updated_at": now}
+                   for k, v in states.items() if k not in existing]
+        if updates:
+            await self.conn.execute(
+                update(conversation).where(conversation.c.chat_key == bindparam("k"))
+                .values(state=bindparam("state"), updated_at=bindparam("now")), updates)
+        if inserts:
+            await self.conn.execute(insert(conversation), inserts)
+
+    async def journal(self, rows: list[dict]) -> None:
+        """Record handled messages: dicts with channel, external_id, chat_key, received_at,
+        replies (a list of rendered messages, or None when there is nothing to send)."""
+        if rows:
+            await self.conn.execute(insert(inbound), [
+                {**row, "replies": json.dumps(row["replies"]) if row["replies"] else None,
+                 "delivered": not row["replies"]} for row in rows])
+
+    async def mark_delivered(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Forget the replies of these (channel, external_id) messages: they were sent."""
+        keys = list(keys)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            await self.conn.execute(
+                update(inbound)
+                .where(tuple_(inbound.c.channel, inbound.c.external_id).in_(chunk))
+                .values(replies=None, delivered=True))
+
+    async def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
+                              now: datetime) -> None:
+        await self.conn.execute(insert(worker).values(
+            reference=effect.reference, nik=effect.nik, full_name=effect.full_name,
+            birth_date=effect.birth_date, phone=effect.phone, occupation=effect.occupation,
+            occupation_other=effect.occupation_other, kelurahan=effect.kelurahan,
+            kecamatan=effect.kecamatan, monthly_income=effect.monthly_income,
+            status=WAITING_VERIFICATION, channel=channel, chat_key=chat_key,
+            locale=effect.locale, consent_version=effect.consent_version,
+            consented_at=datetime.fromisoformat(effect.consented_at), created_at=now))
+
+    # --- bot.context.Lookup ---------------------------------------------------------------
+
+    async def worker_by_nik(self, nik: str) -> WorkerInfo | None:
+        row = (await self.conn.execute(_worker_info().where(worker.c.nik == nik))).first()
+        return _info(row) if row else None
+
+    async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]:
+        rows = await self.conn.execute(
+            _worker_info().where(worker.c.chat_key == chat_key).order_by(worker.c.id))
+        return [_info(row) for row in rows]
+
+
+def _worker_info():
+    return select(worker.c.reference, worker.c.nik, worker.c.full_name, worker.c.status,
+                  worker.c.created_at)
+
+
+def _info(row) -> WorkerInfo:
+    return WorkerInfo(reference=row.reference, nik=row.nik, full_name=row.full_name,
+                      status=row.status, registered_on=as_utc(row.created_at).date())
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str) -> "Store":
+        return cls(create_engine(url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.engine.begin() as conn:
+            yield Tx(conn)
+
+    async def undelivered(self) -> list[Pending]:
+        """Replies that were stored but not confirmed sent, oldest first (e.g. after a crash)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(inbound.c.channel, inbound.c.external_id, inbound.c.chat_key,
+                       inbound.c.replies)
+                .where(inbound.c.delivered.is_(False)).order_by(inbound.c.id))
+            return [Pending(r.channel, r.external_id, r.chat_key, json.loads(r.replies))
+                    for r in rows]
+
+    async def mark_delivered(self, keys: Iterable[tuple[str, str]]) -> None:
+        async with self.transaction() as tx:
+            await tx.mark_delivered(keys)
+
+    async def forget_journal(self, before: datetime) -> int:
+        """Delete delivered journal rows received before ``before``; returns how many."""
+        async with self.transaction() as tx:
+            result = await tx.conn.execute(delete(inbound).where(
+                inbound.c.delivered.is_(True), inbound.c.received_at < before))
+            return result.rowcount
+
+    async def expire_sessions(self, idle_before: datetime,
+                              expire: Callable[[dict], dict | None]) -> int:
+        """Apply ``expire`` to the sessions idle since before ``idle_before``; store what it
+        returns (None: leave unchanged). Returns how many changed."""
+        async with self.transaction() as tx:
+            query = select(conversation.c.chat_key, conversation.c.state).where(
+                conversation.c.updated_at < idle_before)
+            if tx.postgres:
+                query = query.with_for_update(skip_locked=True)
+            changed = []
+            for key, state in await tx.conn.execute(query):
+                new_state = expire(json.loads(state))
+                if new_state is not None:
+                    changed.append({"k": key, "state": json.dumps(new_state)})
+            if changed:
+                await tx.conn.execute(
+                    update(conversation).where(conversation.c.chat_key == bindparam("k"))
+                    .values(state=bindparam("state")), changed)
+            return len(changed)
