@@ -5,7 +5,6 @@ up by name, so a flow step names its validator instead of importing it.
 """
 
 import re
-import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,7 +13,6 @@ from typing import Any
 import phonenumbers
 
 from bot.i18n import N_
-from bot.text import words
 
 # Kemendagri province codes (not BPS): see shared/domain.md.
 PROVINCES = frozenset(
@@ -150,12 +148,17 @@ def validate_name(text: str) -> Result:
 
 
 def validate_place(text: str) -> Result:
-    """A kelurahan or kecamatan name: letters first, some digits and punctuation allowed."""
+    """A kelurahan or kecamatan name; all-lower or all-upper input is title-cased."""
     if any(not (ch.isalnum() or ch in _PLACE_PUNCT) for ch in text):
         return Err(N_("place.chars"))
     if sum(ch.isalpha() for ch in text) < 2 or len(text) > 60:
         return Err(N_("place.length"))
-    return Ok(string.capwords(text))
+    return Ok(text if not (text.islower() or text.isupper()) else _title(text))
+
+
+def _title(text: str) -> str:
+    """"air tawar barat" and "AIR TAWAR BARAT" become "Air Tawar Barat"."""
+    return re.sub(r"(^|[\s(/\-])(\w)", lambda m: m[1] + m[2].upper(), text.lower())
 
 
 def validate_free_text(text: str) -> Result:
@@ -206,7 +209,3 @@ VALIDATORS: dict[str, Validator] = {
     "phone": lambda text, today: validate_phone(text),
 }
 
-
-def has_words(text: str) -> bool:
-    """True when the text holds at least one word (letters or digits), e.g. not only emoji."""
-    return bool(words(text))

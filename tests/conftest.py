@@ -1,0 +1,82 @@
+"""Shared fixtures: the catalogs, and a migrated store on SQLite and on PostgreSQL.
+
+PostgreSQL is taken from ``TEST_POSTGRES_URL`` (default: the local server, database ``test``);
+each test run works in a database of its own, created here and dropped at the end. Without a
+reachable server the PostgreSQL cases are skipped, except under CI (``CI`` set), where that
+is a failure.
+"""
+
+import asyncio
+import os
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.i18n import Catalogs
+from models.migrate import upgrade
+from models.store import Store
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
+                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+TABLES = ("conversation", "inbound_message", "worker")
+
+
+@pytest.fixture(scope="session")
+def catalogs() -> Catalogs:
+    return Catalogs()
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    url = make_url(POSTGRES_URL)
+    conn = await asyncpg.connect(host=url.host, port=url.port or 5432,
+                                 user=url.username, password=url.password,
+                                 database=url.database, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test run."""
+    name = f"lindungi_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure means: no server here
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/lindungi.db"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(database_url):
+    """A migrated, empty store on each database."""
+    store = Store.connect(database_url)
+    await upgrade(store.engine)
+    if store.engine.dialect.name == "postgresql":
+        async with store.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    store = Store.connect(f"sqlite+aiosqlite:///{tmp_path}/lindungi.db")
+    await upgrade(store.engine)
+    yield store
+    await store.close()

@@ -1,0 +1,373 @@
+"""Whole conversations as data: what the user sends, which replies come back (by message id:
+``error:<problem>`` for a refused answer, ``help:<topic>`` for an explanation), what the
+rendered text must show, and what is stored at the end."""
+
+from datetime import date
+
+import pytest
+
+from bot.messages import Reply
+from bot.rules import Rules
+from tests.chat import Chat, Memory
+
+NIK = "1371011708850001"
+
+
+def photo():
+    return {"kind": "photo"}
+
+
+def sticker():
+    return {"kind": "sticker"}
+
+
+def voice():
+    return {"kind": "voice"}
+
+
+def contact(phone):
+    return {"kind": "contact", "contact": phone}
+
+
+def describe(reply: Reply) -> str:
+    if reply.msgid == "error.with_expect":
+        return f"error:{reply.params['problem'].msgid}"
+    if reply.msgid == "help.with_expect":
+        return f"help:{reply.params['help'].msgid}"
+    return reply.msgid
+
+
+async def play(chat: Chat, script) -> None:
+    for number, step in enumerate(script, 1):
+        sent, expected, *shown = step
+        if isinstance(sent, dict):
+            await chat.send(sent.get("text", ""), sent["kind"], sent.get("contact"))
+        else:
+            await chat.send(sent)
+        got = [describe(r) for r in chat.replies]
+        assert got == expected, f"step {number} ({sent!r}): {got} != {expected}"
+        for fragment in (shown[0] if shown else ()):
+            assert fragment in chat.text(), f"step {number}: {fragment!r} not in\n{chat.text()}"
+
+
+TO_NIK = [
+    ("/start", ["menu.welcome"]),
+    ("1", ["language.prompt"]),
+    ("1", ["consent.prompt"], ["UU PDP", "Tujuan", "Penerima data", "Disimpan", "Hak Anda"]),
+    ("1", ["nik.prompt"], ["Contoh: 1371011708850001", "0. 🏠 Menu"]),
+]
+NIK_TO_SUMMARY = [
+    ("1371 0117 0885 0001", ["full_name.prompt"]),
+    ("Budi Santoso", ["birth_date.prompt"]),
+    ("17-08-1985", ["phone.prompt"]),
+    (contact("+6281234567890"), ["occupation.prompt"]),
+    ("ojol", ["kelurahan.prompt"]),
+    ("air tawar barat", ["kecamatan.prompt"]),
+    ("padang utara", ["income.prompt"]),
+    ("Tidak tahu", ["summary.prompt"],
+     ["NIK: 1371********0001", "Nama: BUDI SANTOSO", "Tanggal lahir: 17 Agustus 1985",
+      "Nomor HP: +6281234567890", "Pekerjaan: Ojek / ojol", "Kelurahan/desa: Air Tawar Barat",
+      "Kecamatan: Padang Utara", "Penghasilan (dasar iuran): Rp1.000.000",
+      "Iuran per bulan (dibayar sponsor): Rp16.800"]),
+]
+TO_SUMMARY = TO_NIK + NIK_TO_SUMMARY
+SAVE = [("✅ Simpan", ["reg.done"], ["LD-TEST-", "STATUS"])]
+
+
+async def test_worker_registers_in_indonesian(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY + SAVE)
+    assert "Iuran Rp16.800 per bulan dibayar oleh pemerintah daerah" in chat.text()
+    [(chat_key, worker)] = chat.memory.workers
+    assert chat_key == "telegram:7001"
+    assert (worker.nik, worker.full_name, worker.birth_date, worker.phone, worker.occupation,
+            worker.kelurahan, worker.kecamatan, worker.monthly_income, worker.locale) == (
+        NIK, "BUDI SANTOSO", date(1985, 8, 17), "+6281234567890", "ojek", "Air Tawar Barat",
+        "Padang Utara", 1_000_000, "id")
+    assert worker.consent_version and worker.consented_at.startswith("2026-11-21")
+    assert chat.session.flow is None and chat.session.data == {}
+    assert NIK not in chat.text()
+
+
+async def test_worker_registers_in_english(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, [
+        ("/start", ["menu.welcome"]),
+        ("register", ["language.prompt"]),
+        ("English", ["consent.prompt"], ["Purpose", "Who receives it", "Your rights"]),
+        ("yes", ["nik.prompt"], ["Example: 1371011708850001"]),
+        ("1371015708850002", ["full_name.prompt"]),
+        ("Siti Rahmawati", ["birth_date.prompt"]),
+        ("17 Aug 1985", ["phone.prompt"], ["📱"]),
+        ("0812 3456 7890", ["occupation.prompt"]),
+        ("2", ["kelurahan.prompt"]),
+        ("Ulak Karang", ["kecamatan.prompt"]),
+        ("Padang Utara", ["income.prompt"], ["Less than Rp2.000.000", "Rp5.000.000 or more"]),
+        ("2", ["summary.prompt"],
+         ["Name: SITI RAHMAWATI", "Date of birth: 17 August 1985", "Occupation: Fisher",
+          "Income (premium basis): Rp2.000.000",
+          "Monthly premium (paid by the sponsor): Rp26.800"]),
+        ("save", ["reg.done"], ["Registration number: LD-TEST-", "Rp26.800 a month"]),
+    ])
+    [(_, worker)] = chat.memory.workers
+    assert (worker.locale, worker.occupation, worker.monthly_income) == ("en", "nelayan",
+                                                                         2_000_000)
+
+
+@pytest.mark.parametrize("field, number, new_answer, shown", [
+    ("nik", "1", "1371011708850009", "1371********0009"),
+    ("full_name", "2", "Budi Santosa", "Nama: BUDI SANTOSA"),
+    ("birth_date", "3", "17/8/85", "Tanggal lahir: 17 Agustus 1985"),
+    ("phone", "4", "+62 813 1111 2222", "Nomor HP: +6281311112222"),
+    ("occupation", "5", "nelayan", "Pekerjaan: Nelayan"),
+    ("kelurahan", "6", "Lapai", "Kelurahan/desa: Lapai"),
+    ("kecamatan", "7", "Nanggalo", "Kecamatan: Nanggalo"),
+    ("income", "8", "3", "Penghasilan (dasar iuran): Rp3.000.000"),
+])
+async def test_every_answer_can_be_corrected_from_the_summary(catalogs, field, number,
+                                                              new_answer, shown):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY + [
+        ("2", ["edit.prompt"]),
+        (number, [f"{field}.prompt"]),
+        (new_answer, ["summary.prompt"], [shown]),
+    ] + SAVE)
+    assert len(chat.memory.workers) == 1
+
+
+async def test_occupation_other_is_written_in_own_words(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + NIK_TO_SUMMARY[:4] + [
+        ("Lainnya", ["occupation_other.prompt"]),
+        ("📷", ["error:free_text.letters"]),
+        ("tukang parkir", ["kelurahan.prompt"]),
+        ("Lapai", ["kecamatan.prompt"]),
+        ("Nanggalo", ["income.prompt"]),
+        ("1", ["summary.prompt"], ["Pekerjaan: Lainnya: tukang parkir"]),
+        ("2", ["edit.prompt"]),
+        ("Pekerjaan", ["occupation.prompt"]),
+        ("penjahit", ["summary.prompt"], ["Pekerjaan: Penjahit"]),
+    ] + SAVE)
+    [(_, worker)] = chat.memory.workers
+    assert (worker.occupation, worker.occupation_other) == ("penjahit", None)
+
+
+async def test_birth_date_differing_from_nik_is_a_warning_not_a_refusal(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + [
+        (NIK, ["full_name.prompt"]),
+        ("Budi", ["birth_date.prompt"]),
+        ("18-08-1985", ["birth_date_confirm.prompt"],
+         ["18 Agustus 1985 berbeda dengan tanggal di NIK (17 Agustus 1985)"]),
+        ("mungkin", ["error:choice.unknown"]),
+        ("2", ["birth_date.prompt"]),
+        ("19-08-1985", ["birth_date_confirm.prompt"]),
+        ("Ubah NIK", ["nik.prompt"]),
+        ("1371011908850001", ["phone.prompt"]),
+    ])
+    chat2 = Chat(catalogs, chat_id="7002")
+    await play(chat2, TO_NIK + [
+        (NIK, ["full_name.prompt"]),
+        ("Budi", ["birth_date.prompt"]),
+        ("18-08-1985", ["birth_date_confirm.prompt"]),
+        ("ya", ["phone.prompt"]),
+    ])
+    assert chat2.session.data["birth_date"] == "1985-08-18"
+
+
+async def test_womens_nik_day_plus_40_matches_their_birth_date(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + [
+        ("1371015708850001", ["full_name.prompt"]),
+        ("Siti", ["birth_date.prompt"]),
+        ("17 Agustus 1985", ["phone.prompt"]),
+    ])
+
+
+async def test_every_wrong_answer_says_what_is_expected_and_asks_again(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + [
+        ("1371 0117 0885", ["error:nik.length"], ["16 angka, yang terkirim 12 angka",
+                                                  "Contoh: 1371011708850001"]),
+        ("KTP saya hilang", ["error:nik.not_digits"]),
+        ("9971011708850001", ["error:nik.province"], ["(99)"]),
+        ("1300011708850001", ["error:nik.region"]),
+        ("1371013213850001", ["error:nik.date"]),
+        ("1371011708850000", ["error:nik.serial"]),
+        (photo(), ["error:input.not_text"], ["foto", "Contoh: 1371011708850001"]),
+        ("x" * 5000, ["error:input.too_long"]),
+        ("\x00\x07\u200b", ["error:input.empty"]),
+        (NIK, ["full_name.prompt"]),
+        ("Budi 99", ["error:name.digits"], ["Contoh: Siti Rahmawati"]),
+        ("👍👍", ["error:name.chars"]),
+        ("B", ["error:name.length"]),
+        (sticker(), ["error:input.not_text"]),
+        ("Budi", ["birth_date.prompt"]),
+        ("kemarin", ["error:date.format"], ["Contoh: 17-08-1985"]),
+        ("30-02-1985", ["error:date.invalid"]),
+        ("01-01-2099", ["error:date.future"]),
+        ("01-01-1800", ["error:date.too_old"]),
+        (voice(), ["error:input.not_text"]),
+        ("17-08-1985", ["phone.prompt"]),
+        ("12345", ["error:phone.invalid"], ["Contoh: 081234567890"]),
+        ("021 345 6789", ["error:phone.not_mobile"]),
+        (contact("+1 202"), ["error:phone.invalid"]),
+        (photo(), ["error:input.not_text"]),
+        ("081234567890", ["occupation.prompt"]),
+        ("astronot", ["error:choice.unknown"], ["Lainnya"]),
+        ("12", ["error:choice.unknown"]),
+        ("nelayan", ["kelurahan.prompt"]),
+        ("🏠", ["error:place.chars"]),
+        ("a", ["error:place.length"]),
+        ("Lapai", ["kecamatan.prompt"]),
+        ("x" * 61, ["error:place.length"]),
+        ("Nanggalo", ["income.prompt"]),
+        ("banyak", ["error:choice.unknown"]),
+        ("1", ["summary.prompt"]),
+        ("hmm", ["error:choice.unknown"]),
+        (photo(), ["error:input.not_text"]),
+    ])
+    assert chat.memory.workers == []
+    assert chat.session.step == "summary"
+
+
+@pytest.mark.parametrize("steps", range(len(TO_SUMMARY) - 1))
+@pytest.mark.parametrize("word", ["batal", "/batal", "Cancel", "BATAL"])
+async def test_cancel_at_any_step_forgets_the_answers(catalogs, steps, word):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:steps + 1])
+    await play(chat, [(word, ["cancel.done"] if steps else ["cancel.nothing"])])
+    assert chat.session.flow is None and chat.session.data == {} and chat.session.paused is None
+    await play(chat, [("1", ["language.prompt"] if not chat.session.locale_chosen
+                       else ["consent.prompt"])])
+    assert chat.memory.workers == []
+
+
+async def test_consent_refused_stores_nothing(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK[:3] + [
+        ("nanti saja", ["error:choice.unknown"], ["Ketik 1 jika setuju"]),
+        ("tidak setuju", ["consent.declined"], ["Tidak ada data Anda yang disimpan"]),
+    ])
+    assert chat.session.data == {} and chat.session.flow is None
+    assert chat.memory.workers == []
+
+
+async def test_menu_leaves_the_draft_and_continue_comes_back(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:6] + [
+        ("/menu", ["menu.prompt"], ["1. ▶️ Lanjutkan pendaftaran"]),
+        ("1", ["birth_date.prompt"]),
+        ("0", ["menu.prompt"]),
+        ("daftar", ["birth_date.prompt"]),
+        ("🏠 Menu", ["menu.prompt"]),
+        ("Lanjutkan pendaftaran", ["birth_date.prompt"]),
+        ("17-08-1985", ["phone.prompt"]),
+    ])
+
+
+async def test_language_can_change_at_any_step(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:6] + [
+        ("/bahasa", ["language.prompt"]),
+        ("Klingon", ["error:choice.unknown"]),
+        ("2", ["language.set", "birth_date.prompt"], ["Example: 17-08-1985"]),
+        ("kemarin", ["error:date.format"], ["Sorry, I could not read that date."]),
+        ("language", ["language.prompt"]),
+        ("Bahasa Indonesia", ["language.set", "birth_date.prompt"], ["Contoh: 17-08-1985"]),
+    ])
+    assert chat.session.data["full_name"] == "BUDI SANTOSO"
+
+
+async def test_help_explains_the_current_step(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, [("/bantuan", ["help.menu"], ["MENU", "BATAL"])] + TO_NIK + [
+        ("/bantuan", ["help:nik.help"], ["16 angka", "Contoh: 1371011708850001"]),
+        ("help", ["help:nik.help"]),
+        (NIK, ["full_name.prompt"]),
+        ("bantuan", ["help:full_name.help"]),
+        ("bahasa", ["language.prompt"]),
+        ("bantuan", ["help:language.help"]),
+    ])
+
+
+async def test_idle_conversation_expires_with_a_friendly_restart(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:6])
+    chat.wait(hours=23)
+    await play(chat, [("17-08-1985", ["phone.prompt"])])
+    chat.wait(hours=24, minutes=1)
+    await play(chat, [("081234567890", ["session.expired", "menu.prompt"])])
+    assert chat.session.data == {} and chat.session.paused is None
+    await play(chat, [("1", ["consent.prompt"])])
+
+
+async def test_expiry_after_a_shorter_configured_time(catalogs):
+    from datetime import timedelta
+
+    chat = Chat(catalogs, rules=Rules(session_ttl=timedelta(minutes=30)))
+    await play(chat, TO_NIK)
+    chat.wait(minutes=31)
+    await play(chat, [("/batal", ["session.expired", "cancel.nothing"])])
+
+
+async def test_sweep_forgets_idle_drafts_and_the_user_is_told(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:6])
+    assert chat.engine.expire_stored(chat.state, chat.now) is None
+    chat.wait(hours=25)
+    swept = chat.engine.expire_stored(chat.state, chat.now)
+    assert swept["data"] == {} and swept["flow"] is None and swept["expired"]
+    chat.state = swept
+    await play(chat, [("Budi", ["session.expired", "menu.prompt"])])
+
+
+async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs):
+    memory = Memory()
+    first = Chat(catalogs, memory)
+    await play(first, TO_SUMMARY + SAVE)
+    second = Chat(catalogs, memory, chat_id="7002")
+    await play(second, TO_NIK + [
+        ("1371.0117.0885.0001", ["nik.registered"], ["1371********0001", "1. 🔎 Cek status"]),
+        ("Cek status", ["status.none"]),
+    ])
+    await play(first, [
+        ("status", ["status.worker"], ["BUDI SANTOSO", "LD-TEST-", "menunggu verifikasi"]),
+    ])
+    assert len(memory.workers) == 1
+
+
+async def test_nik_registered_elsewhere_before_saving_is_caught_at_save(catalogs):
+    memory = Memory()
+    slow = Chat(catalogs, memory, chat_id="7002")
+    await play(slow, TO_SUMMARY)
+    fast = Chat(catalogs, memory)
+    await play(fast, TO_SUMMARY + SAVE)
+    await play(slow, [("1", ["nik.registered", "nik.prompt"])])
+    assert len(memory.workers) == 1
+
+
+async def test_menu_understands_numbers_words_and_buttons(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, [
+        ("halo", ["menu.welcome"]),
+        ("apa ini?", ["error:menu.unknown"], ["Ketik nomor menu"]),
+        (sticker(), ["error:input.not_text"]),
+        ("9", ["error:menu.unknown"]),
+        ("2", ["status.none"]),
+        ("❓ Bantuan", ["help.menu"]),
+        ("/start@LindungiBot", ["menu.welcome"]),
+        ("/start ref123", ["menu.welcome"]),
+        ("3", ["language.prompt"]),
+        ("english", ["language.set", "menu.prompt"], ["1. 📝 Register"]),
+        ("saya mau daftar", ["consent.prompt"]),
+    ])
+
+
+async def test_every_reply_offers_the_way_back_to_the_menu(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY + [("x", ["error:choice.unknown"]), ("/bahasa", [
+        "language.prompt"]), ("1", ["language.set", "summary.prompt"])] + SAVE)
+    for reply in chat.history:
+        is_menu = reply.msgid.startswith("menu.") or reply.msgid == "language.set"
+        assert reply.navigation or is_menu, reply.msgid

@@ -1,0 +1,136 @@
+"""The store's contract, the same on SQLite and PostgreSQL."""
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.messages import RegisterWorker
+from models.migrate import is_current, upgrade
+from models.store import conversation, inbound, worker
+
+NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+
+
+def registration(nik="1371011708850001", reference="LD-AAAA-AAAA") -> RegisterWorker:
+    return RegisterWorker(
+        reference=reference, nik=nik, full_name="BUDI SANTOSO", birth_date=date(1985, 8, 17),
+        phone="+6281234567890", occupation="ojek", occupation_other=None,
+        kelurahan="Air Tawar Barat", kecamatan="Padang Utara", monthly_income=1_000_000,
+        locale="id", consent_version="2026-11", consented_at=NOW.isoformat())
+
+
+def journal_row(external_id, replies=None, chat_key="telegram:1", received_at=NOW):
+    return {"channel": "telegram", "external_id": external_id, "chat_key": chat_key,
+            "received_at": received_at, "replies": replies}
+
+
+async def test_migrations_are_current_and_idempotent(store):
+    assert await is_current(store.engine)
+    await upgrade(store.engine)
+    assert await is_current(store.engine)
+
+
+async def test_sessions_round_trip_and_update(store):
+    async with store.transaction() as tx:
+        assert await tx.load_sessions(["telegram:1"]) == {}
+        await tx.save_sessions({"telegram:1": {"locale": "id", "data": {"nik": "x"}}}, set(), NOW)
+    async with store.transaction() as tx:
+        loaded = await tx.load_sessions(["telegram:1", "telegram:2"])
+        assert loaded == {"telegram:1": {"locale": "id", "data": {"nik": "x"}}}
+        await tx.save_sessions({"telegram:1": {"locale": "en"}, "telegram:2": {"locale": "id"}},
+                               {"telegram:1"}, NOW + timedelta(minutes=1))
+    async with store.transaction() as tx:
+        assert await tx.load_sessions(["telegram:1", "telegram:2"]) == {
+            "telegram:1": {"locale": "en"}, "telegram:2": {"locale": "id"}}
+
+
+async def test_journal_knows_what_was_handled(store):
+    async with store.transaction() as tx:
+        await tx.journal([journal_row("1"), journal_row("2", [{"text": "hi"}])])
+    async with store.transaction() as tx:
+        assert await tx.seen("telegram", ["1", "2", "3"]) == {"1", "2"}
+        assert await tx.seen("whatsapp", ["1"]) == set()
+    with pytest.raises(IntegrityError):
+        async with store.transaction() as tx:
+            await tx.journal([journal_row("1")])
+
+
+async def test_undelivered_replies_wait_until_marked(store):
+    async with store.transaction() as tx:
+        await tx.journal([journal_row("1", [{"text": "a"}]), journal_row("2"),
+                          journal_row("3", [{"text": "b"}, {"text": "c"}], "telegram:9")])
+    pending = await store.undelivered()
+    assert [(p.external_id, p.chat_key, p.replies) for p in pending] == [
+        ("1", "telegram:1", [{"text": "a"}]),
+        ("3", "telegram:9", [{"text": "b"}, {"text": "c"}])]
+    await store.mark_delivered([("telegram", "1"), ("telegram", "3")])
+    assert await store.undelivered() == []
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(inbound.c.replies))).scalars().all() == [None] * 3
+
+
+async def test_workers_are_stored_once_per_nik(store):
+    async with store.transaction() as tx:
+        await tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+    async with store.transaction() as tx:
+        found = await tx.worker_by_nik("1371011708850001")
+        assert (found.reference, found.full_name, found.status, found.registered_on) == (
+            "LD-AAAA-AAAA", "BUDI SANTOSO", "waiting_verification", NOW.date())
+        assert await tx.worker_by_nik("1371011708850002") is None
+        assert [w.reference for w in await tx.workers_of_chat("telegram:1")] == ["LD-AAAA-AAAA"]
+        assert await tx.workers_of_chat("telegram:2") == []
+    with pytest.raises(IntegrityError):
+        async with store.transaction() as tx:
+            await tx.register_worker(registration(reference="LD-BBBB-BBBB"), "telegram",
+                                     "telegram:2", NOW)
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(worker))).one()
+    assert (row.birth_date, row.phone, row.monthly_income, row.consent_version) == (
+        date(1985, 8, 17), "+6281234567890", 1_000_000, "2026-11")
+
+
+async def test_idle_sessions_are_expired_and_old_journal_forgotten(store):
+    async with store.transaction() as tx:
+        await tx.save_sessions({"telegram:old": {"n": 1}}, set(), NOW - timedelta(hours=30))
+        await tx.save_sessions({"telegram:new": {"n": 2}}, set(), NOW)
+        await tx.journal([journal_row("old", received_at=NOW - timedelta(days=8)),
+                          journal_row("pending", [{"text": "x"}], received_at=NOW - timedelta(
+                              days=8)),
+                          journal_row("recent")])
+    changed = await store.expire_sessions(NOW - timedelta(hours=24),
+                                          lambda state: {**state, "expired": True})
+    assert changed == 1
+    assert await store.forget_journal(NOW - timedelta(days=7)) == 1
+    async with store.transaction() as tx:
+        assert await tx.load_sessions(["telegram:old", "telegram:new"]) == {
+            "telegram:old": {"n": 1, "expired": True}, "telegram:new": {"n": 2}}
+        assert await tx.seen("telegram", ["old", "pending", "recent"]) == {"pending", "recent"}
+
+
+async def test_concurrent_read_then_write_loses_no_update(store):
+    """Forty transactions each read a counter and write it back plus one."""
+    async with store.transaction() as tx:
+        await tx.save_sessions({"telegram:1": {"count": 0}}, set(), NOW)
+
+    async def increment():
+        async with store.transaction() as tx:
+            state = (await tx.load_sessions(["telegram:1"]))["telegram:1"]
+            await asyncio.sleep(0.001)
+            await tx.save_sessions({"telegram:1": {"count": state["count"] + 1}},
+                                   {"telegram:1"}, NOW)
+
+    await asyncio.gather(*(increment() for _ in range(40)))
+    async with store.engine.connect() as conn:
+        state = (await conn.execute(select(conversation.c.state))).scalar_one()
+    assert json.loads(state) == {"count": 40}
+
+
+async def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(sqlite_store):
+    async with sqlite_store.engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 5000
