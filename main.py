@@ -27,6 +27,8 @@ from models.store import Store
 
 log = logging.getLogger("lindungi")
 SWEEP_EVERY_S = 600
+NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio")
+"""Libraries whose debug logs carry bot tokens in URLs or NIKs in query parameters."""
 
 
 class StartupError(Exception):
@@ -120,6 +122,16 @@ async def db_upgrade(settings: Settings) -> None:
     await store.close()
 
 
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -128,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lindungi: {describe_error(exc)}", file=sys.stderr)
         return 2
     command = args.command or ("run" if settings.telegram_bot_token else "chat")
-    logging.basicConfig(
-        level=settings.log_level if command != "chat" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings.log_level if command != "chat" else "WARNING")
     try:
         if command == "db":
             asyncio.run(db_upgrade(settings))

@@ -60,6 +60,13 @@ def new_reference() -> str:
     return f"LD-{code[:4]}-{code[4:]}"
 
 
+def database_error(exc: Exception) -> str:
+    """An error fit for the log: a database's own message may quote the row (NIK, name)."""
+    if isinstance(exc, DBAPIError):
+        return f"{type(exc).__name__} ({type(exc.orig).__name__})"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -147,7 +154,7 @@ class Conversations:
             try:
                 deliveries = await self._process_with_retries(inbounds)
             except Exception as exc:  # the database is gone: callers must not confirm
-                log.exception("could not store %d messages", len(inbounds))
+                log.error("could not store %d messages: %s", len(inbounds), database_error(exc))
                 for _, future in items:
                     if not future.done():
                         future.set_exception(exc)
@@ -163,11 +170,12 @@ class Conversations:
             marks, self._delivered = self._delivered, []
             try:
                 return await self._process(inbounds, marks)
-            except (IntegrityError, DBAPIError):
+            except (IntegrityError, DBAPIError) as exc:
                 self._delivered = marks + self._delivered
                 if attempt == BATCH_ATTEMPTS:
                     raise
-                log.warning("batch of %d conflicted, retrying", len(inbounds), exc_info=True)
+                log.warning("batch of %d conflicted (%s), retrying", len(inbounds),
+                            database_error(exc))
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
@@ -227,11 +235,11 @@ class Conversations:
                         await tx.register_worker(effect, inbound.channel, key, ctx.now)
                         log.info("worker registered: %s NIK %s", effect.reference,
                                  mask_nik(effect.nik))
-            except IntegrityError:
+            except IntegrityError as exc:
                 if attempt == 1:
                     continue  # e.g. the same NIK stored a moment ago: the step now sees it
-                log.exception("message %s:%s conflicted twice", inbound.channel,
-                              inbound.external_id)
+                log.error("message %s:%s conflicted twice: %s", inbound.channel,
+                          inbound.external_id, database_error(exc))
             except Exception:
                 log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
             else:

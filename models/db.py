@@ -13,11 +13,13 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; on SQLite: WAL, busy timeout, foreign keys, and every
     transaction opened with ``BEGIN IMMEDIATE`` so a read-then-write can never lose an update."""
     parsed = make_url(url)
+    # hide_parameters: database errors are logged, and their parameters hold NIKs and names.
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                   hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):

@@ -2,6 +2,7 @@
 order per chat, chats in parallel, and nothing lost when the process dies."""
 
 import asyncio
+import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -13,6 +14,7 @@ from bot.engine import Engine
 from bot.messages import Inbound, Rendered
 from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
+from main import quiet_libraries
 from models.store import conversation, inbound, worker
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
@@ -125,8 +127,11 @@ async def test_many_users_register_at_once(pipeline, store):
         assert "LD-TEST-" in pipeline.sender.texts(str(chat))[-1]
 
 
-async def test_the_same_nik_from_two_processes_is_stored_once(store, catalogs):
-    """Two pipelines (as two processes would) confirm the same NIK at the same moment."""
+async def test_the_same_nik_from_two_processes_is_stored_once(store, catalogs, caplog):
+    """Two pipelines (as two processes would) confirm the same NIK at the same moment; the
+    NIK appears in no log line, not even in the database error of the loser."""
+    caplog.set_level(logging.DEBUG)
+    quiet_libraries()  # as main.py does
     first, second = Pipeline(store, catalogs), Pipeline(store, catalogs)
     second.ids = count(10_000)
     for p in (first, second):
@@ -143,6 +148,8 @@ async def test_the_same_nik_from_two_processes_is_stored_once(store, catalogs):
     assert sum("LD-TEST-" in text for text in last) == 1
     assert sum("sudah terdaftar" in text for text in
                first.sender.texts("1")[-2:] + second.sender.texts("2")[-2:]) == 1
+    assert "worker registered" in caplog.text and "1371********0007" in caplog.text
+    assert nik_for(7) not in caplog.text
 
 
 async def test_replies_stored_but_not_sent_are_sent_after_a_restart(store, catalogs):
