@@ -13,9 +13,7 @@ import logging
 import signal
 import sys
 
-from pydantic import ValidationError
-
-from bot.config import Settings, describe_error
+from bot.config import BadSetting, Settings, load_settings
 from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
@@ -135,9 +133,9 @@ def quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"lindungi: {describe_error(exc)}", file=sys.stderr)
+        settings = load_settings()
+    except BadSetting as exc:
+        print(f"lindungi: {exc}", file=sys.stderr)
         return 2
     command = args.command or ("run" if settings.telegram_bot_token else "chat")
     configure_logging(settings.log_level if command != "chat" else "WARNING")

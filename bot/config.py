@@ -1,10 +1,12 @@
 """Settings, from the environment or an optional ``.env`` file (names are case-insensitive)."""
 
+import re
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from bot.rules import Rules
 
@@ -67,8 +69,20 @@ class Settings(BaseSettings):
                      jkk_rate_percent=self.jkk_rate_percent, jkm_monthly=self.jkm_monthly)
 
 
-def describe_error(error) -> str:
-    """One line naming the first bad setting, from a pydantic ``ValidationError``."""
-    first = error.errors()[0]
-    name = str(first["loc"][0]).upper() if first.get("loc") else "settings"
-    return f"bad setting {name}: {first['msg']}"
+class BadSetting(Exception):
+    """A setting that stops start-up; its message is one line that names it."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        message = first['msg'].removeprefix('Value error, ')
+        raise BadSetting(f"bad setting {name}: {message}") from None
+    except SettingsError as exc:  # a list or number that could not even be parsed
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = found.group(1).upper() if found else "settings"
+        raise BadSetting(f"bad setting {name}: cannot be read (lists are written as JSON, "
+                         f"e.g. [1000000,2000000])") from None
