@@ -86,12 +86,15 @@ async def run_telegram(settings: Settings) -> None:
             raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
                                f"TELEGRAM_API_BASE_URL): {exc}") from exc
         await conversations.start()
+        sweeper = asyncio.create_task(sweep_forever(conversations))
+        poller = asyncio.create_task(telegram.poll())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, telegram.stop)
-        sweeper = asyncio.create_task(sweep_forever(conversations))
+            # Stopping mid-poll is safe: unconfirmed updates come again and repeats are dropped.
+            loop.add_signal_handler(sig, poller.cancel)
         log.info("Lindungi is running on Telegram")
-        await telegram.poll()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
         sweeper.cancel()
         await conversations.stop()
     finally:

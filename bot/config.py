@@ -79,7 +79,7 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first.get("loc") else "settings"
-        message = first['msg'].removeprefix('Value error, ')
+        message = first["msg"].removeprefix("Value error, ")
         raise BadSetting(f"bad setting {name}: {message}") from None
     except SettingsError as exc:  # a list or number that could not even be parsed
         found = re.search(r'field "(\w+)"', str(exc))

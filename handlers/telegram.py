@@ -31,7 +31,6 @@ class TelegramChannel:
             token, base_url=base_url,
             request=HTTPXRequest(connection_pool_size=connections, pool_timeout=30),
             get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT_S + 10))
-        self._stopping = asyncio.Event()
 
     async def send(self, chat_id: str, message: Rendered) -> None:
         try:
@@ -53,10 +52,10 @@ class TelegramChannel:
         log.info("polling Telegram as @%s", self.bot.username)
 
     async def poll(self) -> None:
-        """Fetch updates, hand them over, confirm them once stored; until ``stop``."""
+        """Fetch updates, hand them over, confirm them once stored; until cancelled."""
         offset: int | None = None
         backoff = 1.0
-        while not self._stopping.is_set():
+        while True:
             try:
                 updates = await self.bot.get_updates(
                     offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=["message"])
@@ -79,9 +78,6 @@ class TelegramChannel:
             backoff = 1.0
             if updates:
                 offset = updates[-1].update_id + 1
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def close(self) -> None:
         await self.bot.shutdown()
