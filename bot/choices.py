@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable, Sequence
 
+from bot.i18n import N_
 from bot.messages import Choice
 from bot.text import key
 
@@ -12,6 +13,11 @@ NO_WORDS = ("tidak", "tdk", "tak", "no", "nggak", "ngga", "gak", "ga", "enggak",
             "ndak setuju", "indak setuju", "belum", "jangan")
 NEGATIONS = frozenset({"tidak", "tdk", "tak", "no", "not", "nggak", "ngga", "gak", "ga", "enggak",
                        "ndak", "indak", "mboten", "henteu", "belum", "jangan", "don't", "dont"})
+
+
+STATUS = Choice("status", N_("menu.status"), command=True)
+"""Offered wherever a user may want their status instead of answering (e.g. a taken NIK)."""
+COMMAND_CHOICES = {choice.value: choice for choice in (STATUS,)}
 
 
 def yes_no(yes_label: str, no_label: str) -> tuple[Choice, Choice]:

@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.choices import match
+from bot.choices import COMMAND_CHOICES, match
 from bot.context import Context, Turn
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, Catalogs, Msg
@@ -71,6 +71,10 @@ class Engine:
         turn = Turn()
         text = clean(inbound.text) if inbound.kind == "text" else ""
         command = self.command(text) if inbound.kind == "text" else None
+        if command is None and text and s.offers:
+            offered = tuple(COMMAND_CHOICES[name] for name in s.offers)
+            picked = match(text, offered, self.labels)
+            command = picked.value if picked else None
         if self.is_idle(s, ctx.now):
             s.expire()
         if s.expired:
@@ -86,6 +90,8 @@ class Engine:
             await self.flows[s.flow].answer(s, inbound, text, turn, ctx)
         else:
             await self._answer_menu(s, inbound, text, turn, ctx)
+        last = turn.replies[-1].choices if turn.replies else ()
+        s.offers = [c.value for c in last if c.command] if all(c.command for c in last) else []
         s.updated_at = ctx.now.isoformat()
         return Outcome(s, turn.replies, turn.effects)
 

@@ -27,12 +27,14 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Choice:
-    """One option of a question; ``label`` is a message id, ``aliases`` extra words that pick it."""
+    """One option of a question; ``label`` is a message id, ``aliases`` extra words that pick it.
+    A ``command`` option runs the command named by its value (e.g. "status") when picked."""
 
     value: str
     label: str
     params: Mapping[str, Any] | None = None
     aliases: tuple[str, ...] = ()
+    command: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ class Session:
     paused: dict[str, Any] | None = None
     """A flow left for the menu, kept so the user can continue where they were."""
     asking_language: bool = False
+    offers: list[str] = field(default_factory=list)
+    """Commands the last reply offered as numbered options, so "1" can pick them."""
     expired: bool = False
     """Set when an idle draft was deleted; the next reply says so."""
     updated_at: str | None = None

@@ -329,7 +329,19 @@ async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs
     second = Chat(catalogs, memory, chat_id="7002")
     await play(second, TO_NIK + [
         ("1371.0117.0885.0001", ["nik.registered"], ["1371********0001", "1. 🔎 Cek status"]),
-        ("Cek status", ["status.none"]),
+        ("1", ["status.none"], ["1. ▶️ Lanjutkan pendaftaran"]),
+        ("1", ["nik.prompt"]),
+    ])
+    third = Chat(catalogs, memory, chat_id="7003")
+    await play(third, TO_NIK + [
+        (NIK, ["nik.registered"]),
+        ("🔎 Cek status", ["status.none"]),
+    ])
+    fourth = Chat(catalogs, memory, chat_id="7004")
+    await play(fourth, TO_NIK + [
+        (NIK, ["nik.registered"]),
+        ("1371011708850002", ["full_name.prompt"]),
+        ("1", ["error:name.digits"]),
     ])
     await play(first, [
         ("status", ["status.worker"], ["BUDI SANTOSO", "LD-TEST-", "menunggu verifikasi"]),

@@ -8,7 +8,7 @@ first one still unanswered, so correcting an answer is just forgetting it and as
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from bot.choices import yes_no
+from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
 from bot.i18n import N_, Money, Msg
 from bot.messages import Choice, Inbound, RegisterWorker, Reply
@@ -232,7 +232,7 @@ class Registration:
     async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
         if await ctx.lookup.worker_by_nik(nik) is not None:
             turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
-                           choices=(Choice("status", N_("menu.status")),)))
+                           choices=(STATUS,)))
             return
         s.data["nik"] = nik
         s.data.pop("birth_date_confirmed", None)
