@@ -224,15 +224,17 @@ class Conversations:
 
     async def _step(self, tx: Tx, inbound: Inbound, sessions: dict[str, Session],
                     changed: set[str], ctx: Context) -> list[Rendered]:
-        """One message through the engine, its effects stored in a savepoint: a failure undoes
-        this message's writes only, and the user is told to try again."""
+        """One message through the engine. Its effects are stored in a savepoint: a failure
+        undoes this message's writes only, and the user is told to try again."""
         key = inbound.chat_key
         for attempt in (1, 2):
             try:
-                async with tx.conn.begin_nested():
-                    outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
+                outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
+                if outcome.effects:
+                    async with tx.conn.begin_nested():
+                        for effect in outcome.effects:
+                            await tx.register_worker(effect, inbound.channel, key, ctx.now)
                     for effect in outcome.effects:
-                        await tx.register_worker(effect, inbound.channel, key, ctx.now)
                         log.info("worker registered: %s NIK %s", effect.reference,
                                  mask_nik(effect.nik))
             except IntegrityError as exc:
