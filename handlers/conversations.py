@@ -100,9 +100,15 @@ class Conversations:
                                     [Rendered.from_json(r) for r in pending.replies])
         self._writer = asyncio.create_task(self._write_loop(), name="lindungi-writer")
 
-    async def stop(self) -> None:
-        """Finish what was taken: pending writes, sends in flight, delivery marks."""
-        await self.idle()
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Finish what was taken: pending writes, sends in flight, delivery marks. Replies still
+        unsent after ``timeout`` stay stored and go out at the next start."""
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            log.warning("stopping with %d chats' replies unsent", len(self._tails))
+        for task in list(self._tails.values()):
+            task.cancel()
         if self._writer:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
