@@ -25,24 +25,23 @@ class Question:
     choices: tuple[Choice, ...] = ()
     accepts_contact: bool = False
 
-    def ask(self, params: Mapping[str, Any] | None = None, choices: tuple[Choice, ...] = ()
-            ) -> Reply:
-        return Reply(self.prompt, dict(params or {}), choices or self.choices,
+    def ask(self, params: Mapping[str, Any] | None = None) -> Reply:
+        return Reply(self.prompt, dict(params or {}), self.choices,
                      ask_contact=self.accepts_contact, navigation=True)
 
-    def error(self, err: Err, choices: tuple[Choice, ...] = ()) -> Reply:
+    def error(self, err: Err) -> Reply:
+        """What is wrong, then what to send with an example; the same options to answer with."""
         return Reply(N_("error.with_expect"),
                      {"problem": _msg(err.msgid, err.params), "expect": _msg(self.expect)},
-                     choices or self.choices, ask_contact=self.accepts_contact, navigation=True)
+                     self.choices, ask_contact=self.accepts_contact, navigation=True)
 
-    def explain(self, choices: tuple[Choice, ...] = ()) -> Reply:
+    def explain(self) -> Reply:
         return Reply(N_("help.with_expect"),
                      {"help": _msg(self.help), "expect": _msg(self.expect)},
-                     choices or self.choices, ask_contact=self.accepts_contact, navigation=True)
+                     self.choices, ask_contact=self.accepts_contact, navigation=True)
 
     def read(self, inbound: Inbound, text: str, today: date,
-             labels: Callable[[Choice], Iterable[str]],
-             choices: tuple[Choice, ...] = ()) -> Result:
+             labels: Callable[[Choice], Iterable[str]]) -> Result:
         """The answer as a validated value (or the picked ``Choice``), or what is wrong with it."""
         if self.accepts_contact and inbound.kind == "contact":
             return validate_phone(inbound.contact_phone or "")
@@ -52,9 +51,8 @@ class Question:
             return Err(N_("input.too_long"))
         if not text:
             return Err(N_("input.empty"))
-        options = choices or self.choices
-        if options:
-            picked = match(text, options, labels)
+        if self.choices:
+            picked = match(text, self.choices, labels)
             if picked is not None:
                 return Ok(picked)
             if not self.validator:
