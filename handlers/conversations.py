@@ -100,11 +100,11 @@ class Conversations:
                                     [Rendered.from_json(r) for r in pending.replies])
         self._writer = asyncio.create_task(self._write_loop(), name="lindungi-writer")
 
-    async def stop(self, timeout: float = 15.0) -> None:
+    async def stop(self, grace_s: float = 15.0) -> None:
         """Finish what was taken: pending writes, sends in flight, delivery marks. Replies still
-        unsent after ``timeout`` stay stored and go out at the next start."""
+        unsent after ``grace_s`` seconds stay stored and go out at the next start."""
         try:
-            await asyncio.wait_for(self.idle(), timeout)
+            await asyncio.wait_for(self.idle(), grace_s)
         except TimeoutError:
             log.warning("stopping with %d chats' replies unsent", len(self._tails))
         for task in list(self._tails.values()):

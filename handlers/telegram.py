@@ -7,11 +7,13 @@ never loses one, and a repeated ``update_id`` is dropped by the journal.
 
 import asyncio
 import logging
+import warnings
 from datetime import timedelta
 
 from telegram import Bot, KeyboardButton, Message, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.messages import Inbound, Kind, Rendered
 from handlers.conversations import Conversations, RetryLater, Undeliverable
@@ -37,7 +39,7 @@ class TelegramChannel:
             await self.bot.send_message(int(chat_id), message.text,
                                         reply_markup=keyboard(message))
         except RetryAfter as exc:
-            raise RetryLater(seconds(exc.retry_after)) from exc
+            raise RetryLater(seconds(exc)) from exc
         except Forbidden as exc:
             raise Undeliverable(str(exc)) from exc
         except BadRequest as exc:
@@ -65,7 +67,7 @@ class TelegramChannel:
             except InvalidToken:
                 raise
             except RetryAfter as exc:
-                await asyncio.sleep(seconds(exc.retry_after))
+                await asyncio.sleep(seconds(exc))
                 continue
             except TimedOut:
                 continue
@@ -83,8 +85,12 @@ class TelegramChannel:
         await self.bot.shutdown()
 
 
-def seconds(retry_after: int | float | timedelta) -> float:
-    """``RetryAfter.retry_after`` is an int or a timedelta depending on PTB settings."""
+def seconds(error: RetryAfter) -> float:
+    """How long Telegram asks us to wait: ``retry_after`` is an int or a timedelta depending on
+    PTB's ``PTB_TIMEDELTA`` setting (reading the int form warns of the coming change)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        retry_after = error.retry_after
     if isinstance(retry_after, timedelta):
         return retry_after.total_seconds()
     return float(retry_after)
