@@ -1,0 +1,328 @@
+"""A fake Telegram Bot API on 127.0.0.1, so the bot's real HTTP path (python-telegram-bot over
+httpx) runs in tests and benchmarks without the network.
+
+    async with FakeTelegram() as tg:
+        bot = Bot(TOKEN, base_url=tg.base_url)
+        tg.user_text(42, "/start")
+        reply = await tg.next_reply(42)
+
+It serves getMe, deleteWebhook, getUpdates (long polling; an update stays pending until a later
+call's ``offset`` confirms it, as on Telegram), sendMessage and a few no-op methods, inside the
+running event loop. Every request costs O(1) plus the size of its answer (replies go to per-chat
+queues, pollers wait on an event), so the fake keeps up with thousands of updates per second.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+TOKEN = "123456:TEST-token"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Lindungi",
+            "username": "LindungiTestBot", "can_join_groups": False,
+            "can_read_all_group_messages": False, "supports_inline_queries": False}
+MAX_LIMIT = 100
+MAX_TEXT = 4096
+NO_OPS = frozenset({"setmycommands", "deletemycommands", "close", "logout", "sendchataction"})
+JSON_FIELDS = frozenset({"reply_markup", "allowed_updates", "reply_parameters", "entities",
+                         "link_preview_options"})
+"""Parameters that arrive as JSON strings when PTB posts a form."""
+
+Params = dict[str, Any]
+
+
+@dataclass
+class SentMessage:
+    """One sendMessage the bot made, as the user sees it."""
+
+    chat_id: int
+    message_id: int
+    text: str
+    rows: list[list[str]]
+    """The reply keyboard, row by row (empty without one)."""
+    request_contact: bool
+    """Whether some button shares the user's phone number."""
+
+    @property
+    def buttons(self) -> list[str]:
+        return [label for row in self.rows for label in row]
+
+
+def message(chat_id: int, content: dict, *, chat_type: str = "private",
+            from_id: int | None = None) -> dict:
+    """A Telegram ``Message`` object; ``content`` holds its kind, e.g. ``{"text": "halo"}``."""
+    user_id = chat_id if from_id is None else from_id
+    chat = ({"id": chat_id, "type": "private", "first_name": f"User{user_id}"}
+            if chat_type == "private" else {"id": chat_id, "type": chat_type, "title": "Grup"})
+    return {"message_id": 1, "date": int(time.time()), "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            **content}
+
+
+def contact(phone: str, user_id: int) -> dict:
+    return {"contact": {"phone_number": phone, "first_name": f"User{user_id}",
+                        "user_id": user_id}}
+
+
+PHOTO = {"photo": [{"file_id": "AgACAgUAAx0", "file_unique_id": "AQAD1", "width": 90,
+                    "height": 90, "file_size": 1024}]}
+STICKER = {"sticker": {"file_id": "CAACAgIAAxk", "file_unique_id": "AgAD2", "type": "regular",
+                       "width": 512, "height": 512, "is_animated": False, "is_video": False}}
+
+
+@dataclass
+class _Pending:
+    update: dict
+    sent: bool = False
+    """Returned by getUpdates at least once: the next ``offset`` above its id confirms it."""
+
+
+@dataclass
+class _Failure:
+    code: int
+    retry_after: int
+    remaining: int | None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handlers: Ctrl-C belongs to the test runner or benchmark."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+class FakeTelegram:
+    """The Bot API for one bot token; the test plays the users through ``user_*``."""
+
+    def __init__(self, token: str = TOKEN):
+        self.token = token
+        self.port: int | None = None
+        self.calls: Counter[str] = Counter()
+        """How often each API method (lower case) was called."""
+        self.polled = asyncio.Event()
+        """Set by every getUpdates: clear it, then wait on it to know a bot is polling."""
+        self._pending: deque[_Pending] = deque()
+        self._updates: dict[int, dict] = {}
+        self._arrived = asyncio.Event()
+        self._closing = False
+        self._update_ids = itertools.count(1000)
+        self._message_ids = itertools.count(1)
+        self._inbox: defaultdict[int, asyncio.Queue[SentMessage]] = defaultdict(asyncio.Queue)
+        self._sent: defaultdict[int, list[SentMessage]] = defaultdict(list)
+        self._failures: dict[int, _Failure] = {}
+        self._methods: dict[str, Callable[[Params], Awaitable[JSONResponse]]] = {
+            "getme": self._get_me, "deletewebhook": self._true, "getupdates": self._get_updates,
+            "sendmessage": self._send_message, **dict.fromkeys(NO_OPS, self._true)}
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint,
+                                           methods=["GET", "POST"])])
+        self._server: _Server | None = None
+        self._task: asyncio.Task | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def __aenter__(self) -> "FakeTelegram":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        # Idle connections stay open a minute: with uvicorn's 5 s default, a bot's pooled
+        # connections would be closed under it mid-run, and its retries measured, not the bot.
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
+                                access_log=False, lifespan="off", ws="none",
+                                timeout_keep_alive=60, timeout_graceful_shutdown=2)
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(), name="fake-telegram")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the fake Telegram server did not start")
+            await asyncio.sleep(0.005)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Answer the waiting long polls (empty) and shut the server down."""
+        self._closing = True
+        self._arrived.set()
+        if self._server and self._task:
+            self._server.should_exit = True
+            await self._task
+
+    # --- the user's side ------------------------------------------------------------------
+
+    def enqueue(self, message_object: dict) -> int:
+        """Make ``message_object`` the next update; returns its ``update_id``."""
+        update_id = next(self._update_ids)
+        update = {"update_id": update_id,
+                  "message": {**message_object, "message_id": next(self._message_ids)}}
+        self._updates[update_id] = update
+        self._pending.append(_Pending(update))
+        self._arrived.set()
+        return update_id
+
+    def user_text(self, chat_id: int, text: str) -> int:
+        return self.enqueue(message(chat_id, {"text": text}))
+
+    def user_contact(self, chat_id: int, phone: str) -> int:
+        return self.enqueue(message(chat_id, contact(phone, chat_id)))
+
+    def user_photo(self, chat_id: int) -> int:
+        return self.enqueue(message(chat_id, PHOTO))
+
+    def user_sticker(self, chat_id: int) -> int:
+        return self.enqueue(message(chat_id, STICKER))
+
+    def redeliver(self, update_id: int) -> None:
+        """Deliver an update again, same ``update_id``, as Telegram does when it never saw the
+        confirmation: the bot must not handle it twice."""
+        self._pending.append(_Pending(self._updates[update_id]))
+        self._arrived.set()
+
+    async def next_reply(self, chat_id: int, timeout: float = 10.0  # noqa: ASYNC109
+                         ) -> SentMessage:
+        """The next message the bot sent to this chat; TimeoutError if none comes in time (a
+        default bound, so a missing reply fails its test at once instead of hanging it)."""
+        try:
+            return await asyncio.wait_for(self._inbox[chat_id].get(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no reply to chat {chat_id} within {timeout}s") from None
+
+    def replies(self, chat_id: int) -> list[SentMessage]:
+        """Every message sent to this chat so far, whether taken by ``next_reply`` or not."""
+        return list(self._sent[chat_id])
+
+    def fail_sends(self, chat_id: int, code: int, *, retry_after: int = 1,
+                   times: int | None = 1) -> None:
+        """Refuse the next ``times`` sendMessage calls to this chat (None: all of them) with
+        429 Too Many Requests (asking to wait ``retry_after`` s), 403 Forbidden or 400."""
+        self._failures[chat_id] = _Failure(code, retry_after, times)
+
+    # --- the Bot API ------------------------------------------------------------------------
+
+    async def _endpoint(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.path_params["method"].lower()
+        self.calls[method] += 1
+        handler = self._methods.get(method)
+        if handler is None:
+            return _error(404, "Not Found")
+        try:
+            params = await _params(request)
+        except ValueError as exc:
+            return _error(400, f"Bad Request: {exc}")
+        return await handler(params)
+
+    async def _true(self, params: Params) -> JSONResponse:
+        return _ok(True)
+
+    async def _get_me(self, params: Params) -> JSONResponse:
+        return _ok(BOT_USER)
+
+    async def _get_updates(self, params: Params) -> JSONResponse:
+        self.polled.set()
+        offset = int(params.get("offset") or 0)
+        limit = min(int(params.get("limit") or MAX_LIMIT), MAX_LIMIT)
+        timeout = float(params.get("timeout") or 0)
+        if offset and any(p.sent for p in self._pending):
+            self._pending = deque(p for p in self._pending
+                                  if not (p.sent and p.update["update_id"] < offset))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._pending and not self._closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+        batch = list(itertools.islice(self._pending, limit))
+        for pending in batch:
+            pending.sent = True
+        return _ok([pending.update for pending in batch])
+
+    async def _send_message(self, params: Params) -> JSONResponse:
+        try:
+            chat_id = int(params["chat_id"])
+        except (KeyError, ValueError):
+            return _error(400, "Bad Request: chat not found")
+        text = params.get("text") or ""
+        if not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT:
+            return _error(400, "Bad Request: message is too long")
+        failure = self._failures.get(chat_id)
+        if failure is not None:
+            if failure.remaining is not None:
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    del self._failures[chat_id]
+            return _refusal(failure)
+        markup = params.get("reply_markup") or {}
+        rows = [[_label(button) for button in row] for row in markup.get("keyboard", ())]
+        request_contact = any(isinstance(button, dict) and button.get("request_contact")
+                              for row in markup.get("keyboard", ()) for button in row)
+        sent = SentMessage(chat_id, next(self._message_ids), text, rows, request_contact)
+        self._sent[chat_id].append(sent)
+        self._inbox[chat_id].put_nowait(sent)
+        return _ok({"message_id": sent.message_id, "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
+                    "from": BOT_USER, "text": text})
+
+
+async def _params(request: Request) -> Params:
+    """Query and body parameters, from a form or JSON, with JSON-valued fields decoded."""
+    params: Params = dict(request.query_params)
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    if body and content_type.startswith("application/json"):
+        params.update(json.loads(body))
+    elif body and content_type.startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl(body.decode(), keep_blank_values=True))
+    elif body:
+        raise ValueError(f"unsupported content type {content_type!r}")
+    for name in JSON_FIELDS.intersection(params):
+        if isinstance(params[name], str):
+            params[name] = json.loads(params[name])
+    return params
+
+
+def _label(button: str | dict) -> str:
+    return button if isinstance(button, str) else button["text"]
+
+
+def _ok(result: Any) -> JSONResponse:
+    return JSONResponse({"ok": True, "result": result})
+
+
+def _error(code: int, description: str, **parameters: Any) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return JSONResponse(body, status_code=code)
+
+
+def _refusal(failure: _Failure) -> JSONResponse:
+    if failure.code == 429:
+        return _error(429, f"Too Many Requests: retry after {failure.retry_after}",
+                      retry_after=failure.retry_after)
+    if failure.code == 403:
+        return _error(403, "Forbidden: bot was blocked by the user")
+    return _error(failure.code, "Bad Request: chat not found")

@@ -1,0 +1,143 @@
+"""``python main.py`` as an operator runs it: a real process, its settings from the environment,
+Telegram played by the fake Bot API in this test's event loop, SQLite in a temporary file.
+
+The processes are killed in ``finally`` blocks and every wait is bounded, so a hanging bot fails
+its test instead of the run.
+"""
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.test_telegram import NIK, registration, send, walk
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60
+NIK_2 = "1371011708850002"
+
+
+def environment(**settings: str) -> dict[str, str]:
+    """This environment without any Lindungi setting a developer may have exported, plus
+    ``settings``."""
+    env = {name: value for name, value in os.environ.items()
+           if name.lower() not in Settings.model_fields}
+    return {**env, "PYTHONIOENCODING": "utf-8", **settings}
+
+
+def run_main(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=env, input=stdin,
+                          capture_output=True, text=True, encoding="utf-8",
+                          timeout=START_TIMEOUT_S)
+
+
+@pytest.fixture
+def bot_log(tmp_path):
+    """Where the bot processes write; printed when a test fails, to see why."""
+    path = tmp_path / "bot.log"
+    path.touch()
+    yield path
+    print(path.read_text(encoding="utf-8", errors="replace"))
+
+
+@contextlib.asynccontextmanager
+async def bot_process(env: dict[str, str], log: Path):
+    with log.open("ab") as output:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "main.py", "run", cwd=ROOT, env=env, stdout=output,
+            stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+async def until_polling(tg: FakeTelegram, proc: asyncio.subprocess.Process) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_S
+    while not tg.polled.is_set():
+        if proc.returncode is not None:
+            pytest.fail(f"the bot exited with {proc.returncode} (its output is below)")
+        if loop.time() > deadline:
+            pytest.fail(f"the bot did not poll within {START_TIMEOUT_S}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_registrations_survive_the_process_being_killed(tmp_path, bot_log):
+    db = tmp_path / "e2e.db"
+    second = registration(nik=NIK_2, name="Budi Santoso")
+    async with FakeTelegram() as tg:
+        env = environment(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=tg.base_url,
+                          DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+        async with bot_process(env, bot_log) as proc:
+            await until_polling(tg, proc)
+            assert "Rp16.800" in (await walk(tg, 1001, registration()))[-1].text
+            answered = await walk(tg, 1002, second[:6])  # up to the name
+            proc.kill()
+            await proc.wait()
+
+        tg.polled.clear()
+        async with bot_process(env, bot_log) as proc:
+            await until_polling(tg, proc)
+            send(tg, 1002, second[6])  # the birth date
+            reply = await tg.next_reply(1002)
+            if reply.text == answered[-1].text:
+                # Sent, but killed before recording that: replies are sent at least once.
+                reply = await tg.next_reply(1002)
+            assert second[6].expect in reply.text
+            rest = await walk(tg, 1002, second[7:])
+    assert "BUDI SANTOSO" in rest[-2].text  # the answers given before the kill were kept
+    assert len(tg.replies(1002)) in (len(second), len(second) + 1)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT nik, chat_key FROM worker ORDER BY id").fetchall()
+    assert rows == [(NIK, "telegram:1001"), (NIK_2, "telegram:1002")]
+
+
+async def test_a_rejected_token_stops_start_up(tmp_path, bot_log):
+    async with FakeTelegram() as tg:
+        env = environment(TELEGRAM_BOT_TOKEN="654321:WRONG", TELEGRAM_API_BASE_URL=tg.base_url,
+                          DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/e2e.db")
+        async with bot_process(env, bot_log) as proc:
+            await asyncio.wait_for(proc.wait(), START_TIMEOUT_S)
+    assert proc.returncode == 1
+    last = bot_log.read_text().splitlines()[-1]
+    assert last.startswith("lindungi: cannot reach Telegram (TELEGRAM_BOT_TOKEN")
+
+
+def test_a_bad_setting_stops_start_up_with_one_line():
+    done = run_main("run", env=environment(TELEGRAM_BOT_TOKEN=TOKEN, DATABASE_URL="mysql://x"))
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0], done.stderr
+
+
+def test_db_upgrade_creates_the_tables(tmp_path):
+    db = tmp_path / "new" / "fresh.db"
+    env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+    for _ in range(2):  # the second time, there is nothing to do
+        done = run_main("db", "upgrade", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "database is up to date" in done.stdout
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"conversation", "inbound_message", "worker", "alembic_version"} <= tables
+
+
+def test_a_chat_in_the_terminal(tmp_path):
+    env = environment(TELEGRAM_BOT_TOKEN="", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/c.db")
+    done = run_main("chat", env=env, stdin="/start\n1\n1\n")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "1. 📝 Daftar" in out and "2. 🔎 Cek status" in out
+    assert "Persetujuan data pribadi" in out and "1. ✅ Ya, saya setuju" in out
+    assert out.index("1. 📝 Daftar") < out.index("Pilih bahasa") < out.index("Persetujuan")
