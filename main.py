@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from bot.config import BadSetting, Settings, load_settings
 from bot.engine import Engine
@@ -20,10 +21,11 @@ from bot.render import Renderer
 from handlers.console import TerminalChannel
 from handlers.conversations import Conversations
 from handlers.telegram import TelegramChannel
-from models.migrate import upgrade
+from models.migrate import HEAD, current_revision, upgrade
 from models.store import Store
 
 log = logging.getLogger("lindungi")
+MAIN = Path(__file__).resolve()
 SWEEP_EVERY_S = 600
 NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio")
 """Libraries whose debug logs carry bot tokens in URLs or NIKs in query parameters."""
@@ -44,9 +46,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def open_store(settings: Settings) -> Store:
+    """The store, migrated to the newest revision. Alembic stays resident once imported (about
+    10 MB), so a long-running bot has ``db upgrade`` done by a child process."""
     store = Store.connect(settings.database_url)
     try:
-        await upgrade(store.engine)
+        if await current_revision(store.engine) != HEAD:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, str(MAIN), "db", "upgrade",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            _, errors = await child.communicate()
+            if child.returncode:
+                lines = errors.decode(errors="replace").strip().splitlines() or ["failed"]
+                raise StartupError(lines[-1].removeprefix("lindungi: "))
+    except StartupError:
+        await store.close()
+        raise
     except Exception as exc:
         await store.close()
         raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc
@@ -77,7 +91,8 @@ async def run_telegram(settings: Settings) -> None:
     store = await open_store(settings)
     catalogs, conversations = build(settings, store)
     telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
-                               settings.telegram_api_base_url, conversations)
+                               settings.telegram_api_base_url, conversations,
+                               settings.telegram_send_concurrency)
     conversations.add_channel("telegram", telegram)
     try:
         try:
@@ -119,8 +134,13 @@ async def run_chat(settings: Settings) -> None:
 
 
 async def db_upgrade(settings: Settings) -> None:
-    store = await open_store(settings)
-    await store.close()
+    store = Store.connect(settings.database_url)
+    try:
+        await upgrade(store.engine)
+    except Exception as exc:
+        raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc
+    finally:
+        await store.close()
 
 
 def configure_logging(level: str) -> None:

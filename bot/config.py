@@ -18,6 +18,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_send_concurrency: int = Field(4, ge=1, le=100)
     database_url: str = DEFAULT_DATABASE_URL
     default_locale: Literal["id", "en"] = "id"
     session_ttl_hours: float = Field(24.0, gt=0)

@@ -8,7 +8,7 @@ goes to the step the user is at, which answers every input, valid or not.
 
 import copy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from bot.choices import COMMAND_CHOICES, match
 from bot.context import Context, Turn
@@ -94,6 +94,13 @@ class Engine:
         s.offers = [c.value for c in last if c.command] if all(c.command for c in last) else []
         s.updated_at = ctx.now.isoformat()
         return Outcome(s, turn.replies, turn.effects)
+
+    def niks_wanted(self, session: Session | None, inbound: Inbound, today: date) -> set[str]:
+        """A hint for the host: the NIKs this message may look up, to fetch them beforehand
+        for many messages at once. A look-up it did not foresee still works, only slower."""
+        if session is None or not session.flow or session.asking_language:
+            return set()
+        return self.flows[session.flow].niks_wanted(session, clean(inbound.text), today)
 
     @staticmethod
     def command(text: str) -> str | None:

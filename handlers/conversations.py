@@ -172,18 +172,41 @@ class Conversations:
                     future.set_result(None)
 
     async def _process_with_retries(self, inbounds: list[Inbound]) -> list[tuple]:
+        """Store a batch, retrying conflicts (e.g. the same NIK from another process). A batch
+        that keeps failing is split, so one bad message cannot hold up the others; a message
+        that fails alone is answered with an apology and counted as handled."""
+        error: Exception | None = None
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             marks, self._delivered = self._delivered, []
             try:
                 return await self._process(inbounds, marks)
             except (IntegrityError, DBAPIError) as exc:
                 self._delivered = marks + self._delivered
-                if attempt == BATCH_ATTEMPTS:
-                    raise
-                log.warning("batch of %d conflicted (%s), retrying", len(inbounds),
-                            database_error(exc))
+                error = exc
+                log.warning("batch of %d failed (%s), attempt %d", len(inbounds),
+                            database_error(exc), attempt)
                 await asyncio.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")
+        if len(inbounds) > 1:
+            deliveries = []
+            for inbound in inbounds:
+                deliveries += await self._process_with_retries([inbound])
+            return deliveries
+        return await self._apologise(inbounds[0], error)
+
+    async def _apologise(self, inbound: Inbound, error: Exception | None) -> list[tuple]:
+        """Journal a message that cannot be stored, with an apology as its reply (raises when
+        even that fails: then the database is down and the channel must deliver it again)."""
+        async with self.store.transaction() as tx:
+            if await self._unseen(tx, [inbound]):
+                stored = await tx.load_sessions([inbound.chat_key])
+                locale = stored.get(inbound.chat_key, {}).get(
+                    "locale", self.engine.rules.default_locale)
+                replies = [self.renderer.render(Reply(N_("error.internal")), locale)]
+                await tx.journal([self._journal_row(inbound, replies, self.clock())])
+                log.error("message %s:%s could not be stored: %s", inbound.channel,
+                          inbound.external_id, database_error(error))
+                return [(inbound.channel, inbound.external_id, inbound.chat_key, replies)]
+        return []
 
     async def _process(self, inbounds: list[Inbound], marks: list[tuple[str, str]]
                        ) -> list[tuple]:
@@ -197,22 +220,29 @@ class Conversations:
                 return deliveries
             stored = await tx.load_sessions(i.chat_key for i in fresh)
             sessions = {key: Session.from_json(state) for key, state in stored.items()}
-            changed: set[str] = set()
             ctx = Context(now=now, today=now.astimezone(WIB).date(), lookup=tx,
                           new_reference=self.references)
+            await tx.prefetch_workers(nik for i in fresh for nik in self.engine.niks_wanted(
+                sessions.get(i.chat_key), i, ctx.today))
+            changed: set[str] = set()
             journal = []
             for inbound in fresh:
                 replies = await self._step(tx, inbound, sessions, changed, ctx)
-                journal.append({"channel": inbound.channel, "external_id": inbound.external_id,
-                                "chat_key": inbound.chat_key, "received_at": now,
-                                "replies": [r.to_json() for r in replies]})
+                journal.append(self._journal_row(inbound, replies, now))
                 if replies:
                     deliveries.append((inbound.channel, inbound.external_id, inbound.chat_key,
                                        replies))
             await tx.save_sessions({key: sessions[key].to_json() for key in changed},
                                    set(stored), now)
+            await tx.flush()
             await tx.journal(journal)
         return deliveries
+
+    @staticmethod
+    def _journal_row(inbound: Inbound, replies: list[Rendered], now: datetime) -> dict:
+        return {"channel": inbound.channel, "external_id": inbound.external_id,
+                "chat_key": inbound.chat_key, "received_at": now,
+                "replies": [r.to_json() for r in replies]}
 
     async def _unseen(self, tx: Tx, inbounds: list[Inbound]) -> list[Inbound]:
         """The messages not handled before, each once, in arrival order."""
@@ -230,34 +260,21 @@ class Conversations:
 
     async def _step(self, tx: Tx, inbound: Inbound, sessions: dict[str, Session],
                     changed: set[str], ctx: Context) -> list[Rendered]:
-        """One message through the engine. Its effects are stored in a savepoint: a failure
-        undoes this message's writes only, and the user is told to try again."""
+        """One message through the engine: keep its session and rows, render its replies. A
+        step that fails changes nothing, and the user is told to try again."""
         key = inbound.chat_key
-        for attempt in (1, 2):
-            try:
-                outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
-                if outcome.effects:
-                    async with tx.conn.begin_nested():
-                        for effect in outcome.effects:
-                            await tx.register_worker(effect, inbound.channel, key, ctx.now)
-                    for effect in outcome.effects:
-                        log.info("worker registered: %s NIK %s", effect.reference,
-                                 mask_nik(effect.nik))
-            except IntegrityError as exc:
-                if attempt == 1:
-                    continue  # e.g. the same NIK stored a moment ago: the step now sees it
-                log.error("message %s:%s conflicted twice: %s", inbound.channel,
-                          inbound.external_id, database_error(exc))
-            except Exception:
-                log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
-            else:
-                sessions[key] = outcome.session
-                changed.add(key)
-                return [self.renderer.render(r, outcome.session.locale)
-                        for r in outcome.replies]
-            break
-        locale = sessions[key].locale if key in sessions else self.engine.rules.default_locale
-        return [self.renderer.render(Reply(N_("error.internal")), locale)]
+        try:
+            outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
+        except Exception:
+            log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
+            locale = sessions[key].locale if key in sessions else self.engine.rules.default_locale
+            return [self.renderer.render(Reply(N_("error.internal")), locale)]
+        for effect in outcome.effects:
+            tx.register_worker(effect, inbound.channel, key, ctx.now)
+            log.info("worker registered: %s NIK %s", effect.reference, mask_nik(effect.nik))
+        sessions[key] = outcome.session
+        changed.add(key)
+        return [self.renderer.render(r, outcome.session.locale) for r in outcome.replies]
 
     # --- delivering -----------------------------------------------------------------------
 

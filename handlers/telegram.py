@@ -27,17 +27,20 @@ SHORT_LABEL = 18
 
 class TelegramChannel:
     def __init__(self, token: str, base_url: str, conversations: Conversations,
-                 connections: int = 64):
+                 send_concurrency: int = 4):
         self.conversations = conversations
         self.bot = Bot(
             token, base_url=base_url,
-            request=HTTPXRequest(connection_pool_size=connections, pool_timeout=30),
+            request=HTTPXRequest(connection_pool_size=send_concurrency, pool_timeout=30),
             get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT_S + 10))
+        # httpx's pool grows costly with every request queued in it: queue here instead.
+        self._sending = asyncio.Semaphore(send_concurrency)
 
     async def send(self, chat_id: str, message: Rendered) -> None:
         try:
-            await self.bot.send_message(int(chat_id), message.text,
-                                        reply_markup=keyboard(message))
+            async with self._sending:
+                await self.bot.send_message(int(chat_id), message.text,
+                                            reply_markup=keyboard(message))
         except RetryAfter as exc:
             raise RetryLater(seconds(exc)) from exc
         except Forbidden as exc:

@@ -41,11 +41,19 @@ def as_utc(value: datetime) -> datetime:
 
 class Tx:
     """One open transaction. Also the engine's read-only ``Lookup``, so what a step reads is
-    consistent with what it writes."""
+    consistent with what it writes.
+
+    New workers are queued and written together by ``flush`` (at the latest on commit); look-ups
+    in the same transaction already see them. Workers looked up once are remembered, and
+    ``prefetch_workers`` looks many up in one query: each query is a round trip through the
+    event loop, which is what a busy bot cannot afford per message.
+    """
 
     def __init__(self, conn: AsyncConnection):
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
+        self._known: dict[str, WorkerInfo | None] = {}
+        self._new: list[dict] = []
 
     async def seen(self, channel: str, external_ids: Sequence[str]) -> set[str]:
         """Which of these message ids were handled before."""
@@ -96,27 +104,46 @@ class Tx:
                 .where(tuple_(inbound.c.channel, inbound.c.external_id).in_(chunk))
                 .values(replies=None, delivered=True))
 
-    async def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
-                              now: datetime) -> None:
-        await self.conn.execute(insert(worker).values(
+    def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
+                        now: datetime) -> None:
+        row = dict(
             reference=effect.reference, nik=effect.nik, full_name=effect.full_name,
             birth_date=effect.birth_date, phone=effect.phone, occupation=effect.occupation,
             occupation_other=effect.occupation_other, kelurahan=effect.kelurahan,
             kecamatan=effect.kecamatan, monthly_income=effect.monthly_income,
             status=WAITING_VERIFICATION, channel=channel, chat_key=chat_key,
             locale=effect.locale, consent_version=effect.consent_version,
-            consented_at=datetime.fromisoformat(effect.consented_at), created_at=now))
+            consented_at=datetime.fromisoformat(effect.consented_at), created_at=now)
+        self._new.append(row)
+        self._known[effect.nik] = _info_of(row)
+
+    async def flush(self) -> None:
+        """Write the queued workers."""
+        if self._new:
+            rows, self._new = self._new, []
+            await self.conn.execute(insert(worker), rows)
 
     # --- bot.context.Lookup ---------------------------------------------------------------
 
+    async def prefetch_workers(self, niks: Iterable[str]) -> None:
+        """Look these NIKs up in one query, so the steps asking for them need none."""
+        wanted = sorted(set(niks) - set(self._known))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = await self.conn.execute(_worker_info().where(worker.c.nik.in_(chunk)))
+            found = {row.nik: _info_of(row._mapping) for row in rows}
+            self._known.update({nik: found.get(nik) for nik in chunk})
+
     async def worker_by_nik(self, nik: str) -> WorkerInfo | None:
-        row = (await self.conn.execute(_worker_info().where(worker.c.nik == nik))).first()
-        return _info(row) if row else None
+        if nik not in self._known:
+            await self.prefetch_workers([nik])
+        return self._known[nik]
 
     async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]:
         rows = await self.conn.execute(
             _worker_info().where(worker.c.chat_key == chat_key).order_by(worker.c.id))
-        return [_info(row) for row in rows]
+        stored = [_info_of(row._mapping) for row in rows]
+        return stored + [_info_of(row) for row in self._new if row["chat_key"] == chat_key]
 
 
 def _worker_info():
@@ -124,9 +151,9 @@ def _worker_info():
                   worker.c.created_at)
 
 
-def _info(row) -> WorkerInfo:
-    return WorkerInfo(reference=row.reference, nik=row.nik, full_name=row.full_name,
-                      status=row.status, registered_on=as_utc(row.created_at).date())
+def _info_of(row) -> WorkerInfo:
+    return WorkerInfo(reference=row["reference"], nik=row["nik"], full_name=row["full_name"],
+                      status=row["status"], registered_on=as_utc(row["created_at"]).date())
 
 
 class Store:
@@ -143,7 +170,9 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self.engine.begin() as conn:
-            yield Tx(conn)
+            tx = Tx(conn)
+            yield tx
+            await tx.flush()
 
     async def undelivered(self) -> list[Pending]:
         """Replies that were stored but not confirmed sent, oldest first (e.g. after a crash)."""

@@ -9,13 +9,14 @@ from itertools import count
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from bot.engine import Engine
 from bot.messages import Inbound, Rendered
 from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from main import quiet_libraries
-from models.store import conversation, inbound, worker
+from models.store import Tx, conversation, inbound, worker
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 ANSWERS = ["/start", "1", "1", "1", None, "Budi Santoso", "17-08-1985", "081234567890", "ojol",
@@ -228,3 +229,29 @@ async def test_the_sweep_forgets_idle_drafts(pipeline, store):
     assert state["data"] == {} and state["flow"] is None and state["expired"]
     await pipeline.say(1, "Budi")
     assert "sudah lama tidak dilanjutkan" in pipeline.sender.texts("1")[-2]
+
+
+async def test_a_message_the_database_refuses_does_not_hold_up_the_others(pipeline, store,
+                                                                          monkeypatch):
+    for answer in ANSWERS[:-1]:
+        await pipeline.conversations.submit([pipeline.message(1, answer or nik_for(1))])
+    flush = Tx.flush
+
+    async def refuse_chat_1(tx):
+        if any(row["chat_key"] == "telegram:1" for row in tx._new):
+            raise DBAPIError("INSERT INTO worker", {}, ValueError("value too long"))
+        await flush(tx)
+
+    monkeypatch.setattr(Tx, "flush", refuse_chat_1)
+    save = pipeline.message(1, "1")
+    await pipeline.conversations.submit([save, pipeline.message(2, "/start")])
+    await pipeline.conversations.idle()
+    assert "ada gangguan" in pipeline.sender.texts("1")[-1]
+    assert pipeline.sender.texts("2")[-1].startswith("Halo!")
+    await pipeline.conversations.submit([save])  # delivered again: already answered
+    await pipeline.conversations.idle()
+    assert len(pipeline.sender.texts("1")) == len(ANSWERS)
+    assert await count_rows(store, worker) == 0
+    monkeypatch.setattr(Tx, "flush", flush)
+    await pipeline.say(1, "1")
+    assert "LD-TEST-" in pipeline.sender.texts("1")[-1]

@@ -5,11 +5,11 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.messages import RegisterWorker
-from models.migrate import is_current, upgrade
+from models.migrate import HEAD, alembic_config, current_revision, upgrade
 from models.store import conversation, inbound, worker
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
@@ -28,10 +28,16 @@ def journal_row(external_id, replies=None, chat_key="telegram:1", received_at=NO
             "received_at": received_at, "replies": replies}
 
 
+def test_head_names_the_newest_migration():
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
 async def test_migrations_are_current_and_idempotent(store):
-    assert await is_current(store.engine)
+    assert await current_revision(store.engine) == HEAD
     await upgrade(store.engine)
-    assert await is_current(store.engine)
+    assert await current_revision(store.engine) == HEAD
 
 
 async def test_sessions_round_trip_and_update(store):
@@ -75,7 +81,10 @@ async def test_undelivered_replies_wait_until_marked(store):
 
 async def test_workers_are_stored_once_per_nik(store):
     async with store.transaction() as tx:
-        await tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+        tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+        queued = await tx.worker_by_nik("1371011708850001")
+        assert queued.reference == "LD-AAAA-AAAA"
+        assert [w.reference for w in await tx.workers_of_chat("telegram:1")] == ["LD-AAAA-AAAA"]
     async with store.transaction() as tx:
         found = await tx.worker_by_nik("1371011708850001")
         assert (found.reference, found.full_name, found.status, found.registered_on) == (
@@ -85,12 +94,26 @@ async def test_workers_are_stored_once_per_nik(store):
         assert await tx.workers_of_chat("telegram:2") == []
     with pytest.raises(IntegrityError):
         async with store.transaction() as tx:
-            await tx.register_worker(registration(reference="LD-BBBB-BBBB"), "telegram",
-                                     "telegram:2", NOW)
+            tx.register_worker(registration(reference="LD-BBBB-BBBB"), "telegram",
+                               "telegram:2", NOW)
     async with store.engine.connect() as conn:
         row = (await conn.execute(select(worker))).one()
     assert (row.birth_date, row.phone, row.monthly_income, row.consent_version) == (
         date(1985, 8, 17), "+6281234567890", 1_000_000, "2026-11")
+
+
+async def test_workers_are_prefetched_in_one_query(store):
+    async with store.transaction() as tx:
+        tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+    statements = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    async with store.transaction() as tx:
+        await tx.prefetch_workers(["1371011708850001", "1371011708850002"])
+        before = len(statements)
+        assert (await tx.worker_by_nik("1371011708850001")).reference == "LD-AAAA-AAAA"
+        assert await tx.worker_by_nik("1371011708850002") is None
+        assert len(statements) == before
 
 
 async def test_idle_sessions_are_expired_and_old_journal_forgotten(store):

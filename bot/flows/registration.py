@@ -15,7 +15,7 @@ from bot.messages import Choice, Inbound, RegisterWorker, Reply
 from bot.questions import Question
 from bot.rules import CONSENT_VERSION, Rules
 from bot.session import Session
-from bot.validators import Err, mask_nik, nik_birth_date
+from bot.validators import Err, Ok, mask_nik, nik_birth_date, validate_nik
 
 LANGUAGE_CHOICES = (
     Choice("id", N_("language.id"), aliases=("indonesia", "indo", "bahasa indonesia", "id")),
@@ -178,6 +178,15 @@ class Registration:
         if s.locale_chosen:
             s.data["language"] = s.locale
         self._ask_next(s, turn, ctx)
+
+    def niks_wanted(self, s: Session, text: str, today: date) -> set[str]:
+        """The NIKs answering ``text`` may look up: a typed NIK, or the one being saved."""
+        if s.step == "nik":
+            typed = validate_nik(text, today)
+            return {typed.value} if isinstance(typed, Ok) else set()
+        if s.step == "summary":
+            return {s.data["nik"]}
+        return set()
 
     def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
         turn.say(self._ask(s, s.step, ctx))
