@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -18,8 +19,9 @@ from babel.numbers import format_currency, format_decimal
 LOCALES = ("id", "en")
 """Supported languages, Indonesian first."""
 
-BABEL_LOCALES = {"id": "id_ID", "en": "en_ID"}
-"""English as used in Indonesia: rupiah as ``Rp16.800``, dates as ``17 August 1985``."""
+BABEL_LOCALES = {"id": Locale.parse("id_ID"), "en": Locale.parse("en_ID")}
+"""English as used in Indonesia: rupiah as ``Rp16.800``, dates as ``17 August 1985``. Parsed
+once: Babel would parse a locale name again on every call."""
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
