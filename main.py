@@ -14,6 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+from telegram.error import InvalidToken
+
 from bot.config import BadSetting, Settings, load_settings
 from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
@@ -32,7 +34,7 @@ NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio")
 
 
 class StartupError(Exception):
-    """A problem that stops start-up, told in one line."""
+    """A problem that stops the bot (mostly at start-up), told in one line."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -108,10 +110,17 @@ async def run_telegram(settings: Settings) -> None:
             # Stopping mid-poll is safe: unconfirmed updates come again and repeats are dropped.
             loop.add_signal_handler(sig, poller.cancel)
         log.info("Lindungi is running on Telegram")
-        with contextlib.suppress(asyncio.CancelledError):
+        revoked = False
+        try:
             await poller
+        except asyncio.CancelledError:
+            pass
+        except InvalidToken:
+            revoked = True
         sweeper.cancel()
         await conversations.stop()
+        if revoked:
+            raise StartupError("Telegram no longer accepts the bot token (TELEGRAM_BOT_TOKEN)")
     finally:
         await telegram.close()
         await store.close()

@@ -113,6 +113,20 @@ async def test_a_rejected_token_stops_start_up(tmp_path, bot_log):
     assert last.startswith("lindungi: cannot reach Telegram (TELEGRAM_BOT_TOKEN")
 
 
+async def test_a_token_revoked_while_running_stops_the_bot_with_one_line(tmp_path, bot_log):
+    async with FakeTelegram() as tg:
+        env = environment(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=tg.base_url,
+                          DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/e2e.db")
+        async with bot_process(env, bot_log) as proc:
+            await until_polling(tg, proc)
+            tg.token = "654321:REVOKED"  # the long poll under way still answers
+            tg.user_text(1001, "/start")
+            await asyncio.wait_for(proc.wait(), START_TIMEOUT_S)
+    assert proc.returncode == 1
+    last = bot_log.read_text().splitlines()[-1]
+    assert last == "lindungi: Telegram no longer accepts the bot token (TELEGRAM_BOT_TOKEN)"
+
+
 def test_a_bad_setting_stops_start_up_with_one_line():
     done = run_main("run", env=environment(TELEGRAM_BOT_TOKEN=TOKEN, DATABASE_URL="mysql://x"))
     assert done.returncode != 0
