@@ -1,6 +1,6 @@
 """The state of one conversation, stored as JSON after every message."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,8 @@ class Session:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Session":
-        return cls(**data)
+        """A stored session; keys this version does not know (written by another) are left."""
+        return cls(**{key: value for key, value in data.items() if key in _FIELDS})
 
     def idle_since(self) -> datetime | None:
         return datetime.fromisoformat(self.updated_at) if self.updated_at else None
@@ -64,3 +65,6 @@ class Session:
         self.leave_flow()
         self.paused = None
         return had
+
+
+_FIELDS = frozenset(f.name for f in fields(Session))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from bot.context import Context
 from bot.engine import Engine
@@ -180,7 +180,7 @@ class Conversations:
             marks, self._delivered = self._delivered, []
             try:
                 return await self._process(inbounds, marks)
-            except (IntegrityError, DBAPIError) as exc:
+            except Exception as exc:  # conflicts, a database error, a session that won't load
                 self._delivered = marks + self._delivered
                 error = exc
                 log.warning("batch of %d failed (%s), attempt %d", len(inbounds),

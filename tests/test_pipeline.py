@@ -255,3 +255,13 @@ async def test_a_message_the_database_refuses_does_not_hold_up_the_others(pipeli
     monkeypatch.setattr(Tx, "flush", flush)
     await pipeline.say(1, "1")
     assert "LD-TEST-" in pipeline.sender.texts("1")[-1]
+
+
+async def test_a_session_stored_by_another_version_still_loads(pipeline, store):
+    await pipeline.say(1, "/start")
+    async with store.transaction() as tx:
+        state = (await tx.load_sessions(["telegram:1"]))["telegram:1"]
+        await tx.save_sessions({"telegram:1": {**state, "from_a_later_version": 1}},
+                               {"telegram:1"}, NOW)
+    await pipeline.say(1, "1")
+    assert pipeline.sender.texts("1")[-1].startswith("Pilih bahasa")
