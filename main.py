@@ -166,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings()
+        settings.programmes()
     except BadSetting as exc:
-        print(f"lindungi: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"lindungi: {line}", file=sys.stderr)
         return 2
     command = args.command or ("run" if settings.telegram_bot_token else "chat")
     configure_logging(settings.log_level if command != "chat" else "WARNING")

@@ -2,15 +2,18 @@
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from bot.programmes import BadProgrammes, Programmes, parse_programmes
 from bot.rules import Rules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lindungi.db"
+DEFAULT_PROGRAMMES_FILE = Path(__file__).resolve().parent.parent / "programmes.toml"
 
 
 class Settings(BaseSettings):
@@ -27,6 +30,7 @@ class Settings(BaseSettings):
     jkk_rate_percent: float = Field(1.0, ge=0, le=100)
     jkm_monthly: int = Field(6_800, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    programmes_file: Path = DEFAULT_PROGRAMMES_FILE
 
     @field_validator("telegram_bot_token")
     @classmethod
@@ -62,6 +66,18 @@ class Settings(BaseSettings):
     @property
     def journal_retention(self) -> timedelta:
         return timedelta(days=self.journal_retention_days)
+
+    def programmes(self) -> Programmes:
+        """The programmes file, checked whole; ``BadSetting`` lists every mistake in it."""
+        try:
+            text = self.programmes_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadSetting(f"bad setting PROGRAMMES_FILE: cannot read "
+                             f"{self.programmes_file}: {exc.strerror}") from None
+        try:
+            return parse_programmes(text, str(self.programmes_file))
+        except BadProgrammes as exc:
+            raise BadSetting(str(exc)) from None
 
     def rules(self) -> Rules:
         return Rules(default_locale=self.default_locale,

@@ -134,6 +134,22 @@ def test_a_bad_setting_stops_start_up_with_one_line():
     assert len(lines) == 1 and "DATABASE_URL" in lines[0], done.stderr
 
 
+def test_mistakes_in_the_programmes_file_stop_start_up_one_line_each(tmp_path):
+    shipped = (ROOT / "programmes.toml").read_text()
+    broken = tmp_path / "programmes.toml"
+    broken.write_text(shipped.replace("quota = 1500", "quota = 0").replace(
+        'codes = ["1304"]', 'codes = ["13"]'))
+    done = run_main("chat", env=environment(PROGRAMMES_FILE=str(broken)))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"lindungi: {broken}: programme 3 (kendari-sertakan): quota: Input should be greater "
+        "than 0",
+        f"lindungi: {broken}: programme 6 (sijunjung): region.codes: '13' is not a regency/city "
+        'code like "1371"']
+    missing = run_main("chat", env=environment(PROGRAMMES_FILE=str(tmp_path / "none.toml")))
+    assert missing.returncode == 2 and "PROGRAMMES_FILE" in missing.stderr
+
+
 def test_db_upgrade_creates_the_tables(tmp_path):
     db = tmp_path / "new" / "fresh.db"
     env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}")

@@ -12,6 +12,7 @@ from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
 from bot.i18n import N_, Money, Msg
 from bot.messages import Choice, Inbound, RegisterWorker, Reply
+from bot.occupations import OCCUPATION_LABELS, OCCUPATIONS
 from bot.questions import Question
 from bot.rules import CONSENT_VERSION, Rules
 from bot.session import Session
@@ -21,35 +22,6 @@ LANGUAGE_CHOICES = (
     Choice("id", N_("language.id"), aliases=("indonesia", "indo", "bahasa indonesia", "id")),
     Choice("en", N_("language.en"), aliases=("english", "inggris", "bahasa inggris", "en")),
 )
-
-OCCUPATIONS = (
-    Choice("ojek", N_("occupation.ojek"),
-           aliases=("ojek", "ojol", "gojek", "grab", "maxim", "ojek online", "ojek pangkalan",
-                    "driver ojek", "driver ojol", "kurir", "courier", "ojek daring")),
-    Choice("nelayan", N_("occupation.nelayan"),
-           aliases=("nelayan", "fisher", "fisherman", "tangkap ikan", "melaut")),
-    Choice("pedagang", N_("occupation.pedagang"),
-           aliases=("pedagang", "pkl", "kaki lima", "jualan", "dagang", "penjual", "keliling",
-                    "street vendor", "vendor", "warung", "berjualan", "penjual makanan")),
-    Choice("petani", N_("occupation.petani"),
-           aliases=("petani", "tani", "buruh tani", "farmer", "sawah", "kebun", "peladang")),
-    Choice("penjahit", N_("occupation.penjahit"), aliases=("penjahit", "jahit", "tailor")),
-    Choice("tukang_bangunan", N_("occupation.tukang_bangunan"),
-           aliases=("tukang bangunan", "tukang", "bangunan", "kuli bangunan", "builder",
-                    "construction", "tukang batu", "tukang kayu")),
-    Choice("pekerja_seni", N_("occupation.pekerja_seni"),
-           aliases=("seni", "seniman", "pekerja seni", "artist", "musisi", "penari", "pelukis")),
-    Choice("petugas_keagamaan", N_("occupation.petugas_keagamaan"),
-           aliases=("marbot", "imam", "guru ngaji", "ustadz", "ustaz", "pendeta", "keagamaan",
-                    "religious", "garin", "koster", "pegawai syara", "bilal", "muadzin")),
-    Choice("kuli_angkut", N_("occupation.kuli_angkut"),
-           aliases=("kuli", "kuli angkut", "angkut", "buruh", "porter", "buruh angkut")),
-    Choice("pemulung", N_("occupation.pemulung"),
-           aliases=("pemulung", "pulung", "waste picker", "rongsok", "barang bekas")),
-    Choice("other", N_("occupation.other"), aliases=("lainnya", "lain", "other", "lain lain")),
-)
-
-OCCUPATION_LABELS = {choice.value: choice.label for choice in OCCUPATIONS}
 
 CONSENT_CHOICES = yes_no(N_("consent.yes"), N_("consent.no"))
 DOB_CHOICES = (
