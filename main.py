@@ -4,11 +4,15 @@
     python main.py run        Telegram by long polling (needs TELEGRAM_BOT_TOKEN)
     python main.py chat       chat with the bot in this terminal
     python main.py db upgrade apply database migrations (run and chat do it too)
+    python main.py staff add --telegram-id ID --role admin|verifier [--name NAME]
+    python main.py staff remove --telegram-id ID | staff list | staff log [--limit N]
 """
 
 import argparse
 import asyncio
 import contextlib
+import getpass
+import json
 import logging
 import signal
 import sys
@@ -21,9 +25,10 @@ from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from handlers.console import TerminalChannel
-from handlers.conversations import Conversations
+from handlers.conversations import Conversations, utc_now
 from handlers.telegram import TelegramChannel
 from models.migrate import HEAD, current_revision, upgrade
+from models.staff import ROLES, StaffDirectory
 from models.store import Store
 
 log = logging.getLogger("lindungi")
@@ -44,7 +49,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands.add_parser("chat", help="chat with the bot in this terminal")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
+    staff = commands.add_parser("staff", help="who may use the staff commands").add_subparsers(
+        dest="action", required=True)
+    add = staff.add_parser("add", help="add a staff member, or change their role")
+    add.add_argument("--telegram-id", type=telegram_id, required=True,
+                     help="their numeric Telegram user id")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--name", help="how they are shown in the record")
+    remove = staff.add_parser("remove", help="take a member's staff rights away")
+    remove.add_argument("--telegram-id", type=telegram_id, required=True)
+    staff.add_parser("list", help="list the staff members")
+    log_ = staff.add_parser("log", help="the record of staff actions, newest first")
+    log_.add_argument("--limit", type=int, default=50)
     return parser.parse_args(argv)
+
+
+def telegram_id(text: str) -> str:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError("a Telegram user id is a positive number, e.g. 123456789")
+    return str(int(text))
 
 
 async def open_store(settings: Settings) -> Store:
@@ -142,6 +165,34 @@ async def run_chat(settings: Settings) -> None:
         await store.close()
 
 
+async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
+    """The ``staff`` commands; every change is recorded with the operator's login as actor."""
+    store = await open_store(settings)
+    directory = StaffDirectory(store)
+    actor = f"cli:{getpass.getuser()}"
+    now = utc_now()
+    try:
+        if args.action == "add":
+            new = await directory.add("telegram", args.telegram_id, args.role, args.name, actor,
+                                      now)
+            print(f"{'added' if new else 'updated'}: telegram {args.telegram_id} as {args.role}")
+        elif args.action == "remove":
+            if not await directory.remove("telegram", args.telegram_id, actor, now):
+                raise StartupError(f"telegram {args.telegram_id} is not staff")
+            print(f"removed: telegram {args.telegram_id}")
+        elif args.action == "list":
+            for m in await directory.members():
+                print(f"{m.channel} {m.chat_id}\t{m.role}\t{m.name or '-'}\t"
+                      f"since {m.added_at:%Y-%m-%d}")
+        else:
+            for a in await directory.actions(args.limit):
+                detail = json.dumps(a.detail, ensure_ascii=False) if a.detail else ""
+                print(f"{a.at:%Y-%m-%d %H:%M:%S} UTC\t{a.actor}\t{a.action}\t"
+                      f"{a.subject or '-'}\t{detail}".rstrip())
+    finally:
+        await store.close()
+
+
 async def db_upgrade(settings: Settings) -> None:
     store = Store.connect(settings.database_url)
     try:
@@ -177,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         if command == "db":
             asyncio.run(db_upgrade(settings))
             print("lindungi: database is up to date")
+        elif command == "staff":
+            asyncio.run(manage_staff(settings, args))
         elif command == "run":
             if settings.telegram_bot_token is None:
                 raise StartupError("no channel configured: set TELEGRAM_BOT_TOKEN, "

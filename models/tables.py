@@ -57,3 +57,28 @@ class Worker(SQLModel, table=True):
     consent_version: str = Field(max_length=20)
     consented_at: datetime = Field(sa_column=_utc(nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class Staff(SQLModel, table=True):
+    """Someone allowed to use the staff commands, by their chat account."""
+
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("channel", "chat_id", name="uq_staff_account"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    chat_id: str = Field(max_length=64)
+    name: str | None = Field(default=None, max_length=80)
+    role: str = Field(max_length=20)
+    added_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class StaffAction(SQLModel, table=True):
+    """The record of every staff action: who, what, when (and on whom)."""
+
+    __tablename__ = "staff_action"
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=40)
+    subject: str | None = Field(default=None, max_length=100)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = Field(sa_column=_utc(nullable=False, index=True))

@@ -150,6 +150,25 @@ def test_mistakes_in_the_programmes_file_stop_start_up_one_line_each(tmp_path):
     assert missing.returncode == 2 and "PROGRAMMES_FILE" in missing.stderr
 
 
+def test_staff_are_managed_from_the_command_line(tmp_path):
+    env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/staff.db")
+    added = run_main("staff", "add", "--telegram-id", "5001", "--role", "verifier", "--name",
+                     "Rina", env=env)
+    assert (added.returncode, added.stdout) == (0, "added: telegram 5001 as verifier\n")
+    assert run_main("staff", "add", "--telegram-id", "5001", "--role", "admin",
+                    env=env).stdout == "updated: telegram 5001 as admin\n"
+    listed = run_main("staff", "list", env=env).stdout.splitlines()
+    assert len(listed) == 1 and listed[0].startswith("telegram 5001\tadmin\tRina\tsince ")
+    missing = run_main("staff", "remove", "--telegram-id", "77", env=env)
+    assert (missing.returncode, missing.stderr) == (1, "lindungi: telegram 77 is not staff\n")
+    log = run_main("staff", "log", env=env).stdout.splitlines()
+    assert [line.split("\t")[2:4] for line in log] == [
+        ["staff.change", "telegram:5001"], ["staff.add", "telegram:5001"]]
+    assert all(line.split("\t")[1].startswith("cli:") for line in log)
+    bad = run_main("staff", "add", "--telegram-id", "abc", "--role", "admin", env=env)
+    assert bad.returncode == 2 and "positive number" in bad.stderr
+
+
 def test_db_upgrade_creates_the_tables(tmp_path):
     db = tmp_path / "new" / "fresh.db"
     env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}")
