@@ -6,6 +6,7 @@
     python main.py db upgrade apply database migrations (run and chat do it too)
     python main.py staff add --telegram-id ID --role admin|verifier [--name NAME]
     python main.py staff remove --telegram-id ID | staff list | staff log [--limit N]
+    python main.py import-dtsen FILE.csv   load the city's DTSEN extract (needs DTSEN_HMAC_KEY)
 """
 
 import argparse
@@ -25,8 +26,9 @@ from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from handlers.console import TerminalChannel
-from handlers.conversations import Conversations, utc_now
+from handlers.conversations import WIB, Conversations, utc_now
 from handlers.telegram import TelegramChannel
+from models.dtsen import BadFile, DtsenImporter
 from models.migrate import HEAD, current_revision, upgrade
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
@@ -61,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     staff.add_parser("list", help="list the staff members")
     log_ = staff.add_parser("log", help="the record of staff actions, newest first")
     log_.add_argument("--limit", type=int, default=50)
+    dtsen = commands.add_parser("import-dtsen", help="load a DTSEN extract (CSV with columns "
+                                "nik, kk, desil, alamat)")
+    dtsen.add_argument("file", type=Path)
     return parser.parse_args(argv)
 
 
@@ -193,6 +198,30 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
         await store.close()
 
 
+async def import_dtsen(settings: Settings, path: Path, size: int) -> None:
+    """Load a DTSEN extract with a progress bar; bad rows are listed as they are found."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    key = settings.dtsen_key()
+    store = await open_store(settings)
+    importer = DtsenImporter(store, key, utc_now().astimezone(WIB).date(), clock=utc_now)
+    columns = ("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=Console(stderr=True)) as progress:
+            task = progress.add_task(path.name, total=size)
+            report = await importer.import_file(
+                path, on_bad=lambda line, why: progress.console.print(
+                    f"line {line}: {why}", markup=False, highlight=False),
+                on_progress=lambda done: progress.update(task, completed=done))
+    except BadFile as exc:
+        raise StartupError(f"{path}: {exc}") from exc
+    finally:
+        await store.close()
+    print(f"{report.rows} rows: {report.added} added, {report.changed} changed, "
+          f"{report.unchanged} unchanged, {report.bad} bad")
+
+
 async def db_upgrade(settings: Settings) -> None:
     store = Store.connect(settings.database_url)
     try:
@@ -230,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             print("lindungi: database is up to date")
         elif command == "staff":
             asyncio.run(manage_staff(settings, args))
+        elif command == "import-dtsen":
+            if not args.file.is_file():
+                raise StartupError(f"no such file: {args.file}")
+            asyncio.run(import_dtsen(settings, args.file, args.file.stat().st_size))
         elif command == "run":
             if settings.telegram_bot_token is None:
                 raise StartupError("no channel configured: set TELEGRAM_BOT_TOKEN, "
@@ -238,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(run_chat(settings))
+    except BadSetting as exc:
+        print(f"lindungi: {exc}", file=sys.stderr)
+        return 2
     except StartupError as exc:
         print(f"lindungi: {exc}", file=sys.stderr)
         return 1

@@ -31,6 +31,23 @@ class Settings(BaseSettings):
     jkm_monthly: int = Field(6_800, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     programmes_file: Path = DEFAULT_PROGRAMMES_FILE
+    dtsen_hmac_key: SecretStr | None = None
+    """The secret NIKs are hashed with before they are matched against DTSEN."""
+
+    @field_validator("dtsen_hmac_key")
+    @classmethod
+    def _dtsen_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 characters, e.g. the output of "
+                             "`python -c 'import secrets; print(secrets.token_hex(32))'`")
+        return value
+
+    def dtsen_key(self) -> bytes:
+        if self.dtsen_hmac_key is None:
+            raise BadSetting("bad setting DTSEN_HMAC_KEY: needed to match NIKs against DTSEN; "
+                             "generate one with `python -c 'import secrets; "
+                             "print(secrets.token_hex(32))'` and keep it secret")
+        return self.dtsen_hmac_key.get_secret_value().encode()
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -82,3 +82,15 @@ class StaffAction(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=100)
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+
+
+class DtsenEntry(SQLModel, table=True):
+    """One person of the city's DTSEN extract, found by a keyed hash of their NIK: the raw NIK
+    (and KK number) of people who never registered is not kept."""
+
+    __tablename__ = "dtsen_entry"
+    nik_hash: str = Field(primary_key=True, max_length=64)
+    kk_hash: str = Field(max_length=64, index=True)
+    desil: int
+    address: str = Field(max_length=200)
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))

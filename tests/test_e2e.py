@@ -169,6 +169,25 @@ def test_staff_are_managed_from_the_command_line(tmp_path):
     assert bad.returncode == 2 and "positive number" in bad.stderr
 
 
+def test_a_dtsen_extract_is_imported_from_the_command_line(tmp_path):
+    extract = tmp_path / "dtsen.csv"
+    extract.write_text("nik,kk,desil,alamat\n1371011708850001,1371010101100001,2,Padang\n"
+                       "137101,1371010101100001,2,Padang\n")
+    db = tmp_path / "dtsen.db"
+    without_key = run_main("import-dtsen", str(extract),
+                           env=environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}"))
+    assert without_key.returncode == 2 and "DTSEN_HMAC_KEY" in without_key.stderr
+    env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}", DTSEN_HMAC_KEY="s" * 40)
+    first = run_main("import-dtsen", str(extract), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "2 rows: 1 added, 0 changed, 0 unchanged, 1 bad\n"
+    assert "line 3: NIK must have 16 digits" in first.stderr
+    again = run_main("import-dtsen", str(extract), env=env)
+    assert again.stdout == "2 rows: 0 added, 0 changed, 1 unchanged, 1 bad\n"
+    missing = run_main("import-dtsen", str(tmp_path / "none.csv"), env=env)
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
 def test_db_upgrade_creates_the_tables(tmp_path):
     db = tmp_path / "new" / "fresh.db"
     env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}")

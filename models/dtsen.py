@@ -1,0 +1,158 @@
+"""Importing the city's DTSEN extract (NIK, KK number, desil, address) from a CSV file.
+
+Files of a million rows are streamed in batches, so memory does not grow with the file; a bad
+row is reported with its line number and skipped; importing the same file again changes
+nothing. NIKs and KK numbers are stored only as keyed hashes (HMAC-SHA256 with a secret from the
+settings): a registration is matched by hashing its NIK the same way.
+"""
+
+import csv
+import hashlib
+import hmac
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import bindparam, insert, select, update
+
+from bot.validators import Err, validate_nik
+from models.store import Store
+from models.tables import DtsenEntry
+
+dtsen = DtsenEntry.__table__
+
+BATCH_ROWS = 5000
+COLUMNS = {
+    "nik": ("nik",),
+    "kk": ("kk", "no_kk", "nomor_kk", "no kk", "nomor kk", "kk_number"),
+    "desil": ("desil",),
+    "address": ("alamat", "address"),
+}
+NIK_PROBLEMS = {
+    "nik.length": "NIK must have 16 digits",
+    "nik.not_digits": "NIK must be digits only",
+    "nik.province": "NIK starts with an unknown province code",
+    "nik.region": "NIK has regency or district code 00",
+    "nik.date": "NIK digits 7-12 are not a date",
+    "nik.serial": "NIK ends in 0000",
+}
+
+
+class BadFile(ValueError):
+    """The file cannot be imported at all (e.g. its header lacks a column)."""
+
+
+def keyed_hash(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    bad: int = 0
+
+
+class DtsenImporter:
+    def __init__(self, store: Store, key: bytes, today: date,
+                 clock: Callable[[], datetime]):
+        self.store = store
+        self.key = key
+        self.today = today
+        self.clock = clock
+
+    async def import_file(self, path: Path, on_bad: Callable[[int, str], None],
+                          on_progress: Callable[[int], None] = lambda done: None) -> Report:
+        """Import ``path``; ``on_bad(line, reason)`` for each row skipped, ``on_progress``
+        with the bytes read so far after each batch."""
+        report = Report()
+        with path.open("rb") as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            header_line = text.readline()
+            delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+            positions = self._positions(next(csv.reader([header_line], delimiter=delimiter)))
+            rows = csv.reader(text, delimiter=delimiter)
+            batch: dict[str, dict] = {}
+            for fields in rows:
+                line = rows.line_num + 1
+                if not any(field.strip() for field in fields):
+                    continue
+                report.rows += 1
+                entry = self._entry(fields, positions)
+                if isinstance(entry, str):
+                    report.bad += 1
+                    on_bad(line, entry)
+                    continue
+                batch[entry["nik_hash"]] = entry
+                if len(batch) >= BATCH_ROWS:
+                    await self._store(batch, report)
+                    batch = {}
+                    on_progress(raw.tell())
+            if batch:
+                await self._store(batch, report)
+            on_progress(raw.tell())
+        return report
+
+    @staticmethod
+    def _positions(header: list[str]) -> dict[str, int]:
+        names = [name.strip().casefold() for name in header]
+        positions = {}
+        for column, accepted in COLUMNS.items():
+            found = [i for i, name in enumerate(names) if name in accepted]
+            if not found:
+                raise BadFile(f"the header has no {column} column (one of: {', '.join(accepted)});"
+                              f" it reads: {', '.join(header)}")
+            positions[column] = found[0]
+        return positions
+
+    def _entry(self, fields: list[str], positions: dict[str, int]) -> dict | str:
+        """The row as a table row, or why it cannot be one."""
+        if len(fields) <= max(positions.values()):
+            return f"expected at least {max(positions.values()) + 1} columns, found {len(fields)}"
+        nik = validate_nik(fields[positions["nik"]].strip(), self.today)
+        if isinstance(nik, Err):
+            return NIK_PROBLEMS[nik.msgid]
+        kk = fields[positions["kk"]].strip().replace(" ", "")
+        if len(kk) != 16 or not kk.isascii() or not kk.isdigit():
+            return "KK number must have 16 digits"
+        desil = fields[positions["desil"]].strip()
+        if not desil.isdigit() or not 1 <= int(desil) <= 10:
+            return f"desil must be a whole number from 1 to 10, not {desil[:20]!r}"
+        address = " ".join(fields[positions["address"]].split())
+        if len(address) > 200:
+            return "address is longer than 200 characters"
+        return {"nik_hash": keyed_hash(self.key, nik.value), "kk_hash": keyed_hash(self.key, kk),
+                "desil": int(desil), "address": address}
+
+    async def _store(self, batch: dict[str, dict], report: Report) -> None:
+        """One transaction: insert the new, update the changed, leave the rest untouched."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            found = await tx.conn.execute(
+                select(dtsen.c.nik_hash, dtsen.c.kk_hash, dtsen.c.desil, dtsen.c.address)
+                .where(dtsen.c.nik_hash.in_(list(batch))))
+            stored = {row.nik_hash: (row.kk_hash, row.desil, row.address) for row in found}
+            new, changed = [], []
+            for nik_hash, entry in batch.items():
+                old = stored.get(nik_hash)
+                if old is None:
+                    new.append({**entry, "updated_at": now})
+                elif old != (entry["kk_hash"], entry["desil"], entry["address"]):
+                    changed.append({"key": nik_hash, "kk": entry["kk_hash"],
+                                    "level": entry["desil"], "place": entry["address"],
+                                    "when": now})
+            if new:
+                await tx.conn.execute(insert(dtsen), new)
+            if changed:
+                await tx.conn.execute(
+                    update(dtsen).where(dtsen.c.nik_hash == bindparam("key")).values(
+                        kk_hash=bindparam("kk"), desil=bindparam("level"),
+                        address=bindparam("place"), updated_at=bindparam("when")),
+                    changed)
+        report.added += len(new)
+        report.changed += len(changed)
+        report.unchanged += len(batch) - len(new) - len(changed)

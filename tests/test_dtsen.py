@@ -1,0 +1,90 @@
+"""Importing a DTSEN extract: good, bad and repeated files, on SQLite and PostgreSQL."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from models.dtsen import BadFile, DtsenImporter, keyed_hash
+from models.tables import DtsenEntry
+
+KEY = b"k" * 32
+NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+GOOD = """NIK,No_KK,Desil,Alamat
+1371011708850001,1371010101100001,2,"Jl. Veteran No. 5, Padang"
+1371015708850002,1371010101100001,2,Jl. Veteran No. 5
+1371011708850003,1371010101100002,5,Air Tawar
+"""
+
+
+def importer(store):
+    return DtsenImporter(store, KEY, date(2026, 11, 21), clock=lambda: NOW)
+
+
+async def run(store, path):
+    bad = []
+    report = await importer(store).import_file(path, lambda line, why: bad.append((line, why)))
+    return report, bad
+
+
+async def entries(store):
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(select(DtsenEntry.__table__).order_by("address"))
+        return [(r.nik_hash, r.kk_hash, r.desil, r.address) for r in rows]
+
+
+async def test_a_good_file_is_imported_and_a_repeat_changes_nothing(store, tmp_path):
+    path = tmp_path / "dtsen.csv"
+    path.write_text(GOOD)
+    report, bad = await run(store, path)
+    assert (report.rows, report.added, report.changed, report.unchanged, report.bad) == (
+        3, 3, 0, 0, 0)
+    assert bad == []
+    stored = await entries(store)
+    assert (keyed_hash(KEY, "1371011708850003"), keyed_hash(KEY, "1371010101100002"), 5,
+            "Air Tawar") in stored
+    assert not any("1371011708850001" in str(row) for row in stored)
+
+    report, _ = await run(store, path)
+    assert (report.added, report.changed, report.unchanged) == (0, 0, 3)
+    assert await entries(store) == stored
+
+    path.write_text(GOOD.replace(",5,Air Tawar", ",3,Air Tawar Barat"))
+    report, _ = await run(store, path)
+    assert (report.added, report.changed, report.unchanged) == (0, 1, 2)
+    assert (keyed_hash(KEY, "1371011708850003"), keyed_hash(KEY, "1371010101100002"), 3,
+            "Air Tawar Barat") in await entries(store)
+
+
+async def test_bad_rows_are_reported_by_line_and_the_rest_imported(store, tmp_path):
+    path = tmp_path / "dtsen.csv"
+    path.write_text(
+        "nik;kk;desil;alamat\n"
+        "1371011708850001;1371010101100001;2;Padang\n"
+        "137101170885;1371010101100001;2;Padang\n"
+        "1371011708850002;13710101;2;Padang\n"
+        "1371011708850003;1371010101100001;11;Padang\n"
+        "1371011708850004;1371010101100001;dua;Padang\n"
+        "\n"
+        "1371011708850005;1371010101100001\n"
+        '1371011708850006;1371010101100001;4;"Jl. Panjang\nsekali"\n'
+        "9971011708850007;1371010101100001;4;Padang\n"
+        "1371011708850008;1371010101100001;4;Padang\n")
+    report, bad = await run(store, path)
+    assert bad == [
+        (3, "NIK must have 16 digits"),
+        (4, "KK number must have 16 digits"),
+        (5, "desil must be a whole number from 1 to 10, not '11'"),
+        (6, "desil must be a whole number from 1 to 10, not 'dua'"),
+        (8, "expected at least 4 columns, found 2"),
+        (11, "NIK starts with an unknown province code"),
+    ]
+    assert (report.rows, report.added, report.bad) == (9, 3, 6)
+    assert "Jl. Panjang sekali" in [row[3] for row in await entries(store)]
+
+
+async def test_a_file_without_the_needed_columns_is_refused(store, tmp_path):
+    path = tmp_path / "dtsen.csv"
+    path.write_text("nik,nama,desil\n1371011708850001,Budi,2\n")
+    with pytest.raises(BadFile, match="no kk column"):
+        await run(store, path)
