@@ -23,6 +23,17 @@ worker = Worker.__table__
 
 WAITING_VERIFICATION = "waiting_verification"
 
+# Statements whose IN lists are passed at execution: one built with its values would keep them
+# (NIKs among them) alive in SQLAlchemy's statement cache.
+SEEN = select(inbound.c.external_id).where(
+    inbound.c.channel == bindparam("channel"),
+    inbound.c.external_id.in_(bindparam("ids", expanding=True)))
+SESSIONS = select(conversation.c.chat_key, conversation.c.state).where(
+    conversation.c.chat_key.in_(bindparam("keys", expanding=True)))
+DELIVERED = update(inbound).where(
+    tuple_(inbound.c.channel, inbound.c.external_id).in_(bindparam("keys", expanding=True))
+).values(replies=None, delivered=True)
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -59,19 +70,14 @@ class Tx:
         """Which of these message ids were handled before."""
         if not external_ids:
             return set()
-        rows = await self.conn.execute(
-            select(inbound.c.external_id).where(
-                inbound.c.channel == channel, inbound.c.external_id.in_(list(external_ids))))
+        rows = await self.conn.execute(SEEN, {"channel": channel, "ids": list(external_ids)})
         return {row[0] for row in rows}
 
     async def load_sessions(self, chat_keys: Iterable[str]) -> dict[str, dict]:
         """Stored sessions by chat key; on PostgreSQL the rows stay locked until commit."""
-        keys = sorted(set(chat_keys))
-        query = select(conversation.c.chat_key, conversation.c.state).where(
-            conversation.c.chat_key.in_(keys))
-        if self.postgres:
-            query = query.with_for_update()
-        return {key: json.loads(state) for key, state in await self.conn.execute(query)}
+        query = SESSIONS.with_for_update() if self.postgres else SESSIONS
+        rows = await self.conn.execute(query, {"keys": sorted(set(chat_keys))})
+        return {key: json.loads(state) for key, state in rows}
 
     async def save_sessions(self, states: dict[str, dict], existing: set[str],
                             now: datetime) -> None:
@@ -99,10 +105,7 @@ class Tx:
         keys = list(keys)
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
-            await self.conn.execute(
-                update(inbound)
-                .where(tuple_(inbound.c.channel, inbound.c.external_id).in_(chunk))
-                .values(replies=None, delivered=True))
+            await self.conn.execute(DELIVERED, {"keys": chunk})
 
     def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
                         now: datetime) -> None:
@@ -130,7 +133,7 @@ class Tx:
         wanted = sorted(set(niks) - set(self._known))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = await self.conn.execute(_worker_info().where(worker.c.nik.in_(chunk)))
+            rows = await self.conn.execute(WORKERS_BY_NIK, {"niks": chunk})
             found = {row.nik: _info_of(row._mapping) for row in rows}
             self._known.update({nik: found.get(nik) for nik in chunk})
 
@@ -149,6 +152,9 @@ class Tx:
 def _worker_info():
     return select(worker.c.reference, worker.c.nik, worker.c.full_name, worker.c.status,
                   worker.c.created_at)
+
+
+WORKERS_BY_NIK = _worker_info().where(worker.c.nik.in_(bindparam("niks", expanding=True)))
 
 
 def _info_of(row) -> WorkerInfo:

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -89,8 +89,8 @@ class DtsenEntry(SQLModel, table=True):
     (and KK number) of people who never registered is not kept."""
 
     __tablename__ = "dtsen_entry"
-    nik_hash: str = Field(primary_key=True, max_length=64)
-    kk_hash: str = Field(max_length=64, index=True)
+    nik_hash: bytes = Field(sa_column=Column(LargeBinary(32), primary_key=True))
+    kk_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, index=True))
     desil: int
     address: str = Field(max_length=200)
     updated_at: datetime = Field(sa_column=_utc(nullable=False))
