@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import make_url
 
-from bot.config import Settings
+from bench.registration import environment
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL",
@@ -48,8 +48,7 @@ def write_extract(path: Path, rows: int) -> None:
 
 def run_import(path: Path, database_url: str) -> dict:
     """One import as a subprocess: wall seconds, peak RSS (sampled every 50 ms), its summary."""
-    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
-    env.update(DATABASE_URL=database_url, DTSEN_HMAC_KEY="b" * 64)
+    env = environment(DATABASE_URL=database_url, DTSEN_HMAC_KEY="b" * 64)
     started = time.perf_counter()
     proc = psutil.Popen([sys.executable, "main.py", "import-dtsen", str(path)], cwd=ROOT,
                         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

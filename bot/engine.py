@@ -71,12 +71,12 @@ class Engine:
         turn = Turn()
         text = clean(inbound.text) if inbound.kind == "text" else ""
         command = self.command(text) if inbound.kind == "text" else None
+        if self.is_idle(s, ctx.now):
+            s.expire()
         if command is None and text and s.offers:
             offered = tuple(COMMAND_CHOICES[name] for name in s.offers)
             picked = match(text, offered, self.labels)
             command = picked.value if picked else None
-        if self.is_idle(s, ctx.now):
-            s.expire()
         if s.expired:
             s.expired = False
             turn.say(Reply(N_("session.expired")))

@@ -57,6 +57,7 @@ class Session:
         needed), and remember to tell the user why on their next message."""
         self.discard()
         self.asking_language = False
+        self.offers = []
         self.expired = True
 
     def discard(self) -> bool:

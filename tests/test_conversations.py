@@ -349,6 +349,15 @@ async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs
     assert len(memory.workers) == 1
 
 
+async def test_an_offer_does_not_outlive_an_expired_conversation(catalogs):
+    memory = Memory()
+    await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
+    chat = Chat(catalogs, memory, chat_id="7002")
+    await play(chat, TO_NIK + [(NIK, ["nik.registered"])])
+    chat.wait(hours=25)
+    await play(chat, [("1", ["session.expired", "menu.prompt"])])
+
+
 async def test_nik_registered_elsewhere_before_saving_is_caught_at_save(catalogs):
     memory = Memory()
     slow = Chat(catalogs, memory, chat_id="7002")
