@@ -78,7 +78,8 @@ def telegram_id(text: str) -> str:
 async def open_store(settings: Settings) -> Store:
     """The store, migrated to the newest revision. Alembic stays resident once imported (about
     10 MB), so a long-running bot has ``db upgrade`` done by a child process."""
-    store = Store.connect(settings.database_url)
+    key = settings.dtsen_hmac_key.get_secret_value().encode() if settings.dtsen_hmac_key else None
+    store = Store.connect(settings.database_url, key)
     try:
         if await current_revision(store.engine) != HEAD:
             child = await asyncio.create_subprocess_exec(
@@ -97,12 +98,20 @@ async def open_store(settings: Settings) -> Store:
     return store
 
 
-def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
+async def card_key(settings: Settings, store: Store) -> bytes:
+    """CARD_SIGNING_KEY if set, else a key made once and kept in the database."""
+    if settings.card_signing_key:
+        return settings.card_signing_key.get_secret_value().encode()
+    return await store.secret("card")
+
+
+async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
     try:
         catalogs = Catalogs()
     except MissingCatalog as exc:
         raise StartupError(str(exc)) from exc
-    engine = Engine(catalogs, settings.rules())
+    engine = Engine(catalogs, settings.rules(), settings.programmes(),
+                    await card_key(settings, store))
     conversations = Conversations(store, engine, Renderer(catalogs),
                                   journal_retention=settings.journal_retention)
     return catalogs, conversations
@@ -119,7 +128,7 @@ async def sweep_forever(conversations: Conversations) -> None:
 
 async def run_telegram(settings: Settings) -> None:
     store = await open_store(settings)
-    catalogs, conversations = build(settings, store)
+    catalogs, conversations = await build(settings, store)
     telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                settings.telegram_api_base_url, conversations,
                                settings.telegram_send_concurrency)
@@ -156,7 +165,7 @@ async def run_telegram(settings: Settings) -> None:
 
 async def run_chat(settings: Settings) -> None:
     store = await open_store(settings)
-    catalogs, conversations = build(settings, store)
+    catalogs, conversations = await build(settings, store)
     intro = catalogs.text(settings.default_locale, N_("terminal.intro"))
     terminal = TerminalChannel(conversations, intro)
     conversations.add_channel("terminal", terminal)

@@ -79,7 +79,8 @@ def registration(user: int) -> list[Message]:
         Message(True, "6281234567890", "Langkah 5 dari 8"),
         Message(False, "1", "Langkah 6 dari 8"),
         Message(False, "Air Tawar Barat", "Langkah 7 dari 8"),
-        Message(False, "Padang Utara", "Langkah 8 dari 8"),
+        Message(False, "Padang Utara", "Program daerah Anda"),
+        Message(False, "1", "Langkah 8 dari 8"),
         Message(False, "1", "Periksa data Anda"),
         Message(False, "1", "Nomor pendaftaran: LD-"),
     ]

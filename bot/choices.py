@@ -17,7 +17,10 @@ NEGATIONS = frozenset({"tidak", "tdk", "tak", "no", "not", "nggak", "ngga", "gak
 
 STATUS = Choice("status", N_("menu.status"), command=True)
 """Offered wherever a user may want their status instead of answering (e.g. a taken NIK)."""
-COMMAND_CHOICES = {choice.value: choice for choice in (STATUS,)}
+LOOKUP = Choice("lookup", N_("status.check_other"), aliases=("nik", "orang lain", "lain"),
+                command=True)
+REGISTER = Choice("register", N_("menu.register"), aliases=("daftar", "register"), command=True)
+COMMAND_CHOICES = {choice.value: choice for choice in (STATUS, LOOKUP, REGISTER)}
 
 
 def yes_no(yes_label: str, no_label: str) -> tuple[Choice, Choice]:

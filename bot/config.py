@@ -33,8 +33,10 @@ class Settings(BaseSettings):
     programmes_file: Path = DEFAULT_PROGRAMMES_FILE
     dtsen_hmac_key: SecretStr | None = None
     """The secret NIKs are hashed with before they are matched against DTSEN."""
+    card_signing_key: SecretStr | None = None
+    """Signs the QR code of membership cards; without it, a key kept in the database."""
 
-    @field_validator("dtsen_hmac_key")
+    @field_validator("dtsen_hmac_key", "card_signing_key")
     @classmethod
     def _dtsen_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:

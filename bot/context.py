@@ -14,7 +14,28 @@ from bot.messages import Effect, Reply, WorkerInfo
 class Lookup(Protocol):
     async def worker_by_nik(self, nik: str) -> WorkerInfo | None: ...
 
+    async def worker_by_reference(self, reference: str) -> WorkerInfo | None: ...
+
     async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]: ...
+
+    async def dtsen_desil(self, nik: str) -> int | None:
+        """The desil of this NIK in the DTSEN extract; None when it is not there."""
+
+    async def free_places(self, programme_id: str, quota: int) -> int:
+        """Places left in a programme. Holds the programme's place count until the end of the
+        transaction, so the place a step then takes is still free."""
+
+    async def waiting_position(self, worker: WorkerInfo) -> int:
+        """1 for the first on the programme's waiting list."""
+
+    async def waiting_count(self, programme_id: str) -> int: ...
+
+    async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]: ...
+
+    async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
+        """The oldest registrations waiting for a verifier, and how many wait in all."""
+
+    async def staff_role(self, channel: str, chat_id: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

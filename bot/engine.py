@@ -2,22 +2,28 @@
 replies and effects out. No I/O: the host loads and saves the session, applies the effects in
 the same transaction, and sends the replies.
 
-Commands (/start, /menu, /bantuan, /batal, /bahasa, status) work at every step; anything else
-goes to the step the user is at, which answers every input, valid or not.
+Commands (/start, /menu, /bantuan, /batal, /bahasa, status, kartu) work at every step; anything
+else goes to the step the user is at, which answers every input, valid or not. Staff commands
+(``bot.staffdesk``) work only for people in the staff list.
 """
 
 import copy
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot.choices import COMMAND_CHOICES, match
+from bot import enrolment
+from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
+from bot.flows.lookup import Lookup
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, Catalogs, Msg
-from bot.messages import Choice, Effect, Inbound, Reply, WorkerInfo
+from bot.messages import Choice, Effect, Inbound, Reply
+from bot.programmes import Programmes
 from bot.questions import Question
 from bot.rules import Rules
 from bot.session import Session
+from bot.staffdesk import StaffDesk, staff_command
+from bot.status import card_of, status_reply
 from bot.text import MAX_INPUT_CHARS, clean, key
 from bot.validators import Err
 
@@ -29,6 +35,8 @@ COMMANDS = {
     "language": ("bahasa", "language", "ganti bahasa", "change language", "bahasa language"),
     "status": ("status", "cek status", "check status", "my status"),
     "register": ("daftar", "register", "pendaftaran", "daftar baru", "new registration"),
+    "card": ("kartu", "card", "kartu saya", "my card", "kartu peserta", "lihat kartu"),
+    "lookup": ("cek nik", "cek orang lain", "check nik", "check someone else"),
 }
 COMMAND_BY_WORD = {word: name for name, words in COMMANDS.items() for word in words}
 
@@ -37,10 +45,10 @@ MENU_CHOICES = (
     Choice("status", N_("menu.status"), aliases=("status", "cek")),
     Choice("language", N_("menu.language"), aliases=("bahasa", "language")),
     Choice("help", N_("menu.help"), aliases=("bantuan", "help")),
+    Choice("card", N_("menu.card"), aliases=("kartu", "card")),
 )
 CONTINUE = Choice("continue", N_("menu.continue"), aliases=("lanjut", "lanjutkan", "continue"))
 STATUS_LIMIT = 5
-STATUS_LABELS = {"waiting_verification": N_("worker_status.waiting_verification")}
 
 LANGUAGE_QUESTION = Question("language", N_("language.prompt"), N_("language.expect"),
                              N_("language.help"), choices=LANGUAGE_CHOICES)
@@ -54,10 +62,15 @@ class Outcome:
 
 
 class Engine:
-    def __init__(self, catalogs: Catalogs, rules: Rules | None = None):
+    def __init__(self, catalogs: Catalogs, rules: Rules | None = None,
+                 programmes: Programmes | None = None, card_key: bytes = b""):
         self.catalogs = catalogs
         self.rules = rules or Rules()
-        self.flows = {"registration": Registration(self.rules, self.labels)}
+        self.programmes = programmes
+        self.card_key = card_key
+        self.flows = {"registration": Registration(self.rules, self.labels, programmes),
+                      "lookup": Lookup(self.labels, programmes)}
+        self.staff = StaffDesk(programmes)
 
     def labels(self, choice: Choice) -> list[str]:
         """A choice's label in every language, for matching what the user typed."""
@@ -71,6 +84,12 @@ class Engine:
         turn = Turn()
         text = clean(inbound.text) if inbound.kind == "text" else ""
         command = self.command(text) if inbound.kind == "text" else None
+        staff = staff_command(text) if inbound.kind == "text" else None
+        if staff and await ctx.lookup.staff_role(inbound.channel, inbound.chat_id):
+            await self.staff.handle(staff, inbound, turn, ctx)
+            return self._finish(s, turn, ctx)
+        if staff:
+            command = "menu"  # to anyone else a staff command is an unknown word
         if self.is_idle(s, ctx.now):
             s.expire()
         if command is None and text and s.offers:
@@ -90,6 +109,10 @@ class Engine:
             await self.flows[s.flow].answer(s, inbound, text, turn, ctx)
         else:
             await self._answer_menu(s, inbound, text, turn, ctx)
+        return self._finish(s, turn, ctx)
+
+    @staticmethod
+    def _finish(s: Session, turn: Turn, ctx: Context) -> Outcome:
         last = turn.replies[-1].choices if turn.replies else ()
         s.offers = [c.value for c in last if c.command] if all(c.command for c in last) else []
         s.updated_at = ctx.now.isoformat()
@@ -125,6 +148,14 @@ class Engine:
         s.expire()
         return s.to_json()
 
+    async def fill_places(self, ctx: Context) -> list[Effect]:
+        """For the periodic sweep: give free places (a raised quota, lapsed or ended cover) to
+        the first workers in line."""
+        effects: list[Effect] = []
+        for programme in self.programmes.programme if self.programmes else ():
+            effects += await enrolment.fill_places(programme, ctx.lookup, ctx.today)
+        return effects
+
     # --- commands ---------------------------------------------------------------------------
 
     async def _command(self, command: str, s: Session, turn: Turn, ctx: Context,
@@ -148,7 +179,13 @@ class Engine:
         elif command == "status":
             s.pause()
             await self._status(s, inbound, turn, ctx)
-        elif command == "register" and s.flow:
+        elif command == "card":
+            s.pause()
+            await self._card(s, inbound, turn, ctx)
+        elif command == "lookup":
+            s.pause()
+            self.flows["lookup"].start(s, turn, ctx)
+        elif command == "register" and s.flow == "registration":
             self.flows[s.flow].reprompt(s, turn, ctx)
         elif command == "register":
             await self._choose("continue" if s.paused else "register", s, inbound, turn, ctx)
@@ -185,6 +222,8 @@ class Engine:
             self.flows["registration"].start(s, turn, ctx)
         elif value == "status":
             await self._status(s, inbound, turn, ctx)
+        elif value == "card":
+            await self._card(s, inbound, turn, ctx)
         elif value == "language":
             s.asking_language = True
             turn.say(LANGUAGE_QUESTION.ask())
@@ -209,13 +248,22 @@ class Engine:
     async def _status(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         workers = await ctx.lookup.workers_of_chat(inbound.chat_key)
         if not workers:
-            turn.say(Reply(N_("status.none"), choices=self.menu_choices(s)))
+            choices = self.menu_choices(s) if s.paused else (REGISTER, LOOKUP)
+            turn.say(Reply(N_("status.none"), choices=choices, navigation=not s.paused))
             return
         for worker in workers[:STATUS_LIMIT]:
-            turn.say(Reply(N_("status.worker"), status_params(worker), navigation=True))
+            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
+        turn.say(Reply(N_("status.more"), choices=(LOOKUP,), navigation=True))
 
-
-def status_params(worker: WorkerInfo) -> dict:
-    return {"full_name": worker.full_name, "reference": worker.reference,
-            "status": Msg(STATUS_LABELS.get(worker.status, worker.status)),
-            "registered_on": worker.registered_on}
+    async def _card(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
+        """The card of every active worker registered from this chat."""
+        cards = [card_of(w, self.programmes, self.card_key)
+                 for w in await ctx.lookup.workers_of_chat(inbound.chat_key)
+                 if enrolment.effective_status(w, ctx.today) == enrolment.ACTIVE]
+        cards = [card for card in cards if card][:STATUS_LIMIT]
+        if not cards:
+            turn.say(Reply(N_("card.none"), choices=(STATUS,), navigation=True))
+        for card in cards:
+            turn.say(Reply(N_("card.here"), {"full_name": card.full_name,
+                                             "period_end": card.period_end},
+                           navigation=True, card=card))

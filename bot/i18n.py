@@ -47,6 +47,13 @@ class Msg:
     params: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Lines:
+    """Several messages as one parameter, a line each (e.g. a list of registrations)."""
+
+    items: tuple[Msg, ...]
+
+
 class MissingCatalog(RuntimeError):
     pass
 
@@ -84,6 +91,8 @@ class Catalogs:
         """One parameter as text: money and dates by Babel, nested messages translated."""
         if isinstance(value, Msg):
             return self.text(locale, value.msgid, value.params)
+        if isinstance(value, Lines):
+            return "\n".join(self.format(item, locale) for item in value.items)
         return format_value(value, locale)
 
 

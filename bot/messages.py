@@ -2,8 +2,10 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
+
+from bot.cards import CardData
 
 Kind = Literal["text", "contact", "photo", "sticker", "voice", "video", "document", "location",
                "other"]
@@ -46,6 +48,8 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     ask_contact: bool = False
     navigation: bool = False
+    card: CardData | None = None
+    """A membership card to send as an image, with the text as its caption."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,18 @@ class Rendered:
     options: tuple[str, ...] = ()
     contact_button: str | None = None
     menu_button: str | None = None
+    card: CardData | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "options": list(self.options),
-                "contact_button": self.contact_button, "menu_button": self.menu_button}
+                "contact_button": self.contact_button, "menu_button": self.menu_button,
+                "card": self.card.to_json() if self.card else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Rendered":
+        card = data.get("card")
         return cls(data["text"], tuple(data.get("options") or ()), data.get("contact_button"),
-                   data.get("menu_button"))
+                   data.get("menu_button"), CardData.from_json(card) if card else None)
 
     def as_numbered_text(self) -> str:
         """The form for channels without buttons (terminal, WhatsApp): options as numbers."""
@@ -79,7 +86,7 @@ class Rendered:
 
 @dataclass(frozen=True)
 class RegisterWorker:
-    """Effect: store a worker who completed registration (waiting for verification)."""
+    """Effect: store a worker who completed registration, with where their cover stands."""
 
     reference: str
     nik: str
@@ -94,9 +101,41 @@ class RegisterWorker:
     locale: str
     consent_version: str
     consented_at: str
+    status: str = "waiting_verification"
+    programme_id: str | None = None
+    dtsen_desil: int | None = None
+    coverage_start: date | None = None
+    coverage_end: date | None = None
 
 
-Effect = RegisterWorker
+@dataclass(frozen=True)
+class ChangeStatus:
+    """Effect: move a stored worker from ``old`` to ``new`` status (the store refuses, and the
+    batch is retried, if another change got there first). Taking or freeing a programme place
+    follows from the two statuses."""
+
+    reference: str
+    old: str
+    new: str
+    actor: str | None = None
+    """Who decided (``telegram:123``, ``cli:ani``): the change is recorded as a staff action."""
+    reason: str | None = None
+    coverage_start: date | None = None
+    coverage_end: date | None = None
+    kpj: str | None = None
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Effect: send someone other than the sender a message, stored with the change it tells
+    of (a worker told of a staff decision)."""
+
+    chat_key: str
+    locale: str
+    replies: tuple[Reply, ...]
+
+
+Effect = RegisterWorker | ChangeStatus | Notify
 
 
 @dataclass(frozen=True)
@@ -108,3 +147,13 @@ class WorkerInfo:
     full_name: str
     status: str
     registered_on: date
+    birth_date: date | None = None
+    chat_key: str = ""
+    locale: str = "id"
+    programme_id: str | None = None
+    dtsen_desil: int | None = None
+    reason: str | None = None
+    coverage_start: date | None = None
+    coverage_end: date | None = None
+    kpj: str | None = None
+    queued_at: datetime | None = None

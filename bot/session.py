@@ -20,6 +20,8 @@ class Session:
     """Commands the last reply offered as numbered options, so "1" can pick them."""
     expired: bool = False
     """Set when an idle draft was deleted; the next reply says so."""
+    lookups: list[str] = field(default_factory=list)
+    """When this chat last asked about someone else's status (a limit applies per hour)."""
     updated_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -37,7 +39,9 @@ class Session:
         self.flow, self.step, self.data = None, None, {}
 
     def pause(self) -> None:
-        if self.flow:
+        """Leave the flow for the menu, keeping a registration to continue later (a half-asked
+        status look-up is simply asked again)."""
+        if self.flow in PAUSABLE:
             self.paused = {"flow": self.flow, "step": self.step, "data": self.data}
         self.leave_flow()
 
@@ -68,4 +72,5 @@ class Session:
         return had
 
 
+PAUSABLE = frozenset({"registration"})
 _FIELDS = frozenset(f.name for f in fields(Session))

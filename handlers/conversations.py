@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.context import Context
 from bot.engine import Engine
 from bot.i18n import N_
-from bot.messages import Inbound, Rendered, Reply
+from bot.messages import ChangeStatus, Effect, Inbound, Notify, Rendered, Reply
 from bot.render import Renderer
 from bot.session import Session
 from bot.validators import mask_nik
@@ -35,6 +35,7 @@ MAX_BATCH = 200
 BATCH_ATTEMPTS = 3
 SEND_ATTEMPTS = 6
 FLUSH_DELAY_S = 0.2
+NOTICE_POLL_S = 5.0
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -86,8 +87,9 @@ class Conversations:
         self._queue: asyncio.Queue[tuple[list[Inbound], asyncio.Future]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._tails: dict[str, asyncio.Task] = {}
-        self._delivered: list[tuple[str, str]] = []
+        self._delivered: list[tuple[str, ...]] = []
         self._flush_pending = False
+        self._notices: asyncio.Task | None = None
 
     def add_channel(self, name: str, sender: Sender) -> None:
         self.senders[name] = sender
@@ -96,9 +98,12 @@ class Conversations:
         """Send what a previous run stored but did not send, then start taking messages."""
         for pending in await self.store.undelivered():
             if pending.channel in self.senders:
-                self._deliver_later(pending.channel, pending.external_id, pending.chat_key,
+                self._deliver_later(pending.channel, ("journal", pending.channel,
+                                                      pending.external_id),
+                                    pending.chat_key,
                                     [Rendered.from_json(r) for r in pending.replies])
         self._writer = asyncio.create_task(self._write_loop(), name="lindungi-writer")
+        self._notices = asyncio.create_task(self._poll_notices(), name="lindungi-notices")
 
     async def stop(self, grace_s: float = 15.0) -> None:
         """Finish what was taken: pending writes, sends in flight, delivery marks. Replies still
@@ -109,6 +114,10 @@ class Conversations:
             log.warning("stopping with %d chats' replies unsent", len(self._tails))
         for task in list(self._tails.values()):
             task.cancel()
+        if self._notices:
+            self._notices.cancel()
+            await asyncio.gather(self._notices, return_exceptions=True)
+            self._notices = None
         if self._writer:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
@@ -142,9 +151,62 @@ class Conversations:
             now - self.engine.rules.session_ttl,
             lambda state: self.engine.expire_stored(state, now))
         forgotten = await self.store.forget_journal(now - self.journal_retention)
-        if expired or forgotten:
-            log.info("sweep: %d idle drafts forgotten, %d journal rows removed",
-                     expired, forgotten)
+        lapsed = await self.store.lapse(now.astimezone(WIB).date())
+        async with self.store.transaction() as tx:
+            ctx = self._context(tx, now)
+            deliveries = await self.apply(tx, await self.engine.fill_places(ctx), None, now)
+        for delivery in deliveries:
+            self._deliver_later(*delivery)
+        if expired or forgotten or lapsed or deliveries:
+            log.info("sweep: %d idle drafts forgotten, %d journal rows removed, %d covers "
+                     "lapsed, %d workers enrolled from waiting lists", expired, forgotten,
+                     lapsed, len(deliveries))
+
+    def _context(self, tx: Tx, now: datetime) -> Context:
+        return Context(now=now, today=now.astimezone(WIB).date(), lookup=tx,
+                       new_reference=self.references)
+
+    async def apply(self, tx: Tx, effects: list[Effect], inbound: Inbound | None,
+                    now: datetime) -> list[tuple]:
+        """Store what a step (or the sweep) did; returns the notices to send after the
+        commit, as deliveries."""
+        deliveries = []
+        for effect in effects:
+            if isinstance(effect, ChangeStatus):
+                info = await tx.change_status(effect, now)
+                log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
+            elif isinstance(effect, Notify):
+                channel = effect.chat_key.split(":", 1)[0]
+                messages = [self.renderer.render(r, effect.locale) for r in effect.replies]
+                notice = tx.queue_notice(channel, effect.chat_key, messages, now)
+                deliveries.append((channel, ("outbox", notice), effect.chat_key, messages))
+            else:
+                await tx.register_worker(effect, inbound.channel, inbound.chat_key, now)
+                log.info("worker registered: %s NIK %s (%s)", effect.reference,
+                         mask_nik(effect.nik), effect.status)
+        return deliveries
+
+    async def deliver_notices(self) -> int:
+        """Send the notices no process is sending (stored by another process, such as the
+        KPJ import, or left by a crash); returns how many were taken."""
+        if not self.senders:
+            return 0
+        async with self.store.transaction() as tx:
+            pending = await tx.claim_notices(self.clock())
+        for notice in pending:
+            if notice.channel in self.senders:
+                self._deliver_later(notice.channel, ("outbox", notice.external_id),
+                                    notice.chat_key,
+                                    [Rendered.from_json(r) for r in notice.replies])
+        return len(pending)
+
+    async def _poll_notices(self) -> None:
+        while True:
+            try:
+                await self.deliver_notices()
+            except Exception as exc:
+                log.warning("could not read the outbox: %s", database_error(exc))
+            await asyncio.sleep(NOTICE_POLL_S)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -205,7 +267,8 @@ class Conversations:
                 await tx.journal([self._journal_row(inbound, replies, self.clock())])
                 log.error("message %s:%s could not be stored: %s", inbound.channel,
                           inbound.external_id, database_error(error))
-                return [(inbound.channel, inbound.external_id, inbound.chat_key, replies)]
+                return [(inbound.channel, ("journal", inbound.channel, inbound.external_id),
+                         inbound.chat_key, replies)]
         return []
 
     async def _process(self, inbounds: list[Inbound], marks: list[tuple[str, str]]
@@ -220,18 +283,19 @@ class Conversations:
                 return deliveries
             stored = await tx.load_sessions(i.chat_key for i in fresh)
             sessions = {key: Session.from_json(state) for key, state in stored.items()}
-            ctx = Context(now=now, today=now.astimezone(WIB).date(), lookup=tx,
-                          new_reference=self.references)
+            ctx = self._context(tx, now)
             await tx.prefetch_workers(nik for i in fresh for nik in self.engine.niks_wanted(
                 sessions.get(i.chat_key), i, ctx.today))
             changed: set[str] = set()
             journal = []
             for inbound in fresh:
-                replies = await self._step(tx, inbound, sessions, changed, ctx)
+                replies, notices = await self._step(tx, inbound, sessions, changed, ctx)
                 journal.append(self._journal_row(inbound, replies, now))
                 if replies:
-                    deliveries.append((inbound.channel, inbound.external_id, inbound.chat_key,
-                                       replies))
+                    deliveries.append((inbound.channel, ("journal", inbound.channel,
+                                                         inbound.external_id),
+                                       inbound.chat_key, replies))
+                deliveries += notices
             await tx.save_sessions({key: sessions[key].to_json() for key in changed},
                                    set(stored), now)
             await tx.flush()
@@ -259,30 +323,31 @@ class Conversations:
         return fresh
 
     async def _step(self, tx: Tx, inbound: Inbound, sessions: dict[str, Session],
-                    changed: set[str], ctx: Context) -> list[Rendered]:
-        """One message through the engine: keep its session and rows, render its replies. A
-        step that fails changes nothing, and the user is told to try again."""
+                    changed: set[str], ctx: Context) -> tuple[list[Rendered], list[tuple]]:
+        """One message through the engine: keep its session and rows, render its replies
+        (and the notices it sends others). A step that fails changes nothing, and the user is
+        told to try again."""
         key = inbound.chat_key
         try:
             outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
         except Exception:
             log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
             locale = sessions[key].locale if key in sessions else self.engine.rules.default_locale
-            return [self.renderer.render(Reply(N_("error.internal")), locale)]
-        for effect in outcome.effects:
-            tx.register_worker(effect, inbound.channel, key, ctx.now)
-            log.info("worker registered: %s NIK %s", effect.reference, mask_nik(effect.nik))
+            return [self.renderer.render(Reply(N_("error.internal")), locale)], []
+        notices = await self.apply(tx, outcome.effects, inbound, ctx.now)
         sessions[key] = outcome.session
         changed.add(key)
-        return [self.renderer.render(r, outcome.session.locale) for r in outcome.replies]
+        return [self.renderer.render(r, outcome.session.locale) for r in outcome.replies], notices
 
     # --- delivering -----------------------------------------------------------------------
 
-    def _deliver_later(self, channel: str, external_id: str, chat_key: str,
+    def _deliver_later(self, channel: str, mark: tuple[str, ...], chat_key: str,
                        messages: list[Rendered]) -> None:
+        """Send after what this chat was sent before; ``mark`` records it sent (see
+        ``Tx.mark_delivered``)."""
         previous = self._tails.get(chat_key)
         task = asyncio.create_task(
-            self._deliver(previous, channel, external_id, chat_key, messages))
+            self._deliver(previous, channel, mark, chat_key, messages))
         self._tails[chat_key] = task
 
         def forget(done: asyncio.Task) -> None:
@@ -291,7 +356,7 @@ class Conversations:
 
         task.add_done_callback(forget)
 
-    async def _deliver(self, previous: asyncio.Task | None, channel: str, external_id: str,
+    async def _deliver(self, previous: asyncio.Task | None, channel: str, mark: tuple[str, ...],
                        chat_key: str, messages: list[Rendered]) -> None:
         if previous is not None:
             await asyncio.wait([previous])
@@ -300,7 +365,7 @@ class Conversations:
         for message in messages:
             if not await self._send(sender, chat_id, message):
                 return  # left undelivered: sent again at the next start
-        self._delivered.append((channel, external_id))
+        self._delivered.append(mark)
         if not self._flush_pending:
             self._flush_pending = True
             asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self._flush)

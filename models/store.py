@@ -4,24 +4,53 @@ Written with SQLAlchemy Core over the SQLModel tables, because it sits on the pa
 message; the same statements run on SQLite and PostgreSQL.
 """
 
+import hmac
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.messages import RegisterWorker, WorkerInfo
+from bot import enrolment
+from bot.messages import ChangeStatus, RegisterWorker, Rendered, WorkerInfo
 from models.db import create_engine
-from models.tables import Conversation, InboundMessage, Worker
+from models.tables import (
+    AppSecret,
+    Conversation,
+    DtsenEntry,
+    InboundMessage,
+    Outbox,
+    ProgrammePlace,
+    Staff,
+    StaffAction,
+    Worker,
+)
 
 conversation = Conversation.__table__
 inbound = InboundMessage.__table__
 worker = Worker.__table__
+place = ProgrammePlace.__table__
+outbox = Outbox.__table__
+dtsen = DtsenEntry.__table__
+staff = Staff.__table__
+staff_action = StaffAction.__table__
+app_secret = AppSecret.__table__
 
-WAITING_VERIFICATION = "waiting_verification"
+NOTICE_LEASE = timedelta(minutes=5)
+"""How long a process may take to send a notice before another may send it instead."""
+
+
+class StaleChange(Exception):
+    """A status change found the worker already changed by someone else: retry the batch."""
+
+
+class NoPlace(Exception):
+    """A place was taken that the programme did not have: retry the batch (never seen unless
+    a step took a place without asking ``free_places`` first)."""
 
 # Statements whose IN lists are passed at execution: one built with its values would keep them
 # (NIKs among them) alive in SQLAlchemy's statement cache.
@@ -33,6 +62,8 @@ SESSIONS = select(conversation.c.chat_key, conversation.c.state).where(
 DELIVERED = update(inbound).where(
     tuple_(inbound.c.channel, inbound.c.external_id).in_(bindparam("keys", expanding=True))
 ).values(replies=None, delivered=True)
+NOTICES_SENT = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(
+    replies="[]", delivered=True)
 
 
 @dataclass(frozen=True)
@@ -60,11 +91,14 @@ class Tx:
     event loop, which is what a busy bot cannot afford per message.
     """
 
-    def __init__(self, conn: AsyncConnection):
+    def __init__(self, conn: AsyncConnection, dtsen_key: bytes | None = None):
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
+        self.dtsen_key = dtsen_key
         self._known: dict[str, WorkerInfo | None] = {}
         self._new: list[dict] = []
+        self._quotas: dict[str, int] = {}
+        self._notices: list[dict] = []
 
     async def seen(self, channel: str, external_ids: Sequence[str]) -> set[str]:
         """Which of these message ids were handled before."""
@@ -100,31 +134,121 @@ class Tx:
                 {**row, "replies": json.dumps(row["replies"]) if row["replies"] else None,
                  "delivered": not row["replies"]} for row in rows])
 
-    async def mark_delivered(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Forget the replies of these (channel, external_id) messages: they were sent."""
-        keys = list(keys)
+    async def mark_delivered(self, marks: Iterable[tuple[str, ...]]) -> None:
+        """Record what was sent: ``("journal", channel, external_id)`` forgets a message's
+        replies, ``("outbox", id)`` a notice's."""
+        marks = list(marks)
+        keys = [(m[1], m[2]) for m in marks if m[0] == "journal"]
+        notices = [m[1] for m in marks if m[0] == "outbox"]
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            await self.conn.execute(DELIVERED, {"keys": chunk})
+            await self.conn.execute(DELIVERED, {"keys": keys[start:start + 500]})
+        for start in range(0, len(notices), 500):
+            await self.conn.execute(NOTICES_SENT, {"ids": notices[start:start + 500]})
 
-    def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
-                        now: datetime) -> None:
+    async def claim_notices(self, now: datetime, limit: int = 200) -> list[Pending]:
+        """Notices nobody is sending (new from another process, or a lapsed lease), leased
+        to the caller."""
+        query = (select(outbox.c.id, outbox.c.channel, outbox.c.chat_key, outbox.c.replies)
+                 .where(outbox.c.delivered.is_(False),
+                        or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+                 .order_by(outbox.c.created_at, outbox.c.id).limit(limit))
+        if self.postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await self.conn.execute(query)).all()
+        if rows:
+            await self.conn.execute(update(outbox).where(
+                outbox.c.id.in_(bindparam("ids", expanding=True))).values(
+                lease_until=now + NOTICE_LEASE), {"ids": [r.id for r in rows]})
+        return [Pending(r.channel, r.id, r.chat_key, json.loads(r.replies)) for r in rows]
+
+    async def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
+                              now: datetime) -> None:
+        """Queue a new worker; one enrolled at once takes a programme place now."""
+        if effect.status in enrolment.HOLDING:
+            await self.take_place(effect.programme_id)
         row = dict(
             reference=effect.reference, nik=effect.nik, full_name=effect.full_name,
             birth_date=effect.birth_date, phone=effect.phone, occupation=effect.occupation,
             occupation_other=effect.occupation_other, kelurahan=effect.kelurahan,
             kecamatan=effect.kecamatan, monthly_income=effect.monthly_income,
-            status=WAITING_VERIFICATION, channel=channel, chat_key=chat_key,
+            status=effect.status, channel=channel, chat_key=chat_key,
             locale=effect.locale, consent_version=effect.consent_version,
-            consented_at=datetime.fromisoformat(effect.consented_at), created_at=now)
+            consented_at=datetime.fromisoformat(effect.consented_at), created_at=now,
+            programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
+            coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
+            queued_at=now if effect.status == enrolment.WAITING_LIST else None,
+            status_reason=None, kpj=None)
         self._new.append(row)
         self._known[effect.nik] = _info_of(row)
 
+    async def change_status(self, change: ChangeStatus, now: datetime) -> WorkerInfo:
+        """Apply a status change (and the place it takes or frees); records it as a staff
+        action when someone decided it. Raises ``StaleChange`` if the worker moved on."""
+        await self.flush()
+        values: dict = {"status": change.new}
+        if change.reason is not None:
+            values["status_reason"] = change.reason
+        if change.new == enrolment.WAITING_LIST:
+            values["queued_at"] = now
+        for name in ("coverage_start", "coverage_end", "kpj"):
+            if getattr(change, name) is not None:
+                values[name] = getattr(change, name)
+        row = (await self.conn.execute(
+            update(worker).where(worker.c.reference == change.reference,
+                                 worker.c.status == change.old)
+            .values(**values).returning(*WORKER_COLUMNS))).first()
+        if row is None:
+            raise StaleChange(change.reference)
+        info = _info_of(row._mapping)
+        if change.new in enrolment.HOLDING and change.old not in enrolment.HOLDING:
+            await self.take_place(info.programme_id)
+        elif change.old in enrolment.HOLDING and change.new not in enrolment.HOLDING:
+            await self.conn.execute(update(place).where(place.c.programme_id == info.programme_id)
+                                    .values(taken=place.c.taken - 1))
+        if change.actor:
+            await self.record(change.actor, f"worker.{change.new}", change.reference,
+                              {"from": change.old, "reason": change.reason}, now)
+        self._known[info.nik] = info
+        return info
+
+    async def record(self, actor: str, action: str, subject: str | None, detail: dict | None,
+                     now: datetime) -> None:
+        """One entry in the staff-action record, in this transaction."""
+        detail = {k: v for k, v in (detail or {}).items() if v is not None}
+        await self.conn.execute(insert(staff_action).values(
+            actor=actor, action=action, subject=subject,
+            detail=json.dumps(detail, ensure_ascii=False) if detail else None, at=now))
+
+    async def take_place(self, programme_id: str | None) -> None:
+        """Take one place, never beyond the quota ``free_places`` read in this transaction."""
+        quota = self._quotas.get(programme_id or "")
+        if quota is None:
+            raise NoPlace(f"no quota read for {programme_id}")
+        result = await self.conn.execute(
+            update(place).where(place.c.programme_id == programme_id, place.c.taken < quota)
+            .values(taken=place.c.taken + 1))
+        if result.rowcount != 1:
+            raise NoPlace(programme_id)
+
+    def queue_notice(self, channel: str, chat_key: str, replies: list[Rendered],
+                     now: datetime) -> str:
+        """Store a message for another chat, leased to this process (which sends it right
+        after the commit); returns its id."""
+        notice_id = secrets.token_hex(12)
+        self._notices.append({"id": notice_id, "channel": channel, "chat_key": chat_key,
+                              "replies": json.dumps([r.to_json() for r in replies]),
+                              "created_at": now, "lease_until": now + NOTICE_LEASE,
+                              "delivered": False})
+        return notice_id
+
     async def flush(self) -> None:
-        """Write the queued workers."""
+        """Write the queued workers and notices."""
         if self._new:
             rows, self._new = self._new, []
             await self.conn.execute(insert(worker), rows)
+        if self._notices:
+            rows, self._notices = self._notices, []
+            await self.conn.execute(insert(outbox), rows)
 
     # --- bot.context.Lookup ---------------------------------------------------------------
 
@@ -148,10 +272,85 @@ class Tx:
         stored = [_info_of(row._mapping) for row in rows]
         return stored + [_info_of(row) for row in self._new if row["chat_key"] == chat_key]
 
+    async def worker_by_reference(self, reference: str) -> WorkerInfo | None:
+        await self.flush()
+        row = (await self.conn.execute(
+            _worker_info().where(worker.c.reference == reference))).first()
+        return _info_of(row._mapping) if row else None
+
+    async def dtsen_desil(self, nik: str) -> int | None:
+        if self.dtsen_key is None:
+            return None
+        return await self.conn.scalar(select(dtsen.c.desil).where(
+            dtsen.c.nik_hash == hmac.digest(self.dtsen_key, nik.encode(), "sha256")))
+
+    async def free_places(self, programme_id: str, quota: int) -> int:
+        self._quotas[programme_id] = quota
+        query = select(place.c.taken).where(place.c.programme_id == programme_id)
+        if self.postgres:
+            query = query.with_for_update()
+        taken = await self.conn.scalar(query)
+        if taken is None:
+            await self.conn.execute(_insert_ignoring(self.postgres, place).values(
+                programme_id=programme_id, taken=0))
+            taken = await self.conn.scalar(query)
+        return quota - taken
+
+    async def waiting_count(self, programme_id: str) -> int:
+        await self.flush()
+        return await self.conn.scalar(select(func.count()).where(
+            worker.c.programme_id == programme_id, worker.c.status == enrolment.WAITING_LIST))
+
+    async def waiting_position(self, info: WorkerInfo) -> int:
+        await self.flush()
+        ahead = await self.conn.scalar(select(func.count()).where(
+            worker.c.programme_id == info.programme_id,
+            worker.c.status == enrolment.WAITING_LIST,
+            or_(worker.c.queued_at < info.queued_at,
+                and_(worker.c.queued_at == info.queued_at,
+                     worker.c.reference < info.reference))))
+        return ahead + 1
+
+    async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]:
+        await self.flush()
+        rows = await self.conn.execute(_worker_info().where(
+            worker.c.programme_id == programme_id, worker.c.status == enrolment.WAITING_LIST)
+            .order_by(worker.c.queued_at, worker.c.reference).limit(limit))
+        return [_info_of(row._mapping) for row in rows]
+
+    async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
+        await self.flush()
+        waiting = worker.c.status == enrolment.WAITING_VERIFICATION
+        rows = await self.conn.execute(_worker_info().where(waiting)
+                                       .order_by(worker.c.created_at, worker.c.id).limit(limit))
+        total = await self.conn.scalar(select(func.count()).where(waiting))
+        return [_info_of(row._mapping) for row in rows], total
+
+    async def staff_role(self, channel: str, chat_id: str) -> str | None:
+        return await self.conn.scalar(select(staff.c.role).where(
+            staff.c.channel == channel, staff.c.chat_id == chat_id))
+
+
+def _insert_ignoring(postgres: bool, table):
+    """INSERT that leaves an existing row alone (another process may add it first)."""
+    if postgres:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c.status,
+                  worker.c.created_at, worker.c.birth_date, worker.c.chat_key, worker.c.locale,
+                  worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,
+                  worker.c.coverage_start, worker.c.coverage_end, worker.c.kpj,
+                  worker.c.queued_at)
+
 
 def _worker_info():
-    return select(worker.c.reference, worker.c.nik, worker.c.full_name, worker.c.status,
-                  worker.c.created_at)
+    return select(*WORKER_COLUMNS)
 
 
 WORKERS_BY_NIK = _worker_info().where(worker.c.nik.in_(bindparam("niks", expanding=True)))
@@ -159,16 +358,23 @@ WORKERS_BY_NIK = _worker_info().where(worker.c.nik.in_(bindparam("niks", expandi
 
 def _info_of(row) -> WorkerInfo:
     return WorkerInfo(reference=row["reference"], nik=row["nik"], full_name=row["full_name"],
-                      status=row["status"], registered_on=as_utc(row["created_at"]).date())
+                      status=row["status"], registered_on=as_utc(row["created_at"]).date(),
+                      birth_date=row["birth_date"], chat_key=row["chat_key"],
+                      locale=row["locale"], programme_id=row["programme_id"],
+                      dtsen_desil=row["dtsen_desil"], reason=row["status_reason"],
+                      coverage_start=row["coverage_start"], coverage_end=row["coverage_end"],
+                      kpj=row["kpj"],
+                      queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None)
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine):
+    def __init__(self, engine: AsyncEngine, dtsen_key: bytes | None = None):
         self.engine = engine
+        self.dtsen_key = dtsen_key
 
     @classmethod
-    def connect(cls, url: str) -> "Store":
-        return cls(create_engine(url))
+    def connect(cls, url: str, dtsen_key: bytes | None = None) -> "Store":
+        return cls(create_engine(url), dtsen_key)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -176,9 +382,34 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self.engine.begin() as conn:
-            tx = Tx(conn)
+            tx = Tx(conn, self.dtsen_key)
             yield tx
             await tx.flush()
+
+    async def secret(self, name: str) -> bytes:
+        """A secret the bot made for itself on first use (the same for every process)."""
+        async with self.transaction() as tx:
+            await tx.conn.execute(_insert_ignoring(tx.postgres, app_secret).values(
+                name=name, value=secrets.token_bytes(32)))
+            return await tx.conn.scalar(select(app_secret.c.value).where(
+                app_secret.c.name == name))
+
+    async def lapse(self, today: date) -> int:
+        """Cover past its end date becomes lapsed, and its places free; returns how many."""
+        async with self.transaction() as tx:
+            ended = (worker.c.status.in_(enrolment.HOLDING), worker.c.coverage_end < today)
+            counts = await tx.conn.execute(
+                select(worker.c.programme_id, func.count()).where(*ended)
+                .group_by(worker.c.programme_id))
+            total = 0
+            for programme_id, count in counts.all():
+                await tx.conn.execute(update(place).where(place.c.programme_id == programme_id)
+                                      .values(taken=place.c.taken - count))
+                total += count
+            if total:
+                await tx.conn.execute(update(worker).where(*ended).values(
+                    status=enrolment.LAPSED))
+            return total
 
     async def undelivered(self) -> list[Pending]:
         """Replies that were stored but not confirmed sent, oldest first (e.g. after a crash)."""
@@ -190,9 +421,9 @@ class Store:
             return [Pending(r.channel, r.external_id, r.chat_key, json.loads(r.replies))
                     for r in rows]
 
-    async def mark_delivered(self, keys: Iterable[tuple[str, str]]) -> None:
+    async def mark_delivered(self, marks: Iterable[tuple[str, ...]]) -> None:
         async with self.transaction() as tx:
-            await tx.mark_delivered(keys)
+            await tx.mark_delivered(marks)
 
     async def forget_journal(self, before: datetime) -> int:
         """Delete delivered journal rows received before ``before``; returns how many."""

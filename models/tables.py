@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -36,9 +36,12 @@ class InboundMessage(SQLModel, table=True):
 
 
 class Worker(SQLModel, table=True):
-    """An informal worker who registered through the chat."""
+    """An informal worker who registered through the chat, and where their cover stands:
+    ``status`` is one of ``bot.enrolment.STATUSES``."""
 
     __tablename__ = "worker"
+    __table_args__ = (Index("ix_worker_queue", "programme_id", "status", "queued_at"),
+                      Index("uq_worker_kpj", "kpj", unique=True))
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=20, unique=True)
     nik: str = Field(max_length=16, unique=True)
@@ -57,6 +60,18 @@ class Worker(SQLModel, table=True):
     consent_version: str = Field(max_length=20)
     consented_at: datetime = Field(sa_column=_utc(nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
+    programme_id: str | None = Field(default=None, max_length=40)
+    """The sponsored programme of the worker's domicile; None: none there (self-paid BPU)."""
+    dtsen_desil: int | None = None
+    """The desil DTSEN gave at registration; None: not found (or no programme to check for)."""
+    status_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """Why staff rejected or ended the registration, shown to the worker as written."""
+    queued_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """When the worker joined the waiting list: the list's order."""
+    coverage_start: date | None = None
+    coverage_end: date | None = None
+    kpj: str | None = Field(default=None, max_length=11)
+    """The BPJS Ketenagakerjaan membership number, once the branch has registered them."""
 
 
 class Staff(SQLModel, table=True):
@@ -94,3 +109,37 @@ class DtsenEntry(SQLModel, table=True):
     desil: int
     address: str = Field(max_length=200)
     updated_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class ProgrammePlace(SQLModel, table=True):
+    """How many of a programme's places are taken (workers enrolled or active). Enrolling
+    takes a place with a conditional update (``taken < quota``) on this one row, which both
+    databases serialise, so no two confirmations can take the last place."""
+
+    __tablename__ = "programme_place"
+    programme_id: str = Field(primary_key=True, max_length=40)
+    taken: int = 0
+
+
+class Outbox(SQLModel, table=True):
+    """Messages nobody's message asked for (a worker told of a staff decision, a card after
+    KPJ import), stored with the change that caused them and sent by whichever process holds
+    the lease; a lease that runs out (a crash) lets another send it."""
+
+    __tablename__ = "outbox"
+    id: str = Field(primary_key=True, max_length=32)
+    channel: str = Field(max_length=20)
+    chat_key: str = Field(max_length=100)
+    replies: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    delivered: bool = Field(default=False, index=True)
+
+
+class AppSecret(SQLModel, table=True):
+    """Secrets the bot makes for itself on first use (the card-signing key), so every
+    process sharing the database signs and checks alike."""
+
+    __tablename__ = "app_secret"
+    name: str = Field(primary_key=True, max_length=40)
+    value: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False))

@@ -5,45 +5,113 @@ in-memory store applies the engine's effects, so a script can check both what th
 what would be stored.
 """
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from bot import enrolment
 from bot.context import Context
 from bot.engine import Engine
-from bot.messages import Inbound, RegisterWorker, Rendered, Reply, WorkerInfo
+from bot.messages import ChangeStatus, Inbound, Notify, RegisterWorker, Rendered, Reply, WorkerInfo
+from bot.programmes import Programmes, parse_programmes
 from bot.render import Renderer
 from bot.rules import Rules
 from bot.session import Session
 
 START = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
+CARD_KEY = b"k" * 32
+EXAMPLE_PROGRAMMES = parse_programmes(
+    (Path(__file__).resolve().parent.parent / "programmes.toml").read_text())
 
 
 @dataclass
 class Memory:
-    """The engine's ``Lookup`` over the workers stored so far."""
+    """The engine's ``Lookup`` over a few dicts, applying effects as the store does: places
+    are counted, status changes must find the old status, notices are kept to look at."""
 
     workers: list[tuple[str, RegisterWorker]] = field(default_factory=list)
+    """What registration saved, as the effect said it (chat key, effect)."""
+    infos: dict[str, WorkerInfo] = field(default_factory=dict)
+    """The stored workers by reference, as they are now."""
+    dtsen: dict[str, int] = field(default_factory=dict)
+    staff: dict[str, str] = field(default_factory=dict)
+    taken: dict[str, int] = field(default_factory=dict)
+    notices: list[Notify] = field(default_factory=list)
+    actions: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def apply(self, effect, chat_key: str, now: datetime) -> None:
+        if isinstance(effect, RegisterWorker):
+            self.workers.append((chat_key, effect))
+            if effect.status in enrolment.HOLDING:
+                self.taken[effect.programme_id] = self.taken.get(effect.programme_id, 0) + 1
+            self.infos[effect.reference] = WorkerInfo(
+                effect.reference, effect.nik, effect.full_name, effect.status, now.date(),
+                birth_date=effect.birth_date, chat_key=chat_key, locale=effect.locale,
+                programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
+                coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
+                queued_at=now if effect.status == enrolment.WAITING_LIST else None)
+        elif isinstance(effect, ChangeStatus):
+            info = self.infos[effect.reference]
+            assert info.status == effect.old, (info.status, effect)
+            changes = {k: v for k in ("coverage_start", "coverage_end", "kpj", "reason")
+                       if (v := getattr(effect, k)) is not None}
+            if effect.new == enrolment.WAITING_LIST:
+                changes["queued_at"] = now
+            self.infos[effect.reference] = dataclasses.replace(info, status=effect.new,
+                                                               **changes)
+            held = (effect.new in enrolment.HOLDING) - (effect.old in enrolment.HOLDING)
+            self.taken[info.programme_id] = self.taken.get(info.programme_id, 0) + held
+            if effect.actor:
+                self.actions.append((effect.actor, effect.new, effect.reference))
+        else:
+            self.notices.append(effect)
 
     async def worker_by_nik(self, nik: str) -> WorkerInfo | None:
-        for _, w in self.workers:
-            if w.nik == nik:
-                return self._info(w)
-        return None
+        return next((w for w in self.infos.values() if w.nik == nik), None)
+
+    async def worker_by_reference(self, reference: str) -> WorkerInfo | None:
+        return self.infos.get(reference)
 
     async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]:
-        return [self._info(w) for key, w in self.workers if key == chat_key]
+        return [w for w in self.infos.values() if w.chat_key == chat_key]
 
-    @staticmethod
-    def _info(w: RegisterWorker) -> WorkerInfo:
-        return WorkerInfo(w.reference, w.nik, w.full_name, "waiting_verification",
-                          START.date())
+    async def dtsen_desil(self, nik: str) -> int | None:
+        return self.dtsen.get(nik)
+
+    async def free_places(self, programme_id: str, quota: int) -> int:
+        return quota - self.taken.get(programme_id, 0)
+
+    def _line(self, programme_id: str) -> list[WorkerInfo]:
+        return sorted((w for w in self.infos.values() if w.programme_id == programme_id
+                       and w.status == enrolment.WAITING_LIST),
+                      key=lambda w: (w.queued_at, w.reference))
+
+    async def waiting_count(self, programme_id: str) -> int:
+        return len(self._line(programme_id))
+
+    async def waiting_position(self, worker: WorkerInfo) -> int:
+        return [w.reference for w in self._line(worker.programme_id)].index(
+            worker.reference) + 1
+
+    async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]:
+        return self._line(programme_id)[:limit]
+
+    async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
+        waiting = [w for w in self.infos.values()
+                   if w.status == enrolment.WAITING_VERIFICATION]
+        return waiting[:limit], len(waiting)
+
+    async def staff_role(self, channel: str, chat_id: str) -> str | None:
+        return self.staff.get(f"{channel}:{chat_id}")
 
 
 class Chat:
     def __init__(self, catalogs, memory: Memory | None = None, chat_id: str = "7001",
-                 rules: Rules | None = None):
-        self.engine = Engine(catalogs, rules)
+                 rules: Rules | None = None,
+                 programmes: Programmes | None = EXAMPLE_PROGRAMMES):
+        self.engine = Engine(catalogs, rules, programmes, CARD_KEY)
         self.renderer = Renderer(catalogs)
         self.memory = memory or Memory()
         self.chat_id = chat_id
@@ -67,7 +135,7 @@ class Chat:
                       new_reference=lambda: next(references))
         outcome = await self.engine.handle(session, inbound, ctx)
         for effect in outcome.effects:
-            self.memory.workers.append((inbound.chat_key, effect))
+            self.memory.apply(effect, inbound.chat_key, self.now)
         self.state = json.loads(json.dumps(outcome.session.to_json()))
         self.replies = outcome.replies
         self.history.extend(outcome.replies)

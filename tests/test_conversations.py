@@ -63,21 +63,24 @@ NIK_TO_SUMMARY = [
     (contact("+6281234567890"), ["occupation.prompt"]),
     ("ojol", ["kelurahan.prompt"]),
     ("air tawar barat", ["kecamatan.prompt"]),
-    ("padang utara", ["income.prompt"]),
+    ("padang utara", ["programme_confirm.prompt"],
+     ["Kota Padang", "Perlindungan Pekerja Rentan Kota Padang", "APBD Kota Padang"]),
+    ("ya", ["income.prompt"]),
     ("Tidak tahu", ["summary.prompt"],
      ["NIK: 1371********0001", "Nama: BUDI SANTOSO", "Tanggal lahir: 17 Agustus 1985",
       "Nomor HP: +6281234567890", "Pekerjaan: Ojek / ojol", "Kelurahan/desa: Air Tawar Barat",
       "Kecamatan: Padang Utara", "Penghasilan (dasar iuran): Rp1.000.000",
-      "Iuran per bulan (dibayar sponsor): Rp16.800"]),
+      "Daerah/program: Perlindungan Pekerja Rentan Kota Padang (Kota Padang)",
+      "Iuran per bulan: Rp16.800"]),
 ]
 TO_SUMMARY = TO_NIK + NIK_TO_SUMMARY
-SAVE = [("✅ Simpan", ["reg.done"], ["LD-TEST-", "STATUS"])]
+SAVE = [("✅ Simpan", ["reg.done_review"], ["LD-TEST-", "STATUS"])]
 
 
 async def test_worker_registers_in_indonesian(catalogs):
     chat = Chat(catalogs)
     await play(chat, TO_SUMMARY + SAVE)
-    assert "Iuran Rp16.800 per bulan dibayar oleh pemerintah daerah" in chat.text()
+    assert "iuran Rp16.800 per bulan dibayar oleh APBD Kota Padang" in chat.text()
     [(chat_key, worker)] = chat.memory.workers
     assert chat_key == "telegram:7001"
     assert (worker.nik, worker.full_name, worker.birth_date, worker.phone, worker.occupation,
@@ -102,16 +105,22 @@ async def test_worker_registers_in_english(catalogs):
         ("0812 3456 7890", ["occupation.prompt"]),
         ("2", ["kelurahan.prompt"]),
         ("Ulak Karang", ["kecamatan.prompt"]),
-        ("Padang Utara", ["income.prompt"], ["Less than Rp2.000.000", "Rp5.000.000 or more"]),
+        ("Padang Utara", ["programme_confirm.prompt"], ["Do you live in Kota Padang now?"]),
+        ("yes", ["income.prompt"], ["Less than Rp2.000.000", "Rp5.000.000 or more"]),
         ("2", ["summary.prompt"],
          ["Name: SITI RAHMAWATI", "Date of birth: 17 August 1985", "Occupation: Fisher",
           "Income (premium basis): Rp2.000.000",
-          "Monthly premium (paid by the sponsor): Rp26.800"]),
-        ("save", ["reg.done"], ["Registration number: LD-TEST-", "Rp26.800 a month"]),
+          "Monthly premium: Rp26.800"]),
+        ("save", ["reg.done_review"], ["Registration number: LD-TEST-",
+                                       "Rp16.800 a month is paid by APBD Kota Padang"]),
     ])
     [(_, worker)] = chat.memory.workers
     assert (worker.locale, worker.occupation, worker.monthly_income) == ("en", "nelayan",
                                                                          2_000_000)
+
+
+AREA_AGAIN = [("ya", ["summary.prompt"])]
+"""A new NIK or occupation may change the programme, so the area is asked again."""
 
 
 @pytest.mark.parametrize("field, number, new_answer, shown", [
@@ -122,16 +131,18 @@ async def test_worker_registers_in_english(catalogs):
     ("occupation", "5", "nelayan", "Pekerjaan: Nelayan"),
     ("kelurahan", "6", "Lapai", "Kelurahan/desa: Lapai"),
     ("kecamatan", "7", "Nanggalo", "Kecamatan: Nanggalo"),
-    ("income", "8", "3", "Penghasilan (dasar iuran): Rp3.000.000"),
+    ("income", "9", "3", "Penghasilan (dasar iuran): Rp3.000.000"),
 ])
 async def test_every_answer_can_be_corrected_from_the_summary(catalogs, field, number,
                                                               new_answer, shown):
     chat = Chat(catalogs)
+    again = field in ("nik", "occupation")
     await play(chat, TO_SUMMARY + [
         ("2", ["edit.prompt"]),
         (number, [f"{field}.prompt"]),
-        (new_answer, ["summary.prompt"], [shown]),
-    ] + SAVE)
+        (new_answer, ["programme_confirm.prompt" if again else "summary.prompt"],
+         [] if again else [shown]),
+    ] + (AREA_AGAIN if again else []) + SAVE)
     assert len(chat.memory.workers) == 1
 
 
@@ -142,11 +153,13 @@ async def test_occupation_other_is_written_in_own_words(catalogs):
         ("📷", ["error:free_text.letters"]),
         ("tukang parkir", ["kelurahan.prompt"]),
         ("Lapai", ["kecamatan.prompt"]),
-        ("Nanggalo", ["income.prompt"]),
+        ("Nanggalo", ["programme_confirm.prompt"]),
+        ("1", ["income.prompt"]),
         ("1", ["summary.prompt"], ["Pekerjaan: Lainnya: tukang parkir"]),
         ("2", ["edit.prompt"]),
         ("Pekerjaan", ["occupation.prompt"]),
-        ("penjahit", ["summary.prompt"], ["Pekerjaan: Penjahit"]),
+        ("penjahit", ["programme_confirm.prompt"]),
+        ("ya", ["summary.prompt"], ["Pekerjaan: Penjahit"]),
     ] + SAVE)
     [(_, worker)] = chat.memory.workers
     assert (worker.occupation, worker.occupation_other) == ("penjahit", None)
@@ -221,7 +234,13 @@ async def test_every_wrong_answer_says_what_is_expected_and_asks_again(catalogs)
         ("a", ["error:place.length"]),
         ("Lapai", ["kecamatan.prompt"]),
         ("x" * 61, ["error:place.length"]),
-        ("Nanggalo", ["income.prompt"]),
+        ("Nanggalo", ["programme_confirm.prompt"]),
+        ("mungkin", ["error:choice.unknown"], ["Pilih 1 jika Anda tinggal di sana"]),
+        (sticker(), ["error:input.not_text"]),
+        ("tidak", ["programme_pick.prompt"], ["1. Kota Padang", "Daerah saya tidak ada"]),
+        ("Jakarta", ["error:choice.unknown"], ["Ketik nomor daerah Anda"]),
+        ("99", ["error:choice.unknown"]),
+        ("kota padang", ["income.prompt"]),
         ("banyak", ["error:choice.unknown"]),
         ("1", ["summary.prompt"]),
         ("hmm", ["error:choice.unknown"]),
@@ -344,7 +363,8 @@ async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs
         ("1", ["error:name.digits"]),
     ])
     await play(first, [
-        ("status", ["status.worker"], ["BUDI SANTOSO", "LD-TEST-", "menunggu verifikasi"]),
+        ("status", ["status.worker", "status.more"],
+         ["BUDI SANTOSO", "LD-TEST-", "menunggu verifikasi"]),
     ])
     assert len(memory.workers) == 1
 

@@ -17,10 +17,11 @@ from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from main import quiet_libraries
 from models.store import Tx, conversation, inbound, worker
+from tests.chat import CARD_KEY, EXAMPLE_PROGRAMMES
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 ANSWERS = ["/start", "1", "1", "1", None, "Budi Santoso", "17-08-1985", "081234567890", "ojol",
-           "Air Tawar Barat", "Padang Utara", "1", "1"]
+           "Air Tawar Barat", "Padang Utara", "1", "1", "1"]
 """A whole registration; None stands for the NIK."""
 
 
@@ -44,7 +45,8 @@ class Pipeline:
         self.ids = count(1)
         self.sender = sender or Recorder()
         references = (f"LD-TEST-{n:04d}" for n in count(1))
-        self.conversations = Conversations(store, Engine(catalogs), Renderer(catalogs),
+        engine = Engine(catalogs, programmes=EXAMPLE_PROGRAMMES, card_key=CARD_KEY)
+        self.conversations = Conversations(store, engine, Renderer(catalogs),
                                            clock=lambda: self.now,
                                            references=lambda: next(references))
         self.conversations.add_channel("telegram", self.sender)

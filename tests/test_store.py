@@ -73,7 +73,7 @@ async def test_undelivered_replies_wait_until_marked(store):
     assert [(p.external_id, p.chat_key, p.replies) for p in pending] == [
         ("1", "telegram:1", [{"text": "a"}]),
         ("3", "telegram:9", [{"text": "b"}, {"text": "c"}])]
-    await store.mark_delivered([("telegram", "1"), ("telegram", "3")])
+    await store.mark_delivered([("journal", "telegram", "1"), ("journal", "telegram", "3")])
     assert await store.undelivered() == []
     async with store.engine.connect() as conn:
         assert (await conn.execute(select(inbound.c.replies))).scalars().all() == [None] * 3
@@ -81,7 +81,7 @@ async def test_undelivered_replies_wait_until_marked(store):
 
 async def test_workers_are_stored_once_per_nik(store):
     async with store.transaction() as tx:
-        tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+        await tx.register_worker(registration(), "telegram", "telegram:1", NOW)
         queued = await tx.worker_by_nik("1371011708850001")
         assert queued.reference == "LD-AAAA-AAAA"
         assert [w.reference for w in await tx.workers_of_chat("telegram:1")] == ["LD-AAAA-AAAA"]
@@ -94,7 +94,7 @@ async def test_workers_are_stored_once_per_nik(store):
         assert await tx.workers_of_chat("telegram:2") == []
     with pytest.raises(IntegrityError):
         async with store.transaction() as tx:
-            tx.register_worker(registration(reference="LD-BBBB-BBBB"), "telegram",
+            await tx.register_worker(registration(reference="LD-BBBB-BBBB"), "telegram",
                                "telegram:2", NOW)
     async with store.engine.connect() as conn:
         row = (await conn.execute(select(worker))).one()
@@ -104,7 +104,7 @@ async def test_workers_are_stored_once_per_nik(store):
 
 async def test_workers_are_prefetched_in_one_query(store):
     async with store.transaction() as tx:
-        tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+        await tx.register_worker(registration(), "telegram", "telegram:1", NOW)
     statements = []
     event.listen(store.engine.sync_engine, "before_cursor_execute",
                  lambda *args: statements.append(args[2]))

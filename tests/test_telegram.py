@@ -15,6 +15,7 @@ from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from handlers.telegram import TelegramChannel, keyboard, to_inbound
 from models.store import Store, inbound, worker
+from tests.chat import EXAMPLE_PROGRAMMES
 from tests.fakes.telegram_api import PHOTO, STICKER, TOKEN, FakeTelegram, contact, message
 
 NIK = "1371011708850001"
@@ -44,7 +45,8 @@ def registration(nik: str = NIK, name: str = "Siti Rahmawati",
         Step("contact", phone, "Langkah 5 dari 8 — Pekerjaan"),
         Step("text", "1", "Langkah 6 dari 8 — Alamat"),
         Step("text", "Air Tawar Barat", "Langkah 7 dari 8 — Kecamatan"),
-        Step("text", "Padang Utara", "Langkah 8 dari 8 — Penghasilan"),
+        Step("text", "Padang Utara", "Program daerah Anda"),
+        Step("text", "1", "Langkah 8 dari 8 — Penghasilan"),
         Step("text", "1", "Periksa data Anda"),
         Step("text", "1", "Nomor pendaftaran: LD-"),
     ]
@@ -133,7 +135,8 @@ async def tg():
 @pytest.fixture
 async def channel(tg, sqlite_store, catalogs):
     """The whole bot in this process, as ``main.py run`` wires it, polling the fake."""
-    conversations = Conversations(sqlite_store, Engine(catalogs), Renderer(catalogs))
+    engine = Engine(catalogs, programmes=EXAMPLE_PROGRAMMES)
+    conversations = Conversations(sqlite_store, engine, Renderer(catalogs))
     channel = TelegramChannel(TOKEN, tg.base_url, conversations)
     conversations.add_channel("telegram", channel)
     await channel.start()
@@ -186,7 +189,7 @@ async def test_start_checks_the_token_and_removes_the_webhook(tg, channel):
 async def test_a_user_registers_end_to_end(tg, channel, sqlite_store):
     replies = await walk(tg, 42, registration())
     assert replies[0].buttons == ["📝 Daftar", "🔎 Cek status", "🌐 Bahasa / Language",
-                                  "❓ Bantuan"]
+                                  "❓ Bantuan", "🪪 Kartu saya"]
     assert replies[2].buttons == ["✅ Ya, saya setuju", "❌ Tidak setuju", "🏠 Menu"]
     phone_prompt = replies[6]
     assert phone_prompt.request_contact and phone_prompt.rows[0] == ["📱 Kirim nomor HP saya"]

@@ -8,11 +8,13 @@ first one still unanswered, so correcting an answer is just forgetting it and as
 from collections.abc import Awaitable, Callable
 from datetime import date
 
+from bot import enrolment
 from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
 from bot.i18n import N_, Money, Msg
 from bot.messages import Choice, Inbound, RegisterWorker, Reply
 from bot.occupations import OCCUPATION_LABELS, OCCUPATIONS
+from bot.programmes import Programme, Programmes
 from bot.questions import Question
 from bot.rules import CONSENT_VERSION, Rules
 from bot.session import Session
@@ -37,18 +39,24 @@ SUMMARY_CHOICES = (
     Choice("edit", N_("summary.edit"), aliases=("ubah", "edit", "ganti", "koreksi", "perbaiki")),
     Choice("cancel", N_("summary.cancel")),
 )
+PROGRAMME_CONFIRM_CHOICES = yes_no(N_("programme_confirm.yes"), N_("programme_confirm.no"))
+NO_PROGRAMME = Choice("none", N_("programme_pick.none"),
+                      aliases=("tidak ada", "lainnya", "daerah lain", "lain", "other", "none",
+                               "not listed"))
 
 FIELD_LABELS = {
     "nik": N_("field.nik"), "full_name": N_("field.full_name"),
     "birth_date": N_("field.birth_date"), "phone": N_("field.phone"),
     "occupation": N_("field.occupation"), "kelurahan": N_("field.kelurahan"),
-    "kecamatan": N_("field.kecamatan"), "income": N_("field.income"),
+    "kecamatan": N_("field.kecamatan"), "programme": N_("field.programme"),
+    "income": N_("field.income"),
 }
 EDIT_CHOICES = tuple(Choice(name, label) for name, label in FIELD_LABELS.items())
 FORGETS = {
-    "nik": ("nik", "birth_date_confirmed"),
+    "nik": ("nik", "birth_date_confirmed", "programme", "programme_declined"),
     "birth_date": ("birth_date", "birth_date_confirmed"),
-    "occupation": ("occupation", "occupation_other"),
+    "occupation": ("occupation", "occupation_other", "programme", "programme_declined"),
+    "programme": ("programme", "programme_declined"),
 }
 """What to forget when a field is corrected: its answer, and answers that depended on it."""
 
@@ -78,6 +86,11 @@ def questions(rules: Rules) -> dict[str, Question]:
                  N_("kelurahan.help"), validator="place"),
         Question("kecamatan", N_("kecamatan.prompt"), N_("kecamatan.expect"),
                  N_("kecamatan.help"), validator="place"),
+        Question("programme_confirm", N_("programme_confirm.prompt"),
+                 N_("programme_confirm.expect"), N_("programme_confirm.help"),
+                 choices=PROGRAMME_CONFIRM_CHOICES),
+        Question("programme_pick", N_("programme_pick.prompt"), N_("programme_pick.expect"),
+                 N_("programme_pick.help")),
         Question("income", N_("income.prompt"), N_("income.expect"), N_("income.help"),
                  choices=income_choices(rules)),
         Question("summary", N_("summary.prompt"), N_("summary.expect"), N_("summary.help"),
@@ -106,7 +119,7 @@ def income_choices(rules: Rules) -> tuple[Choice, ...]:
     return tuple(options)
 
 
-def next_step(data: dict, today: date) -> str:
+def next_step(data: dict, today: date, programmes: Programmes | None = None) -> str:
     """The first question still unanswered; the summary once all are."""
     for name in ("language", "consent", "nik", "full_name", "birth_date"):
         if name not in data:
@@ -118,10 +131,45 @@ def next_step(data: dict, today: date) -> str:
             return name
     if data["occupation"] == "other" and "occupation_other" not in data:
         return "occupation_other"
-    for name in ("kelurahan", "kecamatan", "income"):
+    for name in ("kelurahan", "kecamatan"):
         if name not in data:
             return name
+    if "programme" not in data:
+        offered = programme_options(data, today, programmes)
+        if not offered:
+            data["programme"] = NO_PROGRAMME.value
+        elif len(suggested(data, today, programmes)) == 1 and not data.get("programme_declined"):
+            return "programme_confirm"
+        else:
+            return "programme_pick"
+    if "income" not in data:
+        return "income"
     return "summary"
+
+
+def suggested(data: dict, today: date, programmes: Programmes | None) -> list[Programme]:
+    """The programmes of the NIK's region open to the worker's occupation."""
+    return programmes.for_worker(data["nik"], data["occupation"], today) if programmes else []
+
+
+def programme_options(data: dict, today: date, programmes: Programmes | None
+                      ) -> list[Programme]:
+    """Every programme running today open to the occupation, the NIK's region first: people
+    often live elsewhere than the region their NIK was issued in."""
+    if programmes is None:
+        return []
+    near = suggested(data, today, programmes)
+    other = [p for p in programmes.programme if p not in near and p.period.covers(today)
+             and p.admits(data["occupation"])]
+    return near + other
+
+
+def programme_choice(programme: Programme, same_region: int) -> Choice:
+    """An option naming the region; the programme too where a region has several."""
+    if same_region > 1:
+        return Choice(programme.id, N_("programme_pick.option_named"),
+                      {"region": programme.region.name, "programme": programme.name})
+    return Choice(programme.id, N_("programme_pick.option"), {"region": programme.region.name})
 
 
 def birth_date_mismatch(data: dict, today: date) -> date | None:
@@ -130,16 +178,29 @@ def birth_date_mismatch(data: dict, today: date) -> date | None:
     return in_nik if in_nik and in_nik.isoformat() != data["birth_date"] else None
 
 
+DONE = {
+    enrolment.ENROLLED: N_("reg.done_enrolled"),
+    enrolment.WAITING_LIST: N_("reg.done_waiting_list"),
+    enrolment.WAITING_VERIFICATION: N_("reg.done_review"),
+    enrolment.NOT_ELIGIBLE: N_("reg.done_not_eligible"),
+    enrolment.SELF_PAID: N_("reg.done_self_paid"),
+}
+"""What the worker is told when the registration is saved, by the status it got."""
+
+
 class Registration:
     name = "registration"
 
-    def __init__(self, rules: Rules, labels):
+    def __init__(self, rules: Rules, labels, programmes: Programmes | None = None):
         self.rules = rules
         self.labels = labels
+        self.programmes = programmes
         self.questions = questions(rules)
         self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
             "language": self._language, "consent": self._consent, "nik": self._nik,
             "birth_date_confirm": self._birth_date_confirm, "occupation": self._occupation,
+            "programme_confirm": self._programme_confirm,
+            "programme_pick": self._programme_pick,
             "income": self._income, "summary": self._summary, "edit": self._edit,
         }
 
@@ -164,14 +225,28 @@ class Registration:
         turn.say(self._ask(s, s.step, ctx))
 
     def help(self, s: Session, turn: Turn, ctx: Context) -> None:
-        turn.say(self.questions[s.step].explain())
+        turn.say(self._question(s, ctx).explain())
+
+    def _question(self, s: Session, ctx: Context) -> Question:
+        """The question of the current step; the programme list depends on the answers."""
+        question = self.questions[s.step]
+        if s.step == "programme_pick":
+            offered = programme_options(s.data, ctx.today, self.programmes)
+            names = [p.region.name for p in offered]
+            choices = tuple(programme_choice(p, names.count(p.region.name)) for p in offered)
+            question = Question(question.name, question.prompt, question.expect, question.help,
+                                choices=choices + (NO_PROGRAMME,))
+        return question
 
     def _ask_next(self, s: Session, turn: Turn, ctx: Context) -> None:
-        s.step = next_step(s.data, ctx.today)
+        s.step = next_step(s.data, ctx.today, self.programmes)
         turn.say(self._ask(s, s.step, ctx))
 
     def _ask(self, s: Session, step: str, ctx: Context) -> Reply:
-        question = self.questions[step]
+        question = self._question(s, ctx)
+        if step == "programme_confirm":
+            return question.ask(enrolment.programme_params(
+                suggested(s.data, ctx.today, self.programmes)[0]))
         if step == "birth_date_confirm":
             return question.ask({"given": date.fromisoformat(s.data["birth_date"]),
                                  "in_nik": birth_date_mismatch(s.data, ctx.today)})
@@ -183,7 +258,7 @@ class Registration:
 
     async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
                      ctx: Context) -> None:
-        question = self.questions[s.step]
+        question = self._question(s, ctx)
         result = question.read(inbound, text, ctx.today, self.labels)
         if isinstance(result, Err):
             turn.say(question.error(result))
@@ -233,6 +308,19 @@ class Registration:
         s.data.pop("occupation_other", None)
         self._ask_next(s, turn, ctx)
 
+    async def _programme_confirm(self, s: Session, choice: Choice, turn: Turn,
+                                 ctx: Context) -> None:
+        if choice.value == "yes":
+            s.data["programme"] = suggested(s.data, ctx.today, self.programmes)[0].id
+        else:
+            s.data["programme_declined"] = True
+        self._ask_next(s, turn, ctx)
+
+    async def _programme_pick(self, s: Session, choice: Choice, turn: Turn,
+                              ctx: Context) -> None:
+        s.data["programme"] = choice.value
+        self._ask_next(s, turn, ctx)
+
     async def _income(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
         s.data["income"] = int(choice.value)
         self._ask_next(s, turn, ctx)
@@ -257,6 +345,18 @@ class Registration:
                            navigation=True))
             self._ask_next(s, turn, ctx)
             return
+        programme = self._chosen_programme(data, ctx)
+        if programme is None and data["programme"] != NO_PROGRAMME.value:
+            # The programme ended or was removed while the worker was answering.
+            for name in FORGETS["programme"]:
+                data.pop(name, None)
+            self._ask_next(s, turn, ctx)
+            return
+        desil = await ctx.lookup.dtsen_desil(data["nik"]) if programme else None
+        status = enrolment.first_check(programme, desil)
+        placement = enrolment.Placement(status)
+        if status == enrolment.ENROLLED:
+            placement = await enrolment.place(programme, ctx.lookup, ctx.today)
         reference = ctx.new_reference()
         turn.do(RegisterWorker(
             reference=reference, nik=data["nik"], full_name=data["full_name"],
@@ -264,17 +364,34 @@ class Registration:
             occupation=data["occupation"], occupation_other=data.get("occupation_other"),
             kelurahan=data["kelurahan"], kecamatan=data["kecamatan"],
             monthly_income=data["income"], locale=s.locale,
-            consent_version=data["consent"]["version"], consented_at=data["consent"]["at"]))
-        turn.say(Reply(N_("reg.done"), {
-            "reference": reference,
-            "contribution": Money(self.rules.contribution(data["income"]))}, navigation=True))
+            consent_version=data["consent"]["version"], consented_at=data["consent"]["at"],
+            status=placement.status, programme_id=programme.id if programme else None,
+            dtsen_desil=desil, coverage_start=placement.coverage_start,
+            coverage_end=placement.coverage_end))
+        params = {"reference": reference, "position": placement.position,
+                  "bpu_contribution": Money(self.rules.contribution(data["income"]))}
+        if programme:
+            params |= enrolment.programme_params(programme)
+            params["max_desil"] = programme.dtsen_max_desil
+        turn.say(Reply(DONE[placement.status], params, navigation=True))
         s.leave_flow()
+
+    def _chosen_programme(self, data: dict, ctx: Context) -> Programme | None:
+        """The programme picked, if it still runs today and admits the occupation."""
+        found = self.programmes.by_id(data["programme"]) if self.programmes else None
+        if found and found.period.covers(ctx.today) and found.admits(data["occupation"]):
+            return found
+        return None
 
     def _summary_params(self, data: dict) -> dict:
         occupation = Msg(OCCUPATION_LABELS[data["occupation"]])
         if data["occupation"] == "other":
             occupation = Msg(N_("occupation.other_named"), {"name": data["occupation_other"]})
+        programme = self.programmes.by_id(data["programme"]) if self.programmes else None
         return {
+            "programme": Msg(N_("summary.programme"), {"programme": programme.name,
+                                                       "region": programme.region.name})
+            if programme else Msg(N_("summary.no_programme")),
             "nik": mask_nik(data["nik"]), "full_name": data["full_name"],
             "birth_date": date.fromisoformat(data["birth_date"]), "phone": data["phone"],
             "occupation": occupation, "kelurahan": data["kelurahan"],

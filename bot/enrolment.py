@@ -1,0 +1,118 @@
+"""From registration to cover: which status a worker gets, and taking programme places.
+
+A registration in a programme's region is checked against DTSEN: within the desil cut-off it is
+eligible (enrolled at once where the programme verifies automatically), not found it waits for a
+verifier, above the cut-off the worker is told kindly and pointed to self-paid BPU cover. A
+place is taken only while the programme has one free; past its quota the worker waits in line,
+and a place that frees goes to the first in line.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.context import Lookup
+from bot.i18n import N_, Money, Msg
+from bot.messages import ChangeStatus, Notify, Reply, WorkerInfo
+from bot.programmes import Programme
+
+WAITING_VERIFICATION = "waiting_verification"
+WAITING_LIST = "waiting_list"
+ENROLLED = "enrolled"
+"""Approved and holding a place; BPJS Ketenagakerjaan has not yet given the KPJ number."""
+ACTIVE = "active"
+LAPSED = "lapsed"
+REJECTED = "rejected"
+ENDED = "ended"
+"""Cover stopped by staff (moved away, registered twice at BPJS…), with the reason."""
+SELF_PAID = "self_paid"
+"""No sponsored programme where the worker lives: registration kept, BPU route offered."""
+NOT_ELIGIBLE = "not_eligible"
+"""DTSEN desil above the programme's cut-off: registration kept, BPU route offered."""
+
+STATUSES = (WAITING_VERIFICATION, WAITING_LIST, ENROLLED, ACTIVE, LAPSED, REJECTED, ENDED,
+            SELF_PAID, NOT_ELIGIBLE)
+HOLDING = frozenset({ENROLLED, ACTIVE})
+"""The statuses that hold one of the programme's places."""
+REJECTABLE = frozenset({WAITING_VERIFICATION, WAITING_LIST, ENROLLED, ACTIVE})
+
+BPU_CONTRIBUTION = 16_800
+"""The cheapest self-paid JKK + JKM package, a month (shared/domain.md)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an eligible worker lands: enrolled with a period, or in line at ``position``."""
+
+    status: str
+    coverage_start: date | None = None
+    coverage_end: date | None = None
+    position: int | None = None
+
+
+def first_check(programme: Programme | None, desil: int | None) -> str:
+    """The status a new registration gets before any place is taken: ``ENROLLED`` here means
+    "eligible and verified automatically", to be placed by ``place``."""
+    if programme is None:
+        return SELF_PAID
+    if desil is None:
+        return WAITING_VERIFICATION
+    if desil > programme.dtsen_max_desil:
+        return NOT_ELIGIBLE
+    return ENROLLED if programme.verification == "auto" else WAITING_VERIFICATION
+
+
+async def place(programme: Programme, lookup: Lookup, today: date) -> Placement:
+    """Enrol if the programme has a place free, else join its waiting list."""
+    if await lookup.free_places(programme.id, programme.quota) > 0:
+        return Placement(ENROLLED, max(today, programme.period.start), programme.period.end)
+    return Placement(WAITING_LIST, position=await lookup.waiting_count(programme.id) + 1)
+
+
+def effective_status(worker: WorkerInfo, today: date) -> str:
+    """The status as the worker should hear it today: cover past its end date has lapsed even
+    before the nightly sweep has written so."""
+    if worker.status in HOLDING and worker.coverage_end and worker.coverage_end < today:
+        return LAPSED
+    return worker.status
+
+
+async def fill_places(programme: Programme, lookup: Lookup, today: date,
+                      released: int = 0) -> list:
+    """Effects enrolling the first workers in line while places are free (after a place was
+    freed, or the quota raised), each told in their language. ``released``: places the same
+    step frees with effects not yet applied."""
+    if not programme.period.covers(today):
+        return []
+    free = await lookup.free_places(programme.id, programme.quota) + released
+    if free <= 0:
+        return []
+    effects: list = []
+    for worker in await lookup.first_waiting(programme.id, free):
+        start = max(today, programme.period.start)
+        effects.append(ChangeStatus(worker.reference, WAITING_LIST, ENROLLED,
+                                    coverage_start=start, coverage_end=programme.period.end))
+        effects.append(Notify(worker.chat_key, worker.locale, (Reply(
+            N_("notice.enrolled_from_list"),
+            {"full_name": worker.full_name, "reference": worker.reference,
+             **programme_params(programme)}, navigation=True),)))
+    return effects
+
+
+def programme_params(programme: Programme) -> dict:
+    """What a worker is told of a programme: name, funder, region, benefits, who pays what."""
+    return {"programme": programme.name, "funder": programme.funder,
+            "region": programme.region.name, "benefits": benefits(programme.benefits),
+            "contribution": Money(programme.monthly_contribution),
+            "period_end": programme.period.end}
+
+
+def benefits(names: tuple[str, ...]) -> Msg:
+    return Msg(BENEFITS[frozenset(names)])
+
+
+BENEFITS = {
+    frozenset({"JKK", "JKM"}): N_("benefits.jkk_jkm"),
+    frozenset({"JKK"}): N_("benefits.jkk"),
+    frozenset({"JKM"}): N_("benefits.jkm"),
+}
+

@@ -1,0 +1,137 @@
+"""Staff commands in the chat: review the registrations waiting for a verifier, approve them
+(which takes a programme place, or a place in line) or reject them with a reason. The worker
+is told in their own language; every decision is recorded with who made it.
+
+Only people in the staff list reach this; to anyone else these commands are unknown words.
+"""
+
+from bot import enrolment
+from bot.context import Context, Turn
+from bot.i18n import N_, Lines, Msg
+from bot.messages import ChangeStatus, Inbound, Notify, Reply, WorkerInfo
+from bot.programmes import Programmes
+from bot.status import STATE
+from bot.text import clean
+from bot.validators import mask_nik
+
+COMMANDS = {
+    "tinjau": "review", "review": "review", "antrean": "review",
+    "setujui": "approve", "setuju": "approve", "approve": "approve",
+    "tolak": "reject", "reject": "reject",
+    "petugas": "help", "staff": "help",
+}
+REVIEW_LIMIT = 10
+MIN_REASON = 3
+
+
+def staff_command(text: str) -> str | None:
+    """The staff command a message starts with (``/setujui LD-…``), if any."""
+    if not text.startswith("/"):
+        return None
+    word = text[1:].split(maxsplit=1)[0].split("@")[0].casefold() if len(text) > 1 else ""
+    return COMMANDS.get(word)
+
+
+class StaffDesk:
+    def __init__(self, programmes: Programmes | None):
+        self.programmes = programmes
+
+    async def handle(self, command: str, inbound: Inbound, turn: Turn, ctx: Context) -> None:
+        words = clean(inbound.text).split(maxsplit=2)[1:]
+        actor = inbound.chat_key
+        if command == "review":
+            await self._review(turn, ctx)
+        elif command == "approve" and len(words) >= 1:
+            await self._approve(words[0].upper(), actor, turn, ctx)
+        elif command == "reject" and len(words) == 2 and len(words[1]) >= MIN_REASON:
+            await self._reject(words[0].upper(), words[1], actor, turn, ctx)
+        elif command == "reject":
+            turn.say(Reply(N_("staff.reject_usage"), navigation=True))
+        else:
+            turn.say(Reply(N_("staff.help"), navigation=True))
+
+    async def _review(self, turn: Turn, ctx: Context) -> None:
+        waiting, total = await ctx.lookup.awaiting_review(REVIEW_LIMIT)
+        if not waiting:
+            turn.say(Reply(N_("staff.review_empty"), navigation=True))
+            return
+        items = tuple(self._item(n, w) for n, w in enumerate(waiting, 1))
+        turn.say(Reply(N_("staff.review"), {"count": total, "shown": len(items),
+                                            "items": Lines(items)}, navigation=True))
+
+    def _item(self, number: int, worker: WorkerInfo) -> Msg:
+        programme = self._programme(worker)
+        if worker.dtsen_desil is None:
+            dtsen = Msg(N_("staff.dtsen_missing"))
+        else:
+            dtsen = Msg(N_("staff.dtsen_desil"), {
+                "desil": worker.dtsen_desil,
+                "max_desil": programme.dtsen_max_desil if programme else "-"})
+        return Msg(N_("staff.review_item"), {
+            "n": number, "reference": worker.reference, "full_name": worker.full_name,
+            "nik": mask_nik(worker.nik), "region": programme.region.name if programme else "-",
+            "dtsen": dtsen, "registered_on": worker.registered_on})
+
+    async def _find(self, reference: str, turn: Turn, ctx: Context) -> WorkerInfo | None:
+        worker = await ctx.lookup.worker_by_reference(reference)
+        if worker is None:
+            turn.say(Reply(N_("staff.not_found"), {"reference": reference}, navigation=True))
+        return worker
+
+    async def _approve(self, reference: str, actor: str, turn: Turn, ctx: Context) -> None:
+        worker = await self._find(reference, turn, ctx)
+        if worker is None:
+            return
+        programme = self._programme(worker)
+        if worker.status != enrolment.WAITING_VERIFICATION:
+            turn.say(Reply(N_("staff.not_waiting"), {"reference": reference,
+                                                      "status": Msg(status_label(worker))},
+                           navigation=True))
+            return
+        if programme is None or not programme.period.covers(ctx.today):
+            turn.say(Reply(N_("staff.no_programme"), {"reference": reference}, navigation=True))
+            return
+        placed = await enrolment.place(programme, ctx.lookup, ctx.today)
+        turn.do(ChangeStatus(reference, worker.status, placed.status, actor=actor,
+                             coverage_start=placed.coverage_start,
+                             coverage_end=placed.coverage_end))
+        params = {"reference": reference, "full_name": worker.full_name,
+                  "position": placed.position, **enrolment.programme_params(programme)}
+        enrolled = placed.status == enrolment.ENROLLED
+        turn.do(Notify(worker.chat_key, worker.locale, (Reply(
+            N_("notice.approved") if enrolled else N_("notice.approved_waiting"), params,
+            navigation=True),)))
+        turn.say(Reply(N_("staff.approved") if enrolled else N_("staff.approved_waiting"),
+                       params, navigation=True))
+
+    async def _reject(self, reference: str, reason: str, actor: str, turn: Turn,
+                      ctx: Context) -> None:
+        worker = await self._find(reference, turn, ctx)
+        if worker is None:
+            return
+        if worker.status not in enrolment.REJECTABLE:
+            turn.say(Reply(N_("staff.not_rejectable"), {"reference": reference,
+                                                         "status": Msg(status_label(worker))},
+                           navigation=True))
+            return
+        new = enrolment.ENDED if worker.status == enrolment.ACTIVE else enrolment.REJECTED
+        turn.do(ChangeStatus(reference, worker.status, new, actor=actor, reason=reason))
+        turn.do(Notify(worker.chat_key, worker.locale, (Reply(
+            N_("notice.rejected") if new == enrolment.REJECTED else N_("notice.ended"),
+            {"full_name": worker.full_name, "reference": reference, "reason": reason},
+            navigation=True),)))
+        turn.say(Reply(N_("staff.rejected"), {"reference": reference, "reason": reason},
+                       navigation=True))
+        programme = self._programme(worker)
+        if worker.status in enrolment.HOLDING and programme:
+            for effect in await enrolment.fill_places(programme, ctx.lookup, ctx.today,
+                                                      released=1):
+                turn.do(effect)
+
+    def _programme(self, worker: WorkerInfo):
+        return self.programmes.by_id(worker.programme_id) if self.programmes and \
+            worker.programme_id else None
+
+
+def status_label(worker: WorkerInfo) -> str:
+    return STATE[worker.status]

@@ -1,0 +1,68 @@
+"""What a worker (or someone who knows their NIK and birth date) is told about their cover, and
+their card."""
+
+from datetime import date
+
+from bot import enrolment
+from bot.cards import CardData, sign_card
+from bot.context import Lookup
+from bot.i18n import N_, Money, Msg
+from bot.messages import Reply, WorkerInfo
+from bot.programmes import Programmes
+from bot.validators import mask_nik
+
+STATE = {
+    enrolment.WAITING_VERIFICATION: N_("worker_status.waiting_verification"),
+    enrolment.WAITING_LIST: N_("worker_status.waiting_list"),
+    enrolment.ENROLLED: N_("worker_status.enrolled"),
+    enrolment.ACTIVE: N_("worker_status.active"),
+    enrolment.LAPSED: N_("worker_status.lapsed"),
+    enrolment.REJECTED: N_("worker_status.rejected"),
+    enrolment.ENDED: N_("worker_status.ended"),
+    enrolment.SELF_PAID: N_("worker_status.self_paid"),
+    enrolment.NOT_ELIGIBLE: N_("worker_status.not_eligible"),
+}
+NEXT = {
+    enrolment.ACTIVE: N_("status.next.card"),
+    enrolment.LAPSED: N_("status.next.lapsed"),
+    enrolment.REJECTED: N_("status.next.ask_branch"),
+    enrolment.ENDED: N_("status.next.ask_branch"),
+    enrolment.SELF_PAID: N_("status.next.bpu"),
+    enrolment.NOT_ELIGIBLE: N_("status.next.bpu"),
+}
+"""What to do next, where there is something to do."""
+
+
+async def status_reply(worker: WorkerInfo, programmes: Programmes | None, lookup: Lookup,
+                       today: date) -> Reply:
+    """One worker's status: where the registration stands, the programme and who pays, and
+    what to do next."""
+    status = enrolment.effective_status(worker, today)
+    position = await lookup.waiting_position(worker) if status == enrolment.WAITING_LIST else None
+    programme = programmes.by_id(worker.programme_id) if programmes and worker.programme_id \
+        else None
+    params = {"full_name": worker.full_name, "reference": worker.reference,
+              "state": Msg(STATE[status], {"position": position, "reason": worker.reason,
+                                           "coverage_end": worker.coverage_end,
+                                           "kpj": worker.kpj}),
+              "programme": Msg(N_("status.no_programme")),
+              "next": Msg(NEXT.get(status, N_("status.next.wait")), {
+                  "bpu": Money(enrolment.BPU_CONTRIBUTION),
+                  "branch": programme.branch if programme else ""})}
+    if programme and status not in (enrolment.NOT_ELIGIBLE, enrolment.SELF_PAID):
+        params["programme"] = Msg(N_("status.programme"), enrolment.programme_params(programme))
+    return Reply(N_("status.worker"), params, navigation=True)
+
+
+def card_of(worker: WorkerInfo, programmes: Programmes | None, key: bytes) -> CardData | None:
+    """The card of an active worker (None if the worker has none to show)."""
+    programme = programmes.by_id(worker.programme_id) if programmes and worker.programme_id \
+        else None
+    if programme is None or worker.kpj is None or worker.coverage_end is None:
+        return None
+    return CardData(reference=worker.reference, full_name=worker.full_name,
+                    masked_nik=mask_nik(worker.nik), kpj=worker.kpj, programme=programme.name,
+                    funder=programme.funder,
+                    period_start=worker.coverage_start or programme.period.start,
+                    period_end=worker.coverage_end, benefits=programme.benefits,
+                    token=sign_card(key, worker.reference, worker.kpj))
