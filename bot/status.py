@@ -1,13 +1,14 @@
 """What a worker (or someone who knows their NIK and birth date) is told about their cover, and
 their card."""
 
+import dataclasses
 from datetime import date
 
 from bot import enrolment
 from bot.cards import CardData, sign_card
 from bot.context import Lookup
 from bot.i18n import N_, Money, Msg
-from bot.messages import Reply, WorkerInfo
+from bot.messages import ChangeStatus, Effect, Notify, Reply, WorkerInfo
 from bot.programmes import Programmes
 from bot.validators import mask_nik
 
@@ -66,3 +67,19 @@ def card_of(worker: WorkerInfo, programmes: Programmes | None, key: bytes) -> Ca
                     period_start=worker.coverage_start or programme.period.start,
                     period_end=worker.coverage_end, benefits=programme.benefits,
                     token=sign_card(key, worker.reference, worker.kpj))
+
+
+def activation(worker: WorkerInfo, kpj: str, programmes: Programmes | None, key: bytes,
+               actor: str) -> list[Effect]:
+    """BPJS Ketenagakerjaan registered an enrolled worker as member ``kpj``: they become
+    active, and get a message with their card."""
+    active = dataclasses.replace(worker, status=enrolment.ACTIVE, kpj=kpj)
+    programme = programmes.by_id(worker.programme_id) if programmes and worker.programme_id \
+        else None
+    card = card_of(active, programmes, key)
+    params = {"full_name": worker.full_name, "kpj": kpj, "coverage_end": worker.coverage_end,
+              **(enrolment.programme_params(programme) if programme else {})}
+    return [ChangeStatus(worker.reference, worker.status, enrolment.ACTIVE, actor=actor,
+                         kpj=kpj),
+            Notify(worker.chat_key, worker.locale,
+                   (Reply(N_("notice.active"), params, navigation=True, card=card),))]

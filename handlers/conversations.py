@@ -22,10 +22,10 @@ from sqlalchemy.exc import DBAPIError
 from bot.context import Context
 from bot.engine import Engine
 from bot.i18n import N_
-from bot.messages import ChangeStatus, Effect, Inbound, Notify, Rendered, Reply
+from bot.messages import Inbound, Rendered, Reply
 from bot.render import Renderer
 from bot.session import Session
-from bot.validators import mask_nik
+from handlers.effects import apply_effects
 from models.store import Store, Tx
 
 log = logging.getLogger("lindungi.conversations")
@@ -154,7 +154,8 @@ class Conversations:
         lapsed = await self.store.lapse(now.astimezone(WIB).date())
         async with self.store.transaction() as tx:
             ctx = self._context(tx, now)
-            deliveries = await self.apply(tx, await self.engine.fill_places(ctx), None, now)
+            deliveries = await apply_effects(tx, self.renderer,
+                                             await self.engine.fill_places(ctx), now)
         for delivery in deliveries:
             self._deliver_later(*delivery)
         if expired or forgotten or lapsed or deliveries:
@@ -165,26 +166,6 @@ class Conversations:
     def _context(self, tx: Tx, now: datetime) -> Context:
         return Context(now=now, today=now.astimezone(WIB).date(), lookup=tx,
                        new_reference=self.references)
-
-    async def apply(self, tx: Tx, effects: list[Effect], inbound: Inbound | None,
-                    now: datetime) -> list[tuple]:
-        """Store what a step (or the sweep) did; returns the notices to send after the
-        commit, as deliveries."""
-        deliveries = []
-        for effect in effects:
-            if isinstance(effect, ChangeStatus):
-                info = await tx.change_status(effect, now)
-                log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
-            elif isinstance(effect, Notify):
-                channel = effect.chat_key.split(":", 1)[0]
-                messages = [self.renderer.render(r, effect.locale) for r in effect.replies]
-                notice = tx.queue_notice(channel, effect.chat_key, messages, now)
-                deliveries.append((channel, ("outbox", notice), effect.chat_key, messages))
-            else:
-                await tx.register_worker(effect, inbound.channel, inbound.chat_key, now)
-                log.info("worker registered: %s NIK %s (%s)", effect.reference,
-                         mask_nik(effect.nik), effect.status)
-        return deliveries
 
     async def deliver_notices(self) -> int:
         """Send the notices no process is sending (stored by another process, such as the
@@ -334,7 +315,8 @@ class Conversations:
             log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
             locale = sessions[key].locale if key in sessions else self.engine.rules.default_locale
             return [self.renderer.render(Reply(N_("error.internal")), locale)], []
-        notices = await self.apply(tx, outcome.effects, inbound, ctx.now)
+        notices = await apply_effects(tx, self.renderer, outcome.effects, ctx.now,
+                                      inbound.channel, key)
         sessions[key] = outcome.session
         changed.add(key)
         return [self.renderer.render(r, outcome.session.locale) for r in outcome.replies], notices

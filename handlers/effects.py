@@ -1,0 +1,41 @@
+"""Storing what the engine decided, in the caller's transaction: new workers, status changes
+(with the places they take or free, and the staff record), and notices for other chats.
+
+Shared by the message pipeline, the periodic sweep and the command line (the KPJ import), so
+a change is stored the same way whoever makes it.
+"""
+
+import logging
+from datetime import datetime
+
+from bot.messages import ChangeStatus, Effect, Notify, Rendered
+from bot.render import Renderer
+from bot.validators import mask_nik
+from models.store import Tx
+
+log = logging.getLogger("lindungi.effects")
+
+Delivery = tuple[str, tuple[str, ...], str, list[Rendered]]
+"""(channel, delivery mark, chat key, messages): what to send once the transaction commits."""
+
+
+async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: datetime,
+                        channel: str | None = None, chat_key: str | None = None
+                        ) -> list[Delivery]:
+    """Store the effects; returns the notices to send after the commit. ``channel`` and
+    ``chat_key`` are the sender's, for the workers a registration stores."""
+    deliveries = []
+    for effect in effects:
+        if isinstance(effect, ChangeStatus):
+            info = await tx.change_status(effect, now)
+            log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
+        elif isinstance(effect, Notify):
+            to_channel = effect.chat_key.split(":", 1)[0]
+            messages = [renderer.render(r, effect.locale) for r in effect.replies]
+            notice = tx.queue_notice(to_channel, effect.chat_key, messages, now)
+            deliveries.append((to_channel, ("outbox", notice), effect.chat_key, messages))
+        else:
+            await tx.register_worker(effect, channel, chat_key, now)
+            log.info("worker registered: %s NIK %s (%s)", effect.reference,
+                     mask_nik(effect.nik), effect.status)
+    return deliveries
