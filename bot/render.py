@@ -17,4 +17,5 @@ class Renderer:
             contact_button=self.catalogs.text(locale, N_("nav.share_contact"))
             if reply.ask_contact else None,
             menu_button=self.catalogs.text(locale, N_("nav.menu")) if reply.navigation else None,
+            card=reply.card,
         )

@@ -130,7 +130,8 @@ class Chat:
         self.count += 1
         inbound = Inbound("telegram", self.chat_id, str(self.count), kind, text, contact)
         session = Session.from_json(json.loads(json.dumps(self.state))) if self.state else None
-        references = iter(f"LD-TEST-{n:04d}" for n in range(self.count, self.count + 10))
+        references = iter(f"LD-TEST-{self.chat_id}-{n}" for n in range(self.count,
+                                                                         self.count + 10))
         ctx = Context(now=self.now, today=self.now.date(), lookup=self.memory,
                       new_reference=lambda: next(references))
         outcome = await self.engine.handle(session, inbound, ctx)

@@ -165,11 +165,19 @@ def programme_options(data: dict, today: date, programmes: Programmes | None
 
 
 def programme_choice(programme: Programme, same_region: int) -> Choice:
-    """An option naming the region; the programme too where a region has several."""
+    """An option naming the region (the programme too where a region has several); typing
+    the place without "Kota"/"Kabupaten" picks it as well."""
+    name = programme.region.name
+    short = name.split(maxsplit=1)[1] if name.split()[0].casefold() in REGION_WORDS and \
+        len(name.split()) > 1 else name
+    aliases = (short,) if same_region == 1 else ()
     if same_region > 1:
         return Choice(programme.id, N_("programme_pick.option_named"),
-                      {"region": programme.region.name, "programme": programme.name})
-    return Choice(programme.id, N_("programme_pick.option"), {"region": programme.region.name})
+                      {"region": name, "programme": programme.name}, aliases=aliases)
+    return Choice(programme.id, N_("programme_pick.option"), {"region": name}, aliases=aliases)
+
+
+REGION_WORDS = frozenset({"kota", "kabupaten", "kab.", "kab", "city", "regency"})
 
 
 def birth_date_mismatch(data: dict, today: date) -> date | None:
