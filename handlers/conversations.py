@@ -95,7 +95,8 @@ class Conversations:
         self.senders[name] = sender
 
     async def start(self) -> None:
-        """Send what a previous run stored but did not send, then start taking messages."""
+        """Send what a previous run stored but did not send, then start taking messages (and
+        sending the notices other processes store)."""
         for pending in await self.store.undelivered():
             if pending.channel in self.senders:
                 self._deliver_later(pending.channel, ("journal", pending.channel,
@@ -103,6 +104,7 @@ class Conversations:
                                     pending.chat_key,
                                     [Rendered.from_json(r) for r in pending.replies])
         self._writer = asyncio.create_task(self._write_loop(), name="lindungi-writer")
+        await self.deliver_notices()
         self._notices = asyncio.create_task(self._poll_notices(), name="lindungi-notices")
 
     async def stop(self, grace_s: float = 15.0) -> None:
@@ -183,11 +185,11 @@ class Conversations:
 
     async def _poll_notices(self) -> None:
         while True:
+            await asyncio.sleep(NOTICE_POLL_S)
             try:
                 await self.deliver_notices()
             except Exception as exc:
                 log.warning("could not read the outbox: %s", database_error(exc))
-            await asyncio.sleep(NOTICE_POLL_S)
 
     # --- writing ------------------------------------------------------------------------------
 

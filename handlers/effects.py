@@ -20,10 +20,12 @@ Delivery = tuple[str, tuple[str, ...], str, list[Rendered]]
 
 
 async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: datetime,
-                        channel: str | None = None, chat_key: str | None = None
-                        ) -> list[Delivery]:
+                        channel: str | None = None, chat_key: str | None = None,
+                        send_here: bool = True) -> list[Delivery]:
     """Store the effects; returns the notices to send after the commit. ``channel`` and
-    ``chat_key`` are the sender's, for the workers a registration stores."""
+    ``chat_key`` are the sender's, for the workers a registration stores. Without
+    ``send_here`` (a command-line process, which sends nothing) the running bot sends the
+    notices, within seconds."""
     deliveries = []
     for effect in effects:
         if isinstance(effect, ChangeStatus):
@@ -32,8 +34,9 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, Notify):
             to_channel = effect.chat_key.split(":", 1)[0]
             messages = [renderer.render(r, effect.locale) for r in effect.replies]
-            notice = tx.queue_notice(to_channel, effect.chat_key, messages, now)
-            deliveries.append((to_channel, ("outbox", notice), effect.chat_key, messages))
+            notice = tx.queue_notice(to_channel, effect.chat_key, messages, now, send_here)
+            if send_here:
+                deliveries.append((to_channel, ("outbox", notice), effect.chat_key, messages))
         else:
             await tx.register_worker(effect, channel, chat_key, now)
             log.info("worker registered: %s NIK %s (%s)", effect.reference,

@@ -231,13 +231,14 @@ class Tx:
             raise NoPlace(programme_id)
 
     def queue_notice(self, channel: str, chat_key: str, replies: list[Rendered],
-                     now: datetime) -> str:
-        """Store a message for another chat, leased to this process (which sends it right
-        after the commit); returns its id."""
+                     now: datetime, leased: bool = True) -> str:
+        """Store a message for another chat; returns its id. ``leased``: this process sends
+        it right after the commit; otherwise (the command line) the running bot does."""
         notice_id = secrets.token_hex(12)
         self._notices.append({"id": notice_id, "channel": channel, "chat_key": chat_key,
                               "replies": json.dumps([r.to_json() for r in replies]),
-                              "created_at": now, "lease_until": now + NOTICE_LEASE,
+                              "created_at": now,
+                              "lease_until": now + NOTICE_LEASE if leased else None,
                               "delivered": False})
         return notice_id
 

@@ -40,12 +40,13 @@ class Recorder:
 class Pipeline:
     """A Conversations over the store, with a settable clock and numbered messages."""
 
-    def __init__(self, store, catalogs, sender=None):
+    def __init__(self, store, catalogs, sender=None, programmes=EXAMPLE_PROGRAMMES,
+                 prefix="TEST"):
         self.now = NOW
         self.ids = count(1)
         self.sender = sender or Recorder()
-        references = (f"LD-TEST-{n:04d}" for n in count(1))
-        engine = Engine(catalogs, programmes=EXAMPLE_PROGRAMMES, card_key=CARD_KEY)
+        references = (f"LD-{prefix}-{n:04d}" for n in count(1))
+        engine = Engine(catalogs, programmes=programmes, card_key=CARD_KEY)
         self.conversations = Conversations(store, engine, Renderer(catalogs),
                                            clock=lambda: self.now,
                                            references=lambda: next(references))

@@ -15,12 +15,12 @@ from models.store import conversation, inbound, worker
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 
 
-def registration(nik="1371011708850001", reference="LD-AAAA-AAAA") -> RegisterWorker:
+def registration(nik="1371011708850001", reference="LD-AAAA-AAAA", **more) -> RegisterWorker:
     return RegisterWorker(
         reference=reference, nik=nik, full_name="BUDI SANTOSO", birth_date=date(1985, 8, 17),
         phone="+6281234567890", occupation="ojek", occupation_other=None,
         kelurahan="Air Tawar Barat", kecamatan="Padang Utara", monthly_income=1_000_000,
-        locale="id", consent_version="2026-11", consented_at=NOW.isoformat())
+        locale="id", consent_version="2026-11", consented_at=NOW.isoformat(), **more)
 
 
 def journal_row(external_id, replies=None, chat_key="telegram:1", received_at=NOW):
