@@ -14,7 +14,7 @@ from datetime import date, datetime
 from bot import enrolment
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
-from bot.flows.lookup import Lookup
+from bot.flows.lookup import StatusLookup
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, Catalogs, Msg
 from bot.messages import Choice, Effect, Inbound, Reply
@@ -69,7 +69,7 @@ class Engine:
         self.programmes = programmes
         self.card_key = card_key
         self.flows = {"registration": Registration(self.rules, self.labels, programmes),
-                      "lookup": Lookup(self.labels, programmes)}
+                      "lookup": StatusLookup(self.labels, programmes)}
         self.staff = StaffDesk(programmes)
 
     def labels(self, choice: Choice) -> list[str]:

@@ -32,7 +32,7 @@ def recent(s: Session, now: datetime) -> list[str]:
     return [at for at in s.lookups if now - datetime.fromisoformat(at) < WINDOW]
 
 
-class Lookup:
+class StatusLookup:
     name = "lookup"
 
     def __init__(self, labels, programmes: Programmes | None):
