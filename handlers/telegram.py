@@ -10,12 +10,13 @@ import logging
 import warnings
 from datetime import timedelta
 
-from telegram import Bot, KeyboardButton, Message, ReplyKeyboardMarkup, Update
+from telegram import Bot, InputFile, KeyboardButton, Message, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.messages import Inbound, Kind, Rendered
+from handlers.card_image import render_card
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 
 log = logging.getLogger("lindungi.telegram")
@@ -23,6 +24,8 @@ log = logging.getLogger("lindungi.telegram")
 CHANNEL = "telegram"
 POLL_TIMEOUT_S = 25
 SHORT_LABEL = 18
+MAX_CAPTION = 1024
+"""Telegram's limit for a photo's caption (the text limit is 4096)."""
 
 
 class TelegramChannel:
@@ -37,10 +40,18 @@ class TelegramChannel:
         self._sending = asyncio.Semaphore(send_concurrency)
 
     async def send(self, chat_id: str, message: Rendered) -> None:
+        photo = None
+        if message.card is not None:
+            # Drawn in a thread (~50 ms of CPU) so other chats' replies keep flowing meanwhile.
+            png = await asyncio.to_thread(render_card, message.card)
+            photo = InputFile(png, filename=f"kartu-{message.card.reference}.png")
         try:
             async with self._sending:
-                await self.bot.send_message(int(chat_id), message.text,
-                                            reply_markup=keyboard(message))
+                if photo is None:
+                    await self.bot.send_message(int(chat_id), message.text,
+                                                reply_markup=keyboard(message))
+                else:
+                    await self._send_card(int(chat_id), message, photo)
         except RetryAfter as exc:
             raise RetryLater(seconds(exc)) from exc
         except Forbidden as exc:
@@ -49,6 +60,16 @@ class TelegramChannel:
             raise Undeliverable(str(exc)) from exc
         except (TimedOut, NetworkError) as exc:
             raise RetryLater(1.0) from exc
+
+    async def _send_card(self, chat_id: int, message: Rendered, photo: InputFile) -> None:
+        """The card as a photo, the text as its caption; a text too long for a caption follows
+        the photo as a message of its own, so the keyboard still comes last."""
+        if fits_caption(message.text):
+            await self.bot.send_photo(chat_id, photo=photo, caption=message.text,
+                                      reply_markup=keyboard(message))
+            return
+        await self.bot.send_photo(chat_id, photo=photo)
+        await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
 
     async def start(self) -> None:
         """Check the token (getMe) and make sure no webhook steals the updates."""
@@ -97,6 +118,12 @@ def seconds(error: RetryAfter) -> float:
     if isinstance(retry_after, timedelta):
         return retry_after.total_seconds()
     return float(retry_after)
+
+
+def fits_caption(text: str) -> bool:
+    """Whether ``text`` can be a photo's caption. Telegram counts UTF-16 code units, in which
+    an emoji such as 🪪 is two, so counting those is never too lenient."""
+    return len(text.encode("utf-16-le")) // 2 <= MAX_CAPTION
 
 
 def keyboard(message: Rendered) -> ReplyKeyboardMarkup | None:

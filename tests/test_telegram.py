@@ -2,18 +2,22 @@
 so what is tested is what a user would see, down to the keyboard buttons and the status codes."""
 
 import asyncio
+import io
 import time
+from datetime import date
 from typing import NamedTuple
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 from telegram import Update
 
+from bot.cards import CardData, sign_card
 from bot.engine import Engine
 from bot.messages import Rendered
 from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
-from handlers.telegram import TelegramChannel, keyboard, to_inbound
+from handlers.telegram import MAX_CAPTION, TelegramChannel, fits_caption, keyboard, to_inbound
 from models.store import Store, inbound, worker
 from tests.chat import EXAMPLE_PROGRAMMES
 from tests.fakes.telegram_api import PHOTO, STICKER, TOKEN, FakeTelegram, contact, message
@@ -261,3 +265,65 @@ async def test_a_user_who_blocked_the_bot_holds_up_no_one(tg, channel, sqlite_st
     assert tg.replies(42) == []
     await channel.conversations.idle()
     assert await count(sqlite_store, inbound, inbound.c.delivered.is_(False)) == 0
+
+
+# --- the membership card ------------------------------------------------------------------
+
+def card_reply(text: str = "🪪 Kartu peserta Anda") -> Rendered:
+    """A reply carrying a membership card, as the card command renders one."""
+    card = CardData(reference="LD-AAAA-BBBB", full_name="SITI RAHMAWATI",
+                    masked_nik="1371••••••••0001", kpj="12345678901",
+                    programme="Perlindungan Pekerja Rentan Kota Padang",
+                    funder="APBD Kota Padang", period_start=date(2026, 1, 1),
+                    period_end=date(2026, 12, 31), benefits=("JKK", "JKM"),
+                    token=sign_card(b"k" * 32, "LD-AAAA-BBBB", "12345678901"))
+    return Rendered(text=text, options=(), menu_button="🏠 Menu", card=card)
+
+
+def png_size(data: bytes | None) -> tuple[str | None, tuple[int, int]]:
+    assert data is not None
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.format, image.size
+
+
+def test_a_caption_is_measured_as_telegram_counts_it():
+    assert fits_caption("a" * MAX_CAPTION)
+    assert not fits_caption("a" * (MAX_CAPTION + 1))
+    assert not fits_caption("🪪" + "a" * (MAX_CAPTION - 1))  # an emoji is two UTF-16 units
+
+
+async def test_a_card_is_sent_as_a_photo_with_the_text_as_caption(tg, channel):
+    reply = card_reply()
+    await channel.send("42", reply)
+    photo = await tg.next_reply(42)
+    assert png_size(photo.photo) == ("PNG", (1012, 638))
+    assert (photo.text, photo.rows) == (reply.text, [["🏠 Menu"]])
+    assert tg.calls["sendphoto"] == 1 and tg.calls["sendmessage"] == 0
+    assert tg.replies(42) == [photo]
+
+
+async def test_a_text_too_long_for_a_caption_follows_the_photo(tg, channel):
+    reply = card_reply("🪪 Kartu peserta Anda. " + "x" * 2000)
+    await channel.send("42", reply)
+    photo = await tg.next_reply(42)
+    assert png_size(photo.photo) == ("PNG", (1012, 638))
+    assert (photo.text, photo.rows) == ("", [])
+    text = await tg.next_reply(42)
+    assert (text.photo, text.text, text.rows) == (None, reply.text, [["🏠 Menu"]])
+    assert len(tg.replies(42)) == 2
+
+
+@PTB_WARNS_ON_429
+async def test_a_rate_limited_card_is_retry_later(tg, channel):
+    tg.fail_sends(42, 429, retry_after=2)
+    with pytest.raises(RetryLater) as raised:
+        await channel.send("42", card_reply())
+    assert raised.value.delay == 2.0
+    assert tg.replies(42) == []
+
+
+async def test_a_card_to_a_chat_that_cannot_receive_is_undeliverable(tg, channel):
+    tg.fail_sends(42, 403)
+    with pytest.raises(Undeliverable):
+        await channel.send("42", card_reply())

@@ -7,15 +7,17 @@ httpx) runs in tests and benchmarks without the network.
         reply = await tg.next_reply(42)
 
 It serves getMe, deleteWebhook, getUpdates (long polling; an update stays pending until a later
-call's ``offset`` confirms it, as on Telegram), sendMessage and a few no-op methods, inside the
-running event loop. Every request costs O(1) plus the size of its answer (replies go to per-chat
-queues, pollers wait on an event), so the fake keeps up with thousands of updates per second.
+call's ``offset`` confirms it, as on Telegram), sendMessage, sendPhoto (an uploaded file) and a
+few no-op methods, inside the running event loop. Every request costs O(1) plus the size of its
+answer (replies go to per-chat queues, pollers wait on an event), so the fake keeps up with
+thousands of updates per second.
 """
 
 import asyncio
 import contextlib
 import itertools
 import json
+import re
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -35,6 +37,7 @@ BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Lindungi",
             "can_read_all_group_messages": False, "supports_inline_queries": False}
 MAX_LIMIT = 100
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 NO_OPS = frozenset({"setmycommands", "deletemycommands", "close", "logout", "sendchataction"})
 JSON_FIELDS = frozenset({"reply_markup", "allowed_updates", "reply_parameters", "entities",
                          "link_preview_options"})
@@ -45,15 +48,18 @@ Params = dict[str, Any]
 
 @dataclass
 class SentMessage:
-    """One sendMessage the bot made, as the user sees it."""
+    """One sendMessage or sendPhoto the bot made, as the user sees it."""
 
     chat_id: int
     message_id: int
     text: str
+    """The message's text, or the photo's caption (empty without one)."""
     rows: list[list[str]]
     """The reply keyboard, row by row (empty without one)."""
     request_contact: bool
     """Whether some button shares the user's phone number."""
+    photo: bytes | None = None
+    """The uploaded image, as sent, for a sendPhoto."""
 
     @property
     def buttons(self) -> list[str]:
@@ -125,7 +131,8 @@ class FakeTelegram:
         self._failures: dict[int, _Failure] = {}
         self._methods: dict[str, Callable[[Params], Awaitable[JSONResponse]]] = {
             "getme": self._get_me, "deletewebhook": self._true, "getupdates": self._get_updates,
-            "sendmessage": self._send_message, **dict.fromkeys(NO_OPS, self._true)}
+            "sendmessage": self._send_message, "sendphoto": self._send_photo,
+            **dict.fromkeys(NO_OPS, self._true)}
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint,
                                            methods=["GET", "POST"])])
         self._server: _Server | None = None
@@ -210,7 +217,7 @@ class FakeTelegram:
 
     def fail_sends(self, chat_id: int, code: int, *, retry_after: int = 1,
                    times: int | None = 1) -> None:
-        """Refuse the next ``times`` sendMessage calls to this chat (None: all of them) with
+        """Refuse the next ``times`` sends (sendMessage or sendPhoto) to this chat (None: all) with
         429 Too Many Requests (asking to wait ``retry_after`` s), 403 Forbidden or 400."""
         self._failures[chat_id] = _Failure(code, retry_after, times)
 
@@ -268,23 +275,57 @@ class FakeTelegram:
             return _error(400, "Bad Request: message text is empty")
         if len(text) > MAX_TEXT:
             return _error(400, "Bad Request: message is too long")
-        failure = self._failures.get(chat_id)
-        if failure is not None:
-            if failure.remaining is not None:
-                failure.remaining -= 1
-                if failure.remaining <= 0:
-                    del self._failures[chat_id]
-            return _refusal(failure)
-        markup = params.get("reply_markup") or {}
-        rows = [[_label(button) for button in row] for row in markup.get("keyboard", ())]
-        request_contact = any(isinstance(button, dict) and button.get("request_contact")
-                              for row in markup.get("keyboard", ()) for button in row)
-        sent = SentMessage(chat_id, next(self._message_ids), text, rows, request_contact)
-        self._sent[chat_id].append(sent)
-        self._inbox[chat_id].put_nowait(sent)
+        if (refusal := self._refusal(chat_id)) is not None:
+            return refusal
+        sent = self._deliver(chat_id, text, params.get("reply_markup") or {})
         return _ok({"message_id": sent.message_id, "date": int(time.time()),
                     "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
                     "from": BOT_USER, "text": text})
+
+    async def _send_photo(self, params: Params) -> JSONResponse:
+        try:
+            chat_id = int(params["chat_id"])
+        except (KeyError, ValueError):
+            return _error(400, "Bad Request: chat not found")
+        photo = params.get("photo")
+        if not isinstance(photo, bytes) or not photo:
+            # A file_id or URL would name a photo on Telegram's side: the fake has none.
+            return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        caption = params.get("caption") or ""
+        if len(caption) > MAX_CAPTION:
+            return _error(400, "Bad Request: message caption is too long")
+        if (refusal := self._refusal(chat_id)) is not None:
+            return refusal
+        sent = self._deliver(chat_id, caption, params.get("reply_markup") or {}, photo)
+        size = {"file_id": f"photo{sent.message_id}", "file_unique_id": f"p{sent.message_id}",
+                "width": 1012, "height": 638, "file_size": len(photo)}
+        result = {"message_id": sent.message_id, "date": int(time.time()),
+                  "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
+                  "from": BOT_USER, "photo": [size]}
+        if caption:
+            result["caption"] = caption
+        return _ok(result)
+
+    def _refusal(self, chat_id: int) -> JSONResponse | None:
+        """The error ``fail_sends`` set up for this chat, counting it down; None to send."""
+        failure = self._failures.get(chat_id)
+        if failure is None:
+            return None
+        if failure.remaining is not None:
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                del self._failures[chat_id]
+        return _refusal(failure)
+
+    def _deliver(self, chat_id: int, text: str, markup: dict,
+                 photo: bytes | None = None) -> SentMessage:
+        rows = [[_label(button) for button in row] for row in markup.get("keyboard", ())]
+        request_contact = any(isinstance(button, dict) and button.get("request_contact")
+                              for row in markup.get("keyboard", ()) for button in row)
+        sent = SentMessage(chat_id, next(self._message_ids), text, rows, request_contact, photo)
+        self._sent[chat_id].append(sent)
+        self._inbox[chat_id].put_nowait(sent)
+        return sent
 
 
 async def _params(request: Request) -> Params:
@@ -296,11 +337,37 @@ async def _params(request: Request) -> Params:
         params.update(json.loads(body))
     elif body and content_type.startswith("application/x-www-form-urlencoded"):
         params.update(parse_qsl(body.decode(), keep_blank_values=True))
+    elif body and content_type.startswith("multipart/form-data"):
+        params.update(_multipart(body, content_type))
     elif body:
         raise ValueError(f"unsupported content type {content_type!r}")
     for name in JSON_FIELDS.intersection(params):
         if isinstance(params[name], str):
             params[name] = json.loads(params[name])
+    return params
+
+
+def _multipart(body: bytes, content_type: str) -> Params:
+    """A multipart/form-data body, as PTB posts one with a file: text fields as ``str``, files
+    as ``bytes``. Parsed here, byte for byte, since Starlette's ``request.form()`` would need
+    the python-multipart package, which the project does not install."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary is None:
+        raise ValueError("multipart body without a boundary")
+    # Every delimiter is CRLF "--" boundary; the body's first one has no CRLF before it.
+    parts = (b"\r\n" + body).split(b"\r\n--" + boundary.group(1).encode("latin-1"))
+    if len(parts) < 2 or not parts[-1].startswith(b"--"):
+        raise ValueError("multipart body without its closing boundary")
+    params: Params = {}
+    for part in parts[1:-1]:
+        head, separator, value = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        disposition = next((line for line in head.decode("utf-8").split("\r\n")
+                            if line.lower().startswith("content-disposition:")), "")
+        name = re.search(r';\s*name="([^"]*)"', disposition)
+        if not separator or name is None:
+            raise ValueError("multipart part without a name")
+        is_file = re.search(r';\s*filename=', disposition) is not None
+        params[name.group(1)] = value if is_file else value.decode("utf-8")
     return params
 
 
