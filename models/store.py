@@ -427,11 +427,14 @@ class Store:
             await tx.mark_delivered(marks)
 
     async def forget_journal(self, before: datetime) -> int:
-        """Delete delivered journal rows received before ``before``; returns how many."""
+        """Delete delivered journal rows received before ``before``, and notices sent before
+        then; returns how many rows went."""
         async with self.transaction() as tx:
             result = await tx.conn.execute(delete(inbound).where(
                 inbound.c.delivered.is_(True), inbound.c.received_at < before))
-            return result.rowcount
+            notices = await tx.conn.execute(delete(outbox).where(
+                outbox.c.delivered.is_(True), outbox.c.created_at < before))
+            return result.rowcount + notices.rowcount
 
     async def expire_sessions(self, idle_before: datetime,
                               expire: Callable[[dict], dict | None]) -> int:

@@ -139,6 +139,9 @@ async def test_notices_from_another_process_and_lapsed_leases_are_sent(store, ca
     assert p.sender.texts("6") == ["Kartu Anda sudah jadi"]
     assert await p.conversations.deliver_notices() == 0
     await p.conversations.stop()
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(outbox.c.replies))).scalars().all() == ["[]"] * 2
+    assert await store.forget_journal(NOW + timedelta(days=1)) == 2
 
 
 async def test_the_sweep_lapses_ended_cover_and_fills_free_places(store, catalogs):
