@@ -7,6 +7,10 @@
     python main.py staff add --telegram-id ID --role admin|verifier [--name NAME]
     python main.py staff remove --telegram-id ID | staff list | staff log [--limit N]
     python main.py import-dtsen FILE.csv   load the city's DTSEN extract (needs DTSEN_HMAC_KEY)
+    python main.py export-enrolment --programme ID [--output FILE]
+                              the programme's enrolled workers, for BPJS Ketenagakerjaan to register
+    python main.py import-kpj FILE.csv     BPJS's answer (nik, kpj): activates them, sends cards
+    python main.py verify-card TOKEN       whether a card's QR token is genuine and active
 """
 
 import argparse
@@ -29,6 +33,7 @@ from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.telegram import TelegramChannel
 from models.dtsen import BadFile, DtsenImporter
+from models.enrolment_io import KpjImporter, export_enrolment, verify_card
 from models.migrate import HEAD, current_revision, upgrade
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
@@ -66,6 +71,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dtsen = commands.add_parser("import-dtsen", help="load a DTSEN extract (CSV with columns "
                                 "nik, kk, desil, alamat)")
     dtsen.add_argument("file", type=Path)
+    export = commands.add_parser("export-enrolment", help="write the programme's enrolled "
+                                 "workers (no KPJ yet) as the CSV batch BPJS Ketenagakerjaan "
+                                 "registers")
+    export.add_argument("--programme", required=True, metavar="ID",
+                        help="the programme's id in the programmes file")
+    export.add_argument("--output", type=Path, metavar="FILE",
+                        help="default: enrolment-<programme>-<YYYYMMDD>.csv here")
+    kpj = commands.add_parser("import-kpj", help="load BPJS Ketenagakerjaan's KPJ numbers (CSV "
+                              "with columns nik, kpj): enrolled workers become active and are "
+                              "sent their card")
+    kpj.add_argument("file", type=Path)
+    verify = commands.add_parser("verify-card", help="check a membership card's QR token")
+    verify.add_argument("token", help="the text of the card's QR code (LD1.…)")
     return parser.parse_args(argv)
 
 
@@ -106,10 +124,7 @@ async def card_key(settings: Settings, store: Store) -> bytes:
 
 
 async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
-    try:
-        catalogs = Catalogs()
-    except MissingCatalog as exc:
-        raise StartupError(str(exc)) from exc
+    catalogs = load_catalogs()
     engine = Engine(catalogs, settings.rules(), settings.programmes(),
                     await card_key(settings, store))
     conversations = Conversations(store, engine, Renderer(catalogs),
@@ -231,6 +246,71 @@ async def import_dtsen(settings: Settings, path: Path, size: int) -> None:
           f"{report.unchanged} unchanged, {report.bad} bad")
 
 
+def load_catalogs() -> Catalogs:
+    """The catalogs, or the one line that says which is missing."""
+    try:
+        return Catalogs()
+    except MissingCatalog as exc:
+        raise StartupError(str(exc)) from exc
+
+
+async def export_batch(settings: Settings, programme_id: str, output: Path | None) -> None:
+    """``export-enrolment``: the file the branch registers members from. It holds full NIKs,
+    so it is made readable by its owner only, and never written over."""
+    programmes = settings.programmes()
+    programme = programmes.by_id(programme_id)
+    if programme is None:
+        raise StartupError(f"unknown programme {programme_id!r}; the programmes are: "
+                           + ", ".join(p.id for p in programmes.programme))
+    now = utc_now()
+    path = output or Path(f"enrolment-{programme.id}-{now.astimezone(WIB):%Y%m%d}.csv")
+    catalogs = load_catalogs()
+    store = await open_store(settings)
+    try:
+        written = await export_enrolment(store, catalogs, programme, path,
+                                         f"cli:{getpass.getuser()}", now)
+    except FileExistsError:
+        raise StartupError(f"{path} already exists: not overwritten (move it away, or "
+                           f"choose another --output)") from None
+    except OSError as exc:
+        raise StartupError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        await store.close()
+    print(f"{written} workers written to {path}")
+
+
+async def import_kpj(settings: Settings, path: Path) -> None:
+    """``import-kpj``: the branch's KPJ numbers; bad rows are listed as they are found, and
+    the cards go out from the running bot (this process sends nothing)."""
+    catalogs = load_catalogs()
+    store = await open_store(settings)
+    try:
+        importer = KpjImporter(store, Renderer(catalogs), settings.programmes(),
+                               await card_key(settings, store), f"cli:{getpass.getuser()}",
+                               utc_now().astimezone(WIB).date(), clock=utc_now)
+        report = await importer.import_file(
+            path, on_bad=lambda line, why: print(f"line {line}: {why}", file=sys.stderr))
+    except BadFile as exc:
+        raise StartupError(f"{path}: {exc}") from exc
+    finally:
+        await store.close()
+    print(f"{report.rows} rows: {report.activated} activated, {report.unchanged} unchanged, "
+          f"{report.bad} bad")
+
+
+async def check_card(settings: Settings, token: str) -> bool:
+    """``verify-card``: one line on whether the card is genuine and active; True if both."""
+    store = await open_store(settings)
+    try:
+        genuine, line = await verify_card(store, await card_key(settings, store), token,
+                                          settings.programmes(),
+                                          utc_now().astimezone(WIB).date())
+    finally:
+        await store.close()
+    print(line)
+    return genuine
+
+
 async def db_upgrade(settings: Settings) -> None:
     store = Store.connect(settings.database_url)
     try:
@@ -261,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lindungi: {line}", file=sys.stderr)
         return 2
     command = args.command or ("run" if settings.telegram_bot_token else "chat")
-    configure_logging(settings.log_level if command != "chat" else "WARNING")
+    # The operator commands report for themselves: a log line per worker would drown that.
+    quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card")
+    configure_logging("WARNING" if quiet else settings.log_level)
     try:
         if command == "db":
             asyncio.run(db_upgrade(settings))
@@ -272,6 +354,15 @@ def main(argv: list[str] | None = None) -> int:
             if not args.file.is_file():
                 raise StartupError(f"no such file: {args.file}")
             asyncio.run(import_dtsen(settings, args.file, args.file.stat().st_size))
+        elif command == "export-enrolment":
+            asyncio.run(export_batch(settings, args.programme, args.output))
+        elif command == "import-kpj":
+            if not args.file.is_file():
+                raise StartupError(f"no such file: {args.file}")
+            asyncio.run(import_kpj(settings, args.file))
+        elif command == "verify-card":
+            if not asyncio.run(check_card(settings, args.token)):
+                return 1
         elif command == "run":
             if settings.telegram_bot_token is None:
                 raise StartupError("no channel configured: set TELEGRAM_BOT_TOKEN, "
