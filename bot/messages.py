@@ -157,3 +157,4 @@ class WorkerInfo:
     coverage_end: date | None = None
     kpj: str | None = None
     queued_at: datetime | None = None
+    queue_ticket: int | None = None

@@ -9,10 +9,10 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import enrolment
@@ -163,9 +163,13 @@ class Tx:
 
     async def register_worker(self, effect: RegisterWorker, channel: str, chat_key: str,
                               now: datetime) -> None:
-        """Queue a new worker; one enrolled at once takes a programme place now."""
+        """Queue a new worker; one enrolled at once takes a programme place now, one in line
+        gets the next ticket."""
+        ticket = None
         if effect.status in enrolment.HOLDING:
             await self.take_place(effect.programme_id)
+        elif effect.status == enrolment.WAITING_LIST:
+            ticket = await self._join_line(effect.programme_id)
         row = dict(
             reference=effect.reference, nik=effect.nik, full_name=effect.full_name,
             birth_date=effect.birth_date, phone=effect.phone, occupation=effect.occupation,
@@ -176,7 +180,7 @@ class Tx:
             consented_at=datetime.fromisoformat(effect.consented_at), created_at=now,
             programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
             coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
-            queued_at=now if effect.status == enrolment.WAITING_LIST else None,
+            queued_at=now if ticket else None, queue_ticket=ticket,
             status_reason=None, kpj=None)
         self._new.append(row)
         self._known[effect.nik] = _info_of(row)
@@ -188,8 +192,6 @@ class Tx:
         values: dict = {"status": change.new}
         if change.reason is not None:
             values["status_reason"] = change.reason
-        if change.new == enrolment.WAITING_LIST:
-            values["queued_at"] = now
         for name in ("coverage_start", "coverage_end", "kpj"):
             if getattr(change, name) is not None:
                 values[name] = getattr(change, name)
@@ -203,8 +205,14 @@ class Tx:
         if change.new in enrolment.HOLDING and change.old not in enrolment.HOLDING:
             await self.take_place(info.programme_id)
         elif change.old in enrolment.HOLDING and change.new not in enrolment.HOLDING:
-            await self.conn.execute(update(place).where(place.c.programme_id == info.programme_id)
-                                    .values(taken=place.c.taken - 1))
+            await self._count(info.programme_id, taken=place.c.taken - 1)
+        if change.new == enrolment.WAITING_LIST:
+            ticket = await self._join_line(info.programme_id)
+            await self.conn.execute(update(worker).where(worker.c.reference == info.reference)
+                                    .values(queued_at=now, queue_ticket=ticket))
+            info = replace(info, queued_at=now, queue_ticket=ticket)
+        elif change.old == enrolment.WAITING_LIST:
+            await self._count(info.programme_id, waiting=place.c.waiting - 1)
         if change.actor:
             await self.record(change.actor, f"worker.{change.new}", change.reference,
                               {"from": change.old, "reason": change.reason}, now)
@@ -218,6 +226,26 @@ class Tx:
         await self.conn.execute(insert(staff_action).values(
             actor=actor, action=action, subject=subject,
             detail=json.dumps(detail, ensure_ascii=False) if detail else None, at=now))
+
+    async def _count(self, programme_id: str | None, **values) -> None:
+        await self.conn.execute(update(place).where(place.c.programme_id == programme_id)
+                                .values(**values))
+
+    async def _join_line(self, programme_id: str | None) -> int:
+        """A place in the programme's line: the next ticket, and one more waiting."""
+        join = (update(place).where(place.c.programme_id == programme_id)
+                .values(waiting=place.c.waiting + 1, tickets=place.c.tickets + 1)
+                .returning(place.c.tickets))
+        ticket = await self.conn.scalar(join)
+        if ticket is None:
+            await self._add_place(programme_id)
+            ticket = await self.conn.scalar(join)
+        return ticket
+
+    async def _add_place(self, programme_id: str | None) -> None:
+        """The programme's counting row, added on first use (by whichever process is first)."""
+        await self.conn.execute(_insert_ignoring(self.postgres, place).values(
+            programme_id=programme_id, taken=0, waiting=0, tickets=0))
 
     async def take_place(self, programme_id: str | None) -> None:
         """Take one place, never beyond the quota ``free_places`` read in this transaction."""
@@ -292,31 +320,31 @@ class Tx:
             query = query.with_for_update()
         taken = await self.conn.scalar(query)
         if taken is None:
-            await self.conn.execute(_insert_ignoring(self.postgres, place).values(
-                programme_id=programme_id, taken=0))
+            await self._add_place(programme_id)
             taken = await self.conn.scalar(query)
         return quota - taken
 
     async def waiting_count(self, programme_id: str) -> int:
-        await self.flush()
-        return await self.conn.scalar(select(func.count()).where(
-            worker.c.programme_id == programme_id, worker.c.status == enrolment.WAITING_LIST))
+        return await self.conn.scalar(select(place.c.waiting).where(
+            place.c.programme_id == programme_id)) or 0
 
     async def waiting_position(self, info: WorkerInfo) -> int:
+        """Without counting the line (tens of thousands long in a big city): every ticket
+        between the first in line and this worker's belongs to someone still waiting, unless
+        they left the line from the middle (rejected while waiting): only those are counted."""
         await self.flush()
-        ahead = await self.conn.scalar(select(func.count()).where(
-            worker.c.programme_id == info.programme_id,
-            worker.c.status == enrolment.WAITING_LIST,
-            or_(worker.c.queued_at < info.queued_at,
-                and_(worker.c.queued_at == info.queued_at,
-                     worker.c.reference < info.reference))))
-        return ahead + 1
+        head = await self.conn.scalar(HEAD_OF_LINE, {"programme": info.programme_id})
+        if head is None or info.queue_ticket is None:
+            return 1
+        left = await self.conn.scalar(LEFT_THE_LINE, {
+            "programme": info.programme_id, "head": head, "mine": info.queue_ticket})
+        return info.queue_ticket - head - left + 1
 
     async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]:
         await self.flush()
         rows = await self.conn.execute(_worker_info().where(
             worker.c.programme_id == programme_id, worker.c.status == enrolment.WAITING_LIST)
-            .order_by(worker.c.queued_at, worker.c.reference).limit(limit))
+            .order_by(worker.c.queue_ticket).limit(limit))
         return [_info_of(row._mapping) for row in rows]
 
     async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
@@ -347,12 +375,22 @@ WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c
                   worker.c.created_at, worker.c.birth_date, worker.c.chat_key, worker.c.locale,
                   worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,
                   worker.c.coverage_start, worker.c.coverage_end, worker.c.kpj,
-                  worker.c.queued_at)
+                  worker.c.queued_at, worker.c.queue_ticket)
 
 
 def _worker_info():
     return select(*WORKER_COLUMNS)
 
+
+HEAD_OF_LINE = select(func.min(worker.c.queue_ticket)).where(
+    worker.c.programme_id == bindparam("programme"), worker.c.status == enrolment.WAITING_LIST)
+LEFT_THE_LINE = select(func.count()).where(
+    worker.c.programme_id == bindparam("programme"),
+    worker.c.status.in_([s for s in enrolment.STATUSES if s != enrolment.WAITING_LIST]),
+    worker.c.queue_ticket > bindparam("head"), worker.c.queue_ticket < bindparam("mine"))
+"""Workers whose ticket lies between the head of the line and someone: those who were
+promoted have tickets before the head (the line is served in order), so these are the few
+who left from the middle. Each status is a short range of ``ix_worker_queue``."""
 
 WORKERS_BY_NIK = _worker_info().where(worker.c.nik.in_(bindparam("niks", expanding=True)))
 
@@ -365,7 +403,8 @@ def _info_of(row) -> WorkerInfo:
                       dtsen_desil=row["dtsen_desil"], reason=row["status_reason"],
                       coverage_start=row["coverage_start"], coverage_end=row["coverage_end"],
                       kpj=row["kpj"],
-                      queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None)
+                      queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None,
+                      queue_ticket=row["queue_ticket"])
 
 
 class Store:

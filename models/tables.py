@@ -40,7 +40,7 @@ class Worker(SQLModel, table=True):
     ``status`` is one of ``bot.enrolment.STATUSES``."""
 
     __tablename__ = "worker"
-    __table_args__ = (Index("ix_worker_queue", "programme_id", "status", "queued_at"),
+    __table_args__ = (Index("ix_worker_queue", "programme_id", "status", "queue_ticket"),
                       Index("uq_worker_kpj", "kpj", unique=True))
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=20, unique=True)
@@ -67,7 +67,10 @@ class Worker(SQLModel, table=True):
     status_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     """Why staff rejected or ended the registration, shown to the worker as written."""
     queued_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    """When the worker joined the waiting list: the list's order."""
+    """When the worker joined the waiting list."""
+    queue_ticket: int | None = Field(default=None, sa_type=BigInteger)
+    """The worker's number in the programme's line, given once on joining it: the line's
+    order, and (with ``programme_place``) their position without counting the line."""
     coverage_start: date | None = None
     coverage_end: date | None = None
     kpj: str | None = Field(default=None, max_length=11)
@@ -119,6 +122,10 @@ class ProgrammePlace(SQLModel, table=True):
     __tablename__ = "programme_place"
     programme_id: str = Field(primary_key=True, max_length=40)
     taken: int = 0
+    waiting: int = 0
+    """How many are in the programme's waiting list."""
+    tickets: int = Field(default=0, sa_type=BigInteger)
+    """The last waiting-list ticket given."""
 
 
 class Outbox(SQLModel, table=True):

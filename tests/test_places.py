@@ -174,17 +174,35 @@ async def test_the_sweep_lapses_ended_cover_and_fills_free_places(store, catalog
 
 
 async def test_the_waiting_list_keeps_arrival_order(store):
+    """Positions come from tickets, not from counting the line: workers leaving it from the
+    front (enrolled) or from the middle (rejected) move everyone behind them up."""
     async with store.transaction() as tx:
-        for n in (5, 3, 4):
+        for n in (5, 3, 4, 6, 7):
             await tx.register_worker(registration(
                 reference=f"LD-WAIT-000{n}", nik=nik_for(n), status="waiting_list",
-                programme_id="kota-kecil"), "telegram", f"telegram:{n}",
-                NOW + timedelta(minutes=n))
+                programme_id="kota-kecil"), "telegram", f"telegram:{n}", NOW)
+
+    async def positions() -> dict[str, int]:
+        async with store.transaction() as tx:
+            line = await tx.first_waiting("kota-kecil", 10)
+            assert await tx.waiting_count("kota-kecil") == len(line)
+            return {w.reference[-1]: await tx.waiting_position(w) for w in line}
+
+    assert await positions() == {"5": 1, "3": 2, "4": 3, "6": 4, "7": 5}
     async with store.transaction() as tx:
-        first = await tx.first_waiting("kota-kecil", 2)
-        assert [w.reference for w in first] == ["LD-WAIT-0003", "LD-WAIT-0004"]
-        assert await tx.waiting_count("kota-kecil") == 3
-        assert await tx.waiting_position(await tx.worker_by_nik(nik_for(5))) == 3
+        await tx.free_places("kota-kecil", 10)
+        await tx.change_status(ChangeStatus("LD-WAIT-0004", "waiting_list", "rejected",
+                                            reason="pindah"), NOW)
+        await tx.change_status(ChangeStatus("LD-WAIT-0005", "waiting_list", "enrolled"), NOW)
+    assert await positions() == {"3": 1, "6": 2, "7": 3}
+    async with store.transaction() as tx:
+        await tx.register_worker(registration(
+            reference="LD-WAIT-0008", nik=nik_for(8), status="waiting_list",
+            programme_id="kota-kecil"), "telegram", "telegram:8", NOW)
+        await tx.free_places("kota-kecil", 10)
+        await tx.change_status(ChangeStatus("LD-WAIT-0003", "waiting_list", "enrolled"), NOW)
+        await tx.change_status(ChangeStatus("LD-WAIT-0006", "waiting_list", "rejected"), NOW)
+    assert await positions() == {"7": 1, "8": 2}
 
 
 async def test_the_card_key_is_made_once(store):

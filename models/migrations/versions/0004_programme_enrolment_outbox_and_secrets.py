@@ -44,6 +44,8 @@ def upgrade() -> None:
         "programme_place",
         sa.Column("programme_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("taken", sa.Integer(), nullable=False),
+        sa.Column("waiting", sa.Integer(), nullable=False),
+        sa.Column("tickets", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("programme_id"),
     )
     with op.batch_alter_table("worker", schema=None) as batch_op:
@@ -53,13 +55,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("dtsen_desil", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("status_reason", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("queue_ticket", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("coverage_start", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("coverage_end", sa.Date(), nullable=True))
         batch_op.add_column(
             sa.Column("kpj", sqlmodel.sql.sqltypes.AutoString(length=11), nullable=True)
         )
         batch_op.create_index(
-            "ix_worker_queue", ["programme_id", "status", "queued_at"], unique=False
+            "ix_worker_queue", ["programme_id", "status", "queue_ticket"], unique=False
         )
         batch_op.create_index("uq_worker_kpj", ["kpj"], unique=True)
 
@@ -74,6 +77,7 @@ def downgrade() -> None:
         batch_op.drop_column("kpj")
         batch_op.drop_column("coverage_end")
         batch_op.drop_column("coverage_start")
+        batch_op.drop_column("queue_ticket")
         batch_op.drop_column("queued_at")
         batch_op.drop_column("status_reason")
         batch_op.drop_column("dtsen_desil")
