@@ -115,4 +115,3 @@ BENEFITS = {
     frozenset({"JKK"}): N_("benefits.jkk"),
     frozenset({"JKM"}): N_("benefits.jkm"),
 }
-

@@ -120,7 +120,8 @@ def income_choices(rules: Rules) -> tuple[Choice, ...]:
 
 
 def next_step(data: dict, today: date, programmes: Programmes | None = None) -> str:
-    """The first question still unanswered; the summary once all are."""
+    """The first question still unanswered; the summary once all are. Where no programme
+    could take the worker there is nothing to ask: "none" is recorded without asking."""
     for name in ("language", "consent", "nik", "full_name", "birth_date"):
         if name not in data:
             return name
