@@ -13,7 +13,6 @@ from typing import TextIO
 
 from bot.cards import CardData
 from bot.messages import Inbound, Rendered
-from handlers.card_image import render_card
 from handlers.conversations import Conversations
 
 CHANNEL = "terminal"
@@ -44,6 +43,8 @@ class TerminalChannel:
         """Write the card's PNG under ``cards_dir`` (a card issued again replaces the old file)."""
         self.cards_dir.mkdir(parents=True, exist_ok=True)
         path = self.cards_dir / f"kartu-{card.reference}.png"
+        from handlers.card_image import render_card  # Pillow and qrcode, only when needed
+
         path.write_bytes(render_card(card))
         return path
 

@@ -16,7 +16,6 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.messages import Inbound, Kind, Rendered
-from handlers.card_image import render_card
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 
 log = logging.getLogger("lindungi.telegram")
@@ -43,6 +42,8 @@ class TelegramChannel:
         photo = None
         if message.card is not None:
             # Drawn in a thread (~50 ms of CPU) so other chats' replies keep flowing meanwhile.
+            from handlers.card_image import render_card  # Pillow and qrcode: ~10 MB, when used
+
             png = await asyncio.to_thread(render_card, message.card)
             photo = InputFile(png, filename=f"kartu-{message.card.reference}.png")
         try:
