@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     @field_validator("dtsen_hmac_key", "card_signing_key")
     @classmethod
-    def _dtsen_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("use at least 32 characters, e.g. the output of "
                              "`python -c 'import secrets; print(secrets.token_hex(32))'`")
