@@ -32,7 +32,8 @@ from bot.render import Renderer
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.telegram import TelegramChannel
-from models.dtsen import BadFile, DtsenImporter
+from models.csvfile import BadFile
+from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
 from models.migrate import HEAD, current_revision, upgrade
 from models.staff import ROLES, StaffDirectory

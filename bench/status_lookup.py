@@ -44,6 +44,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+import bench.registration as registration_bench
+
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL",
                               "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -551,14 +553,7 @@ async def explain(url: str, shape: Shape, repeat: int = 20) -> dict:
 # --- running it -------------------------------------------------------------------------------
 
 def machine() -> dict:
-    import psutil
-
-    model = next((line.split(":", 1)[1].strip()
-                  for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model,
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "os": platform.platform(), "python": platform.python_version()}
+    return {**registration_bench.machine(), "python": platform.python_version()}
 
 
 def versions() -> dict:

@@ -6,7 +6,6 @@ nothing. NIKs and KK numbers are stored only as keyed hashes (HMAC-SHA256 with a
 settings): a registration is matched by hashing its NIK the same way.
 """
 
-import csv
 import hmac
 import io
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, insert, select, update
 
 from bot.validators import Err, validate_nik
+from models.csvfile import read_table
 from models.store import Store
 from models.tables import DtsenEntry
 
@@ -47,10 +47,6 @@ STORED = select(dtsen.c.nik_hash, dtsen.c.kk_hash, dtsen.c.desil, dtsen.c.addres
 them would keep a whole batch alive in SQLAlchemy's statement cache."""
 
 
-class BadFile(ValueError):
-    """The file cannot be imported at all (e.g. its header lacks a column)."""
-
-
 def keyed_hash(key: bytes, value: str) -> bytes:
     return hmac.digest(key, value.encode(), "sha256")
 
@@ -79,10 +75,7 @@ class DtsenImporter:
         report = Report()
         with path.open("rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            header_line = text.readline()
-            delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-            positions = self._positions(next(csv.reader([header_line], delimiter=delimiter)))
-            rows = csv.reader(text, delimiter=delimiter)
+            rows, positions = read_table(text, COLUMNS)
             batch: dict[bytes, dict] = {}
             for fields in rows:
                 line = rows.line_num + 1
@@ -103,18 +96,6 @@ class DtsenImporter:
                 await self._store(batch, report)
             on_progress(raw.tell())
         return report
-
-    @staticmethod
-    def _positions(header: list[str]) -> dict[str, int]:
-        names = [name.strip().casefold() for name in header]
-        positions = {}
-        for column, accepted in COLUMNS.items():
-            found = [i for i, name in enumerate(names) if name in accepted]
-            if not found:
-                raise BadFile(f"the header has no {column} column (one of: {', '.join(accepted)});"
-                              f" it reads: {', '.join(header)}")
-            positions[column] = found[0]
-        return positions
 
     def _entry(self, fields: list[str], positions: dict[str, int]) -> dict | str:
         """The row as a table row, or why it cannot be one."""

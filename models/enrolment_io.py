@@ -30,7 +30,8 @@ from bot.render import Renderer
 from bot.status import activation
 from bot.validators import Err, mask_nik, validate_nik
 from handlers.effects import apply_effects
-from models.dtsen import NIK_PROBLEMS, BadFile
+from models.csvfile import BadFile, read_table
+from models.dtsen import NIK_PROBLEMS
 from models.store import StaleChange, Store, Tx, worker
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",
@@ -169,11 +170,7 @@ class KpjImporter:
         with path.open("rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
             try:
-                header_line = text.readline()
-                delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-                positions = _positions(next(csv.reader([header_line], delimiter=delimiter),
-                                            []))
-                rows = csv.reader(text, delimiter=delimiter)
+                rows, positions = read_table(text, KPJ_COLUMNS)
                 batch: list[_Row] = []
                 for fields in rows:
                     if not any(field.strip() for field in fields):
@@ -272,19 +269,6 @@ class KpjImporter:
         if self.programmes.by_id(info.programme_id or "") is None:
             return f"{info.reference}: programme {info.programme_id} is not in the programmes file"
         return None
-
-
-def _positions(header: list[str]) -> dict[str, int]:
-    """Where the NIK and KPJ columns are, whatever their case and whatever else is there."""
-    names = [name.strip().casefold() for name in header]
-    positions = {}
-    for column, accepted in KPJ_COLUMNS.items():
-        found = [i for i, name in enumerate(names) if name in accepted]
-        if not found:
-            raise BadFile(f"the header has no {column} column (one of: {', '.join(accepted)}); "
-                          f"it reads: {', '.join(header)}")
-        positions[column] = found[0]
-    return positions
 
 
 # --- cards --------------------------------------------------------------------------------

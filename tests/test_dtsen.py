@@ -5,7 +5,8 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from models.dtsen import BadFile, DtsenImporter, keyed_hash
+from models.csvfile import BadFile
+from models.dtsen import DtsenImporter, keyed_hash
 from models.tables import DtsenEntry
 
 KEY = b"k" * 32

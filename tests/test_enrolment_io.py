@@ -14,7 +14,7 @@ from bot.cards import CardClaim, read_card_token, sign_card
 from bot.programmes import parse_programmes
 from bot.render import Renderer
 from models import enrolment_io
-from models.dtsen import BadFile
+from models.csvfile import BadFile
 from models.enrolment_io import EXPORT_COLUMNS, KpjImporter, export_enrolment, verify_card
 from models.store import outbox, staff_action, worker
 
