@@ -26,6 +26,23 @@ EXAMPLE_PROGRAMMES = parse_programmes(
     (Path(__file__).resolve().parent.parent / "programmes.toml").read_text())
 
 
+def town_programme(quota: int = 2, verification: str = "auto", more: str = "") -> Programmes:
+    """Kota Kecil (NIKs 1371…) with a programme small enough to fill in a test; ``more``:
+    further ``[[programme]]`` tables."""
+    return parse_programmes(f"""
+[[programme]]
+id = "kota-kecil"
+name = "Program Kota Kecil"
+region = {{ codes = ["1371"], name = "Kota Kecil" }}
+funder = "APBD Kota Kecil"
+period = {{ start = 2026-01-01, end = 2026-12-31 }}
+quota = {quota}
+dtsen_max_desil = 4
+verification = "{verification}"
+branch = "BPJS Ketenagakerjaan Cabang Kecil"
+{more}""")
+
+
 @dataclass
 class Memory:
     """The engine's ``Lookup`` over a few dicts, applying effects as the store does: places

@@ -7,8 +7,7 @@ from datetime import date
 from bot import enrolment
 from bot.cards import read_card_token
 from bot.messages import ChangeStatus
-from bot.programmes import parse_programmes
-from tests.chat import CARD_KEY, START, Chat, Memory
+from tests.chat import CARD_KEY, START, Chat, Memory, town_programme
 from tests.test_conversations import play
 
 PADANG = "1371011708850001"
@@ -18,18 +17,7 @@ JAKARTA = "3171011708850001"
 KENDARI = "7471011708850001"
 JAMBI = "1571011708850001"
 
-SMALL = parse_programmes("""
-[[programme]]
-id = "kota-kecil"
-name = "Program Kota Kecil"
-region = { codes = ["1371"], name = "Kota Kecil" }
-funder = "APBD Kota Kecil"
-period = { start = 2026-01-01, end = 2026-12-31 }
-quota = 2
-dtsen_max_desil = 4
-verification = "auto"
-branch = "BPJS Ketenagakerjaan Cabang Kecil"
-
+SMALL = town_programme(more="""
 [[programme]]
 id = "lama"
 name = "Program yang sudah berakhir"
@@ -244,17 +232,7 @@ async def test_a_freed_place_goes_to_the_first_in_line(catalogs):
 
 
 async def test_approval_past_the_quota_joins_the_waiting_list(catalogs):
-    staff_mode = parse_programmes("""
-[[programme]]
-id = "kota-kecil"
-name = "Program Kota Kecil"
-region = { codes = ["1371"], name = "Kota Kecil" }
-funder = "APBD Kota Kecil"
-period = { start = 2026-01-01, end = 2026-12-31 }
-quota = 1
-verification = "staff"
-branch = "BPJS Ketenagakerjaan Cabang Kecil"
-""")
+    staff_mode = town_programme(quota=1, verification="staff")
     memory, worker, verifier = await staffed(catalogs, staff_mode)
     memory.taken["kota-kecil"] = 1
     reference = memory.workers[0][1].reference

@@ -10,29 +10,15 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from bot.messages import ChangeStatus, Rendered
-from bot.programmes import parse_programmes
 from models.dtsen import keyed_hash
 from models.staff import StaffDirectory
 from models.store import NoPlace, StaleChange, outbox, place, staff_action, worker
 from models.tables import DtsenEntry
+from tests.chat import town_programme
 from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for
 from tests.test_store import registration
 
 KEY = b"d" * 32
-
-
-def programmes(quota: int, verification: str = "auto"):
-    return parse_programmes(f"""
-[[programme]]
-id = "kota-kecil"
-name = "Program Kota Kecil"
-region = {{ codes = ["1371"], name = "Kota Kecil" }}
-funder = "APBD Kota Kecil"
-period = {{ start = 2026-01-01, end = 2026-12-31 }}
-quota = {quota}
-verification = "{verification}"
-branch = "BPJS Ketenagakerjaan Cabang Kecil"
-""")
 
 
 async def in_dtsen(store, niks, desil=2) -> None:
@@ -58,7 +44,7 @@ async def test_many_confirming_at_once_never_pass_the_quota(store, catalogs):
     """Twelve workers in three processes press "save" at the same moment for three places."""
     chats = range(1, 13)
     await in_dtsen(store, [nik_for(chat) for chat in chats])
-    processes = [Pipeline(store, catalogs, programmes=programmes(3), prefix=f"P{n:03d}")
+    processes = [Pipeline(store, catalogs, programmes=town_programme(3), prefix=f"P{n:03d}")
                  for n in range(3)]
     for n, p in enumerate(processes):
         p.ids = count(n * 10_000)
@@ -102,7 +88,7 @@ async def test_a_place_beyond_the_quota_is_refused(store):
 
 
 async def test_a_staff_decision_reaches_the_worker_with_a_record(store, catalogs):
-    p = Pipeline(store, catalogs, programmes=programmes(5, "staff"))
+    p = Pipeline(store, catalogs, programmes=town_programme(5, "staff"))
     await StaffDirectory(store).add("telegram", "9001", "verifier", "Ani", "cli:test", NOW)
     await p.conversations.start()
     await p.say(1, *[answer or nik_for(1) for answer in ANSWERS])
@@ -156,7 +142,7 @@ async def test_the_sweep_lapses_ended_cover_and_fills_free_places(store, catalog
                 programme_id="kota-kecil"), "telegram", f"telegram:{n}",
                 NOW + timedelta(seconds=n))
         await tx.conn.execute(update(place).values(taken=2))  # as if one more were enrolled
-    p = Pipeline(store, catalogs, programmes=programmes(3))
+    p = Pipeline(store, catalogs, programmes=town_programme(3))
     await p.conversations.start()
     await p.conversations.sweep()
     await p.conversations.idle()
