@@ -11,6 +11,26 @@ Kind = Literal["text", "contact", "photo", "sticker", "voice", "video", "documen
                "other"]
 
 
+MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
+               "application/pdf": "pdf"}
+"""The files a claim document may be (a photo or a scan), with the extension stored."""
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file the user sent, as the channel adapter left it: stored (content-addressed, so a
+    file sent twice is kept once) when its type and size are acceptable, else ``refused``."""
+
+    mime_type: str
+    size: int
+    sha256: str | None = None
+    path: str | None = None
+    """Where it is, relative to the storage folder (``STORAGE_DIR``)."""
+    file_name: str | None = None
+    refused: Literal["type", "size", "download"] | None = None
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One message from a user, whatever the channel, as the adapters hand it over."""
@@ -21,6 +41,8 @@ class Inbound:
     kind: Kind = "text"
     text: str = ""
     contact_phone: str | None = None
+    media: Media | None = None
+    """A photo or document (its caption, if any, is in ``text``)."""
 
     @property
     def chat_key(self) -> str:
