@@ -157,7 +157,49 @@ class Notify:
     replies: tuple[Reply, ...]
 
 
-Effect = RegisterWorker | ChangeStatus | Notify
+@dataclass(frozen=True)
+class StoredDocument:
+    """A claim document as received: its kind and the stored file."""
+
+    kind: str
+    media: Media
+
+
+@dataclass(frozen=True)
+class FileClaim:
+    """Effect: store a reported death and its claim, with the documents sent so far."""
+
+    reference: str
+    deceased_nik: str
+    worker_reference: str | None
+    status: str
+    status_reason: str | None
+    date_of_death: date
+    cause: str
+    heir_name: str
+    heir_nik: str
+    heir_phone: str
+    relationship: str
+    bank_name: str
+    account_number: str
+    account_holder: str
+    estimate: int
+    locale: str
+    consent_version: str
+    consented_at: str
+    documents: tuple[StoredDocument, ...]
+
+
+@dataclass(frozen=True)
+class AddDocuments:
+    """Effect: documents sent later for a stored claim (which becomes ``status``)."""
+
+    reference: str
+    documents: tuple[StoredDocument, ...]
+    status: str
+
+
+Effect = RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments
 
 
 @dataclass(frozen=True)
@@ -180,3 +222,4 @@ class WorkerInfo:
     kpj: str | None = None
     queued_at: datetime | None = None
     queue_ticket: int | None = None
+    monthly_income: int = 0

@@ -375,7 +375,7 @@ WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c
                   worker.c.created_at, worker.c.birth_date, worker.c.chat_key, worker.c.locale,
                   worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,
                   worker.c.coverage_start, worker.c.coverage_end, worker.c.kpj,
-                  worker.c.queued_at, worker.c.queue_ticket)
+                  worker.c.queued_at, worker.c.queue_ticket, worker.c.monthly_income)
 
 
 def _worker_info():
@@ -404,7 +404,7 @@ def _info_of(row) -> WorkerInfo:
                       coverage_start=row["coverage_start"], coverage_end=row["coverage_end"],
                       kpj=row["kpj"],
                       queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None,
-                      queue_ticket=row["queue_ticket"])
+                      queue_ticket=row["queue_ticket"], monthly_income=row["monthly_income"])
 
 
 class Store:

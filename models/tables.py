@@ -150,3 +150,62 @@ class AppSecret(SQLModel, table=True):
     __tablename__ = "app_secret"
     name: str = Field(primary_key=True, max_length=40)
     value: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False))
+
+
+class Claim(SQLModel, table=True):
+    """A death reported by an heir, and the JKM (or JKK) claim that follows: one per deceased
+    worker. ``status`` is one of ``bot.claims.STATUSES``."""
+
+    __tablename__ = "claim"
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=20, unique=True)
+    deceased_nik: str = Field(max_length=16, unique=True)
+    worker_reference: str | None = Field(default=None, max_length=20)
+    """The deceased's registration, when there is one."""
+    status: str = Field(max_length=30, index=True)
+    status_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    date_of_death: date
+    cause: str = Field(max_length=20)
+    heir_name: str = Field(max_length=80)
+    heir_nik: str = Field(max_length=16)
+    heir_phone: str = Field(max_length=20)
+    relationship: str = Field(max_length=20)
+    bank_name: str = Field(max_length=60)
+    account_number: str = Field(max_length=30)
+    account_holder: str = Field(max_length=80)
+    estimate: int = Field(sa_type=BigInteger)
+    """The lump sums the heir was told to expect (the scholarship comes on top, by year)."""
+    channel: str = Field(max_length=20)
+    chat_key: str = Field(max_length=100, index=True)
+    locale: str = Field(max_length=5)
+    consent_version: str = Field(max_length=20)
+    consented_at: datetime = Field(sa_column=_utc(nullable=False))
+    created_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    complete_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """When the last document came: BPJS Ketenagakerjaan must pay within 3 working days."""
+
+
+class ClaimDocument(SQLModel, table=True):
+    """One document of a claim (a photo or PDF), stored content-addressed under STORAGE_DIR."""
+
+    __tablename__ = "claim_document"
+    __table_args__ = (UniqueConstraint("claim_id", "kind", name="uq_claim_document_kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: int = Field(foreign_key="claim.id", index=True)
+    kind: str = Field(max_length=30)
+    status: str = Field(max_length=20)
+    """``received``, ``accepted`` or ``rejected`` (with the reason)."""
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    path: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    mime_type: str = Field(max_length=60)
+    size: int = Field(sa_type=BigInteger)
+    received_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class Sequence(SQLModel, table=True):
+    """Counters for numbers people read out (``JKM-2026-000123``): one row per series."""
+
+    __tablename__ = "sequence"
+    name: str = Field(primary_key=True, max_length=40)
+    value: int = Field(default=0, sa_type=BigInteger)

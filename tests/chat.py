@@ -68,7 +68,8 @@ class Memory:
                 birth_date=effect.birth_date, chat_key=chat_key, locale=effect.locale,
                 programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
                 coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
-                queued_at=now if effect.status == enrolment.WAITING_LIST else None)
+                queued_at=now if effect.status == enrolment.WAITING_LIST else None,
+                monthly_income=effect.monthly_income)
         elif isinstance(effect, ChangeStatus):
             info = self.infos[effect.reference]
             assert info.status == effect.old, (info.status, effect)

@@ -1,0 +1,69 @@
+"""Death-benefit claims: their statuses, the documents each needs, and what the heir is told.
+
+A claim is never dropped: a death reported for someone not covered on that day is kept as
+``not_covered`` for staff to review, and one waiting for documents as ``documents_incomplete``.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from bot.i18n import N_
+
+DOCUMENTS_INCOMPLETE = "documents_incomplete"
+SUBMITTED = "submitted"
+"""Complete: BPJS Ketenagakerjaan has 3 working days to pay from here."""
+IN_REVIEW = "in_review"
+MORE_DOCUMENTS = "more_documents"
+APPROVED = "approved"
+REJECTED = "rejected"
+PAID = "paid"
+NOT_COVERED = "not_covered"
+STATUSES = (DOCUMENTS_INCOMPLETE, SUBMITTED, IN_REVIEW, MORE_DOCUMENTS, APPROVED, REJECTED,
+            PAID, NOT_COVERED)
+OPEN = frozenset({DOCUMENTS_INCOMPLETE, SUBMITTED, IN_REVIEW, MORE_DOCUMENTS, APPROVED,
+                  NOT_COVERED})
+
+DOCUMENTS = {
+    "death_certificate": N_("document.death_certificate"),
+    "kk": N_("document.kk"),
+    "ktp_deceased": N_("document.ktp_deceased"),
+    "ktp_heir": N_("document.ktp_heir"),
+    "heir_letter": N_("document.heir_letter"),
+    "marriage_book": N_("document.marriage_book"),
+    "savings_book": N_("document.savings_book"),
+}
+"""Every document a claim may need, in the order they are asked for."""
+
+
+def documents_for(relationship: str) -> tuple[str, ...]:
+    """The documents this heir sends: the marriage book only from a widow or widower."""
+    return tuple(kind for kind in DOCUMENTS if kind != "marriage_book" or relationship == "spouse")
+
+
+def masked_name(name: str) -> str:
+    """``B**** S*****``: enough for someone who knew them to recognise, nothing for others."""
+    return " ".join(word[0] + "*" * (len(word) - 1) for word in name.split())
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """What the engine may know of a stored claim."""
+
+    reference: str
+    deceased_nik: str
+    status: str
+    heir_nik: str
+    relationship: str
+    chat_key: str
+    locale: str
+    created_at: datetime
+    date_of_death: date
+    estimate: int
+    reason: str | None = None
+    documents: dict[str, str] = field(default_factory=dict)
+    """Kind → ``received``/``accepted``/``rejected`` for the documents sent so far."""
+
+    def missing(self) -> tuple[str, ...]:
+        """The documents still to send (or to send again, after a rejection)."""
+        return tuple(kind for kind in documents_for(self.relationship)
+                     if self.documents.get(kind) in (None, "rejected"))
