@@ -31,6 +31,7 @@ from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
+from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
@@ -147,7 +148,8 @@ async def run_telegram(settings: Settings) -> None:
     catalogs, conversations = await build(settings, store)
     telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                settings.telegram_api_base_url, conversations,
-                               settings.telegram_send_concurrency)
+                               settings.telegram_send_concurrency,
+                               media=MediaStore(settings.storage_dir))
     conversations.add_channel("telegram", telegram)
     try:
         try:

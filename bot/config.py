@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     programmes_file: Path = DEFAULT_PROGRAMMES_FILE
     dtsen_hmac_key: SecretStr | None = None
     """The secret NIKs are hashed with before they are matched against DTSEN."""
+    storage_dir: Path = Path("data/files")
+    """Where claim documents are kept (content-addressed; readable by the bot's user only)."""
     card_signing_key: SecretStr | None = None
     """Signs the QR code of membership cards; without it, a key kept in the database."""
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from bot.claims import ClaimInfo
 from bot.messages import Effect, Reply, WorkerInfo
 
 
@@ -36,6 +37,13 @@ class Lookup(Protocol):
         """The oldest registrations waiting for a verifier, and how many wait in all."""
 
     async def staff_role(self, channel: str, chat_id: str) -> str | None: ...
+
+    async def claim_by_deceased(self, nik: str) -> ClaimInfo | None: ...
+
+    async def claim_by_reference(self, reference: str) -> ClaimInfo | None: ...
+
+    async def next_number(self, series: str) -> int:
+        """The next number of a series people read out (1, 2, …), never given twice."""
 
 
 @dataclass(frozen=True)

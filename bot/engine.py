@@ -14,6 +14,8 @@ from datetime import date, datetime
 from bot import enrolment
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
+from bot.flows.claim import ClaimReport
+from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, Catalogs, Msg
@@ -36,6 +38,9 @@ COMMANDS = {
     "status": ("status", "cek status", "check status", "my status"),
     "register": ("daftar", "register", "pendaftaran", "daftar baru", "new registration"),
     "card": ("kartu", "card", "kartu saya", "my card", "kartu peserta", "lihat kartu"),
+    "claim": ("klaim", "klaim jkm", "jkm", "lapor meninggal", "meninggal", "meninggal dunia",
+              "claim", "report a death", "lapor kematian"),
+    "claim_status": ("status klaim", "cek klaim", "claim status", "check claim"),
     "lookup": ("cek nik", "cek orang lain", "check nik", "check someone else"),
 }
 COMMAND_BY_WORD = {word: name for name, words in COMMANDS.items() for word in words}
@@ -46,8 +51,12 @@ MENU_CHOICES = (
     Choice("language", N_("menu.language"), aliases=("bahasa", "language")),
     Choice("help", N_("menu.help"), aliases=("bantuan", "help")),
     Choice("card", N_("menu.card"), aliases=("kartu", "card")),
+    Choice("claim", N_("menu.claim"), aliases=("klaim", "meninggal", "claim")),
 )
-CONTINUE = Choice("continue", N_("menu.continue"), aliases=("lanjut", "lanjutkan", "continue"))
+CONTINUE = {flow: Choice("continue", label, aliases=("lanjut", "lanjutkan", "continue"))
+            for flow, label in (("registration", N_("menu.continue")),
+                                ("claim", N_("menu.continue_claim")))}
+"""The option to go back to a flow left for the menu, named after it."""
 STATUS_LIMIT = 5
 
 LANGUAGE_QUESTION = Question("language", N_("language.prompt"), N_("language.expect"),
@@ -69,7 +78,9 @@ class Engine:
         self.programmes = programmes
         self.card_key = card_key
         self.flows = {"registration": Registration(self.rules, self.labels, programmes),
-                      "lookup": StatusLookup(self.labels, programmes)}
+                      "lookup": StatusLookup(self.labels, programmes),
+                      "claim": ClaimReport(self.labels),
+                      "claim_status": ClaimStatus(self.labels)}
         self.staff = StaffDesk(programmes)
 
     def labels(self, choice: Choice) -> list[str]:
@@ -182,13 +193,18 @@ class Engine:
         elif command == "card":
             s.pause()
             await self._card(s, inbound, turn, ctx)
-        elif command == "lookup":
+        elif command == "claim" and s.flow == "claim":
+            self.flows["claim"].reprompt(s, turn, ctx)
+        elif command == "claim" and s.paused and s.paused["flow"] == "claim":
+            await self._choose("continue", s, inbound, turn, ctx)
+        elif command in ("lookup", "claim", "claim_status"):
             s.pause()
-            self.flows["lookup"].start(s, turn, ctx)
+            self.flows[command].start(s, turn, ctx)
         elif command == "register" and s.flow == "registration":
             self.flows[s.flow].reprompt(s, turn, ctx)
         elif command == "register":
-            await self._choose("continue" if s.paused else "register", s, inbound, turn, ctx)
+            resume = s.paused and s.paused["flow"] == "registration"
+            await self._choose("continue" if resume else "register", s, inbound, turn, ctx)
         else:
             s.pause()
             turn.say(self.menu(s, welcome=command == "start"))
@@ -196,7 +212,7 @@ class Engine:
     # --- menu ---------------------------------------------------------------------------------
 
     def menu_choices(self, s: Session) -> tuple[Choice, ...]:
-        return ((CONTINUE,) if s.paused else ()) + MENU_CHOICES
+        return ((CONTINUE[s.paused["flow"]],) if s.paused else ()) + MENU_CHOICES
 
     def menu(self, s: Session, welcome: bool = False) -> Reply:
         return Reply(N_("menu.welcome") if welcome else N_("menu.prompt"),
@@ -224,6 +240,9 @@ class Engine:
             await self._status(s, inbound, turn, ctx)
         elif value == "card":
             await self._card(s, inbound, turn, ctx)
+        elif value == "claim":
+            s.paused = None
+            self.flows["claim"].start(s, turn, ctx)
         elif value == "language":
             s.asking_language = True
             turn.say(LANGUAGE_QUESTION.ask())

@@ -39,8 +39,8 @@ class Session:
         self.flow, self.step, self.data = None, None, {}
 
     def pause(self) -> None:
-        """Leave the flow for the menu, keeping a registration to continue later (a half-asked
-        status look-up is simply asked again)."""
+        """Leave the flow for the menu, keeping a registration or a claim to continue later
+        (a half-asked look-up is simply asked again)."""
         if self.flow in PAUSABLE:
             self.paused = {"flow": self.flow, "step": self.step, "data": self.data}
         self.leave_flow()
@@ -72,5 +72,5 @@ class Session:
         return had
 
 
-PAUSABLE = frozenset({"registration"})
+PAUSABLE = frozenset({"registration", "claim"})
 _FIELDS = frozenset(f.name for f in fields(Session))

@@ -8,7 +8,7 @@ a change is stored the same way whoever makes it.
 import logging
 from datetime import datetime
 
-from bot.messages import ChangeStatus, Effect, Notify, Rendered
+from bot.messages import AddDocuments, ChangeStatus, Effect, FileClaim, Notify, Rendered
 from bot.render import Renderer
 from bot.validators import mask_nik
 from models.store import Tx
@@ -28,7 +28,14 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
     notices, within seconds."""
     deliveries = []
     for effect in effects:
-        if isinstance(effect, ChangeStatus):
+        if isinstance(effect, FileClaim):
+            await tx.file_claim(effect, channel, chat_key, now)
+            log.info("claim filed: %s for NIK %s (%s)", effect.reference,
+                     mask_nik(effect.deceased_nik), effect.status)
+        elif isinstance(effect, AddDocuments):
+            await tx.add_documents(effect, now)
+            log.info("claim %s: %d documents added", effect.reference, len(effect.documents))
+        elif isinstance(effect, ChangeStatus):
             info = await tx.change_status(effect, now)
             log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
         elif isinstance(effect, Notify):

@@ -3,20 +3,27 @@
 The conversation state lives in our store, not in PTB's ``ConversationHandler``. Updates are
 confirmed to Telegram (the next ``getUpdates`` offset) only after they are committed, so a crash
 never loses one, and a repeated ``update_id`` is dropped by the journal.
+
+Photos and documents (claim documents) are downloaded, a batch's files concurrently, and stored
+by a ``MediaStore`` before their messages are handed over: the engine sees each as a stored file
+or as refused, never as something still to fetch.
 """
 
 import asyncio
 import logging
 import warnings
+from dataclasses import replace
 from datetime import timedelta
+from typing import NamedTuple
 
 from telegram import Bot, InputFile, KeyboardButton, Message, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.messages import Inbound, Kind, Rendered
+from bot.messages import Inbound, Kind, Media, Rendered
 from handlers.conversations import Conversations, RetryLater, Undeliverable
+from handlers.media import MediaStore
 
 log = logging.getLogger("lindungi.telegram")
 
@@ -25,18 +32,37 @@ POLL_TIMEOUT_S = 25
 SHORT_LABEL = 18
 MAX_CAPTION = 1024
 """Telegram's limit for a photo's caption (the text limit is 4096)."""
+DOWNLOAD_CONCURRENCY = 4
+"""Files fetched at once: each may hold up to 20 MB in memory until stored."""
+
+
+class Incoming(NamedTuple):
+    """An update as an ``Inbound``, with the file it names still on Telegram's servers."""
+
+    inbound: Inbound
+    file_id: str | None = None
+    """The photo or document to download; ``inbound.media`` then describes it as announced
+    (type, size, name), without ``sha256`` or ``path`` yet. None: nothing to fetch (no file,
+    or one already refused for its type or size)."""
 
 
 class TelegramChannel:
     def __init__(self, token: str, base_url: str, conversations: Conversations,
-                 send_concurrency: int = 4):
+                 send_concurrency: int = 4, media: MediaStore | None = None):
+        """``media``: where photos and documents are stored; without one, none is downloaded
+        (each reaches the engine refused as "download")."""
         self.conversations = conversations
+        self.media = media
+        files = file_url(base_url)
+        extra = {"base_file_url": files} if files is not None else {}
         self.bot = Bot(
             token, base_url=base_url,
-            request=HTTPXRequest(connection_pool_size=send_concurrency, pool_timeout=30),
-            get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT_S + 10))
+            request=HTTPXRequest(connection_pool_size=send_concurrency + DOWNLOAD_CONCURRENCY,
+                                 pool_timeout=30),
+            get_updates_request=HTTPXRequest(read_timeout=POLL_TIMEOUT_S + 10), **extra)
         # httpx's pool grows costly with every request queued in it: queue here instead.
         self._sending = asyncio.Semaphore(send_concurrency)
+        self._downloading = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
 
     async def send(self, chat_id: str, message: Rendered) -> None:
         photo = None
@@ -86,7 +112,7 @@ class TelegramChannel:
             try:
                 updates = await self.bot.get_updates(
                     offset=offset, timeout=POLL_TIMEOUT_S, allowed_updates=["message"])
-                inbounds = [i for i in map(to_inbound, updates) if i is not None]
+                inbounds = await self._fetch([i for i in map(incoming, updates) if i])
                 if inbounds:
                     await self.conversations.submit(inbounds)
             except InvalidToken:
@@ -108,6 +134,35 @@ class TelegramChannel:
 
     async def close(self) -> None:
         await self.bot.shutdown()
+
+    async def _fetch(self, batch: list[Incoming]) -> list[Inbound]:
+        """The batch's inbounds, in order, with their files downloaded and stored (all at
+        once, a few at a time). A storage failure (disk full) raises: the batch is retried."""
+        if all(item.file_id is None for item in batch):
+            return [item.inbound for item in batch]
+        return list(await asyncio.gather(*map(self._with_file, batch)))
+
+    async def _with_file(self, item: Incoming) -> Inbound:
+        announced = item.inbound.media
+        if item.file_id is None or announced is None:
+            return item.inbound
+        return replace(item.inbound, media=await self._download(item.file_id, announced))
+
+    async def _download(self, file_id: str, announced: Media) -> Media:
+        """The file, stored; refused as "download" when it cannot be fetched (the network, or
+        a file over the 20 MB bots may download), so the message still goes through."""
+        if self.media is None:
+            return replace(announced, refused="download")
+        async with self._downloading:
+            try:
+                file = await self.bot.get_file(file_id)
+                data = await file.download_as_bytearray()
+            except Exception as exc:  # noqa: BLE001 - any failure: the user sends it again
+                log.warning("could not download a %s of %d bytes: %s: %s", announced.mime_type,
+                            announced.size, type(exc).__name__, exc)
+                return replace(announced, refused="download")
+            return await asyncio.to_thread(self.media.save, data, announced.mime_type,
+                                           announced.file_name)
 
 
 def seconds(error: RetryAfter) -> float:
@@ -140,15 +195,57 @@ def keyboard(message: Rendered) -> ReplyKeyboardMarkup | None:
     return ReplyKeyboardMarkup(rows, resize_keyboard=True) if rows else None
 
 
+def file_url(base_url: str) -> str | None:
+    """Where files are downloaded from, next to the API: Telegram serves ``…/bot<token>/<method>``
+    and ``…/file/bot<token>/<file_path>``, so a base URL ending in "/bot" gives "/file/bot"
+    (``https://api.telegram.org/bot`` → ``https://api.telegram.org/file/bot``, PTB's default;
+    the same for a local Bot API server or the tests' fake); None for other base URLs, which
+    keep PTB's default."""
+    if not base_url.endswith("/bot"):
+        return None
+    return base_url.removesuffix("/bot") + "/file/bot"
+
+
 def to_inbound(update: Update) -> Inbound | None:
-    """A private-chat message as an ``Inbound``; anything else (groups, edits) is ignored."""
+    """A private-chat message as an ``Inbound``; anything else (groups, edits) is ignored. A
+    photo's or document's ``media`` is as announced, not yet downloaded (see ``incoming``)."""
+    got = incoming(update)
+    return got.inbound if got is not None else None
+
+
+def incoming(update: Update) -> Incoming | None:
+    """``to_inbound``, with the id of the file to download, if any. Pure: no I/O."""
     message = update.message
     if message is None or message.chat.type != "private":
         return None
     kind, text, phone = _content(message)
-    return Inbound(channel=CHANNEL, chat_id=str(message.chat.id),
-                   external_id=str(update.update_id), kind=kind, text=text,
-                   contact_phone=phone)
+    attached = _attachment(message)
+    media, file_id = attached if attached is not None else (None, None)
+    inbound = Inbound(channel=CHANNEL, chat_id=str(message.chat.id),
+                      external_id=str(update.update_id), kind=kind, text=text,
+                      contact_phone=phone, media=media)
+    return Incoming(inbound, file_id)
+
+
+def _attachment(message: Message) -> tuple[Media, str | None] | None:
+    """A photo (its largest size; Telegram's photos are always JPEG) or a document, as
+    announced, and its file id; no id when its type or size is refused already."""
+    if message.photo:
+        largest = max(message.photo, key=lambda size: (size.width * size.height,
+                                                       size.file_size or 0))
+        mime_type, size, name = "image/jpeg", largest.file_size or 0, None
+        file_id = largest.file_id
+    elif message.document is not None and message.animation is None:
+        # (a GIF comes as an animation and, for old clients, as a document too)
+        document = message.document
+        mime_type = document.mime_type or "application/octet-stream"
+        size, name, file_id = document.file_size or 0, document.file_name, document.file_id
+    else:
+        return None
+    refused = MediaStore.check(mime_type, size)
+    if refused is not None:
+        return Media(mime_type, size, file_name=name, refused=refused), None
+    return Media(mime_type, size, file_name=name), file_id
 
 
 def _content(message: Message) -> tuple[Kind, str, str | None]:
@@ -161,5 +258,7 @@ def _content(message: Message) -> tuple[Kind, str, str | None]:
                             ("animation", "video"), ("document", "document"),
                             ("location", "location"), ("venue", "location")):
         if getattr(message, attribute):
-            return kind, "", None
+            # A photo's or document's caption may say what it is ("KTP ahli waris").
+            caption = (message.caption or "") if kind in ("photo", "document") else ""
+            return kind, caption, None
     return "other", "", None

@@ -15,14 +15,18 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot import enrolment
-from bot.messages import ChangeStatus, RegisterWorker, Rendered, WorkerInfo
+from bot import claims, enrolment
+from bot.claims import ClaimInfo
+from bot.messages import AddDocuments, ChangeStatus, FileClaim, RegisterWorker, Rendered, WorkerInfo
 from models.db import create_engine
 from models.tables import (
     AppSecret,
+    Claim,
+    ClaimDocument,
     Conversation,
     DtsenEntry,
     InboundMessage,
+    NumberSeries,
     Outbox,
     ProgrammePlace,
     Staff,
@@ -39,6 +43,9 @@ dtsen = DtsenEntry.__table__
 staff = Staff.__table__
 staff_action = StaffAction.__table__
 app_secret = AppSecret.__table__
+claim = Claim.__table__
+claim_document = ClaimDocument.__table__
+sequence = NumberSeries.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""
@@ -218,6 +225,75 @@ class Tx:
                               {"from": change.old, "reason": change.reason}, now)
         self._known[info.nik] = info
         return info
+
+    async def file_claim(self, effect: FileClaim, channel: str, chat_key: str,
+                         now: datetime) -> None:
+        """Store a reported death, its claim and the documents sent with it."""
+        claim_id = await self.conn.scalar(insert(claim).values(
+            reference=effect.reference, deceased_nik=effect.deceased_nik,
+            worker_reference=effect.worker_reference, status=effect.status,
+            status_reason=effect.status_reason, date_of_death=effect.date_of_death,
+            cause=effect.cause, heir_name=effect.heir_name, heir_nik=effect.heir_nik,
+            heir_phone=effect.heir_phone, relationship=effect.relationship,
+            bank_name=effect.bank_name, account_number=effect.account_number,
+            account_holder=effect.account_holder, estimate=effect.estimate, channel=channel,
+            chat_key=chat_key, locale=effect.locale, consent_version=effect.consent_version,
+            consented_at=datetime.fromisoformat(effect.consented_at), created_at=now,
+            complete_at=now if effect.status == claims.SUBMITTED else None,
+        ).returning(claim.c.id))
+        await self._documents(claim_id, effect.documents, now)
+
+    async def add_documents(self, effect: AddDocuments, now: datetime) -> None:
+        """Documents sent later: stored (one sent again replaces a rejected one) and the claim
+        moved on; a claim complete from now has 3 working days to be paid."""
+        row = (await self.conn.execute(select(claim.c.id, claim.c.status).where(
+            claim.c.reference == effect.reference))).one()
+        await self._documents(row.id, effect.documents, now)
+        values: dict = {"status": effect.status}
+        if effect.status == claims.SUBMITTED and row.status != claims.SUBMITTED:
+            values["complete_at"] = now
+        await self.conn.execute(update(claim).where(claim.c.id == row.id).values(**values))
+
+    async def _documents(self, claim_id: int, documents, now: datetime) -> None:
+        for document in documents:
+            media = document.media
+            values = dict(status="received", reason=None, path=media.path, sha256=media.sha256,
+                          mime_type=media.mime_type, size=media.size, received_at=now)
+            replaced = await self.conn.execute(update(claim_document).where(
+                claim_document.c.claim_id == claim_id,
+                claim_document.c.kind == document.kind).values(**values))
+            if not replaced.rowcount:
+                await self.conn.execute(insert(claim_document).values(
+                    claim_id=claim_id, kind=document.kind, **values))
+
+    async def claim_by_deceased(self, nik: str) -> ClaimInfo | None:
+        return await self._claim(claim.c.deceased_nik == nik)
+
+    async def claim_by_reference(self, reference: str) -> ClaimInfo | None:
+        return await self._claim(claim.c.reference == reference)
+
+    async def _claim(self, where) -> ClaimInfo | None:
+        row = (await self.conn.execute(select(claim).where(where))).first()
+        if row is None:
+            return None
+        documents = await self.conn.execute(
+            select(claim_document.c.kind, claim_document.c.status)
+            .where(claim_document.c.claim_id == row.id))
+        return ClaimInfo(
+            reference=row.reference, deceased_nik=row.deceased_nik, status=row.status,
+            heir_nik=row.heir_nik, relationship=row.relationship, chat_key=row.chat_key,
+            locale=row.locale, created_at=as_utc(row.created_at), date_of_death=row.date_of_death,
+            estimate=row.estimate, reason=row.status_reason, documents=dict(documents.all()))
+
+    async def next_number(self, series: str) -> int:
+        bump = update(sequence).where(sequence.c.name == series).values(
+            value=sequence.c.value + 1).returning(sequence.c.value)
+        number = await self.conn.scalar(bump)
+        if number is None:
+            await self.conn.execute(_insert_ignoring(self.postgres, sequence).values(
+                name=series, value=0))
+            number = await self.conn.scalar(bump)
+        return number
 
     async def record(self, actor: str, action: str, subject: str | None, detail: dict | None,
                      now: datetime) -> None:

@@ -203,7 +203,7 @@ class ClaimDocument(SQLModel, table=True):
     received_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
-class Sequence(SQLModel, table=True):
+class NumberSeries(SQLModel, table=True):
     """Counters for numbers people read out (``JKM-2026-000123``): one row per series."""
 
     __tablename__ = "sequence"

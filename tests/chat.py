@@ -12,9 +12,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import enrolment
+from bot.claims import ClaimInfo
 from bot.context import Context
 from bot.engine import Engine
-from bot.messages import ChangeStatus, Inbound, Notify, RegisterWorker, Rendered, Reply, WorkerInfo
+from bot.messages import (
+    AddDocuments,
+    ChangeStatus,
+    FileClaim,
+    Inbound,
+    Media,
+    Notify,
+    RegisterWorker,
+    Rendered,
+    Reply,
+    WorkerInfo,
+)
 from bot.programmes import Programmes, parse_programmes
 from bot.render import Renderer
 from bot.rules import Rules
@@ -57,6 +69,10 @@ class Memory:
     taken: dict[str, int] = field(default_factory=dict)
     notices: list[Notify] = field(default_factory=list)
     actions: list[tuple[str, str, str]] = field(default_factory=list)
+    claims: dict[str, ClaimInfo] = field(default_factory=dict)
+    """Stored claims by reference."""
+    filed: list[FileClaim] = field(default_factory=list)
+    numbers: dict[str, int] = field(default_factory=dict)
 
     def apply(self, effect, chat_key: str, now: datetime) -> None:
         if isinstance(effect, RegisterWorker):
@@ -83,6 +99,18 @@ class Memory:
             self.taken[info.programme_id] = self.taken.get(info.programme_id, 0) + held
             if effect.actor:
                 self.actions.append((effect.actor, effect.new, effect.reference))
+        elif isinstance(effect, FileClaim):
+            self.filed.append(effect)
+            self.claims[effect.reference] = ClaimInfo(
+                effect.reference, effect.deceased_nik, effect.status, effect.heir_nik,
+                effect.relationship, chat_key, effect.locale, now, effect.date_of_death,
+                effect.estimate, effect.status_reason,
+                {d.kind: "received" for d in effect.documents})
+        elif isinstance(effect, AddDocuments):
+            claim = self.claims[effect.reference]
+            documents = {**claim.documents, **{d.kind: "received" for d in effect.documents}}
+            self.claims[effect.reference] = dataclasses.replace(
+                claim, documents=documents, status=effect.status)
         else:
             self.notices.append(effect)
 
@@ -124,6 +152,16 @@ class Memory:
     async def staff_role(self, channel: str, chat_id: str) -> str | None:
         return self.staff.get(f"{channel}:{chat_id}")
 
+    async def claim_by_deceased(self, nik: str) -> ClaimInfo | None:
+        return next((c for c in self.claims.values() if c.deceased_nik == nik), None)
+
+    async def claim_by_reference(self, reference: str) -> ClaimInfo | None:
+        return self.claims.get(reference)
+
+    async def next_number(self, series: str) -> int:
+        self.numbers[series] = self.numbers.get(series, 0) + 1
+        return self.numbers[series]
+
 
 class Chat:
     def __init__(self, catalogs, memory: Memory | None = None, chat_id: str = "7001",
@@ -143,10 +181,10 @@ class Chat:
     def session(self) -> Session:
         return Session.from_json(self.state)
 
-    async def send(self, text: str = "", kind: str = "text", contact: str | None = None
-                   ) -> list[Reply]:
+    async def send(self, text: str = "", kind: str = "text", contact: str | None = None,
+                   media: Media | None = None) -> list[Reply]:
         self.count += 1
-        inbound = Inbound("telegram", self.chat_id, str(self.count), kind, text, contact)
+        inbound = Inbound("telegram", self.chat_id, str(self.count), kind, text, contact, media)
         session = Session.from_json(json.loads(json.dumps(self.state))) if self.state else None
         references = iter(f"LD-TEST-{self.chat_id}-{n}" for n in range(self.count,
                                                                          self.count + 10))

@@ -41,7 +41,8 @@ async def play(chat: Chat, script) -> None:
     for number, step in enumerate(script, 1):
         sent, expected, *shown = step
         if isinstance(sent, dict):
-            await chat.send(sent.get("text", ""), sent["kind"], sent.get("contact"))
+            await chat.send(sent.get("text", ""), sent["kind"], sent.get("contact"),
+                            sent.get("media"))
         else:
             await chat.send(sent)
         got = [describe(r) for r in chat.replies]

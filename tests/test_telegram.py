@@ -193,7 +193,8 @@ async def test_start_checks_the_token_and_removes_the_webhook(tg, channel):
 async def test_a_user_registers_end_to_end(tg, channel, sqlite_store):
     replies = await walk(tg, 42, registration())
     assert replies[0].buttons == ["📝 Daftar", "🔎 Cek status", "🌐 Bahasa / Language",
-                                  "❓ Bantuan", "🪪 Kartu saya"]
+                                  "❓ Bantuan", "🪪 Kartu saya",
+                                  "🕊️ Lapor meninggal / klaim JKM"]
     assert replies[2].buttons == ["✅ Ya, saya setuju", "❌ Tidak setuju", "🏠 Menu"]
     phone_prompt = replies[6]
     assert phone_prompt.request_contact and phone_prompt.rows[0] == ["📱 Kirim nomor HP saya"]

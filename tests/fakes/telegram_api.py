@@ -7,10 +7,11 @@ httpx) runs in tests and benchmarks without the network.
         reply = await tg.next_reply(42)
 
 It serves getMe, deleteWebhook, getUpdates (long polling; an update stays pending until a later
-call's ``offset`` confirms it, as on Telegram), sendMessage, sendPhoto (an uploaded file) and a
-few no-op methods, inside the running event loop. Every request costs O(1) plus the size of its
-answer (replies go to per-chat queues, pollers wait on an event), so the fake keeps up with
-thousands of updates per second.
+call's ``offset`` confirms it, as on Telegram), sendMessage, sendPhoto (an uploaded file),
+getFile and file downloads (``/file/bot<token>/<file_path>``, the files users sent through
+``user_photo_file`` and ``user_document``) and a few no-op methods, inside the running event
+loop. Every request costs O(1) plus the size of its answer (replies go to per-chat queues,
+pollers wait on an event), so the fake keeps up with thousands of updates per second.
 """
 
 import asyncio
@@ -28,7 +29,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 TOKEN = "123456:TEST-token"
@@ -38,6 +39,8 @@ BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Lindungi",
 MAX_LIMIT = 100
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_DOWNLOAD = 20 * 1024 * 1024
+"""The largest file a bot may download (getFile refuses bigger ones: "file is too big")."""
 NO_OPS = frozenset({"setmycommands", "deletemycommands", "close", "logout", "sendchataction"})
 JSON_FIELDS = frozenset({"reply_markup", "allowed_updates", "reply_parameters", "entities",
                          "link_preview_options"})
@@ -88,6 +91,14 @@ STICKER = {"sticker": {"file_id": "CAACAgIAAxk", "file_unique_id": "AgAD2", "typ
                        "width": 512, "height": 512, "is_animated": False, "is_video": False}}
 
 
+def document(file_id: str, mime_type: str | None, file_name: str | None,
+             file_size: int | None) -> dict:
+    """A Telegram ``Document``; None leaves a field out, as Telegram may."""
+    fields = {"file_id": file_id, "file_unique_id": f"u{file_id}", "mime_type": mime_type,
+              "file_name": file_name, "file_size": file_size}
+    return {"document": {k: v for k, v in fields.items() if v is not None}}
+
+
 @dataclass
 class _Pending:
     update: dict
@@ -117,7 +128,7 @@ class FakeTelegram:
         self.token = token
         self.port: int | None = None
         self.calls: Counter[str] = Counter()
-        """How often each API method (lower case) was called."""
+        """How often each API method (lower case) was called; "download": files fetched."""
         self.polled = asyncio.Event()
         """Set by every getUpdates: clear it, then wait on it to know a bot is polling."""
         self._pending: deque[_Pending] = deque()
@@ -129,18 +140,30 @@ class FakeTelegram:
         self._inbox: defaultdict[int, asyncio.Queue[SentMessage]] = defaultdict(asyncio.Queue)
         self._sent: defaultdict[int, list[SentMessage]] = defaultdict(list)
         self._failures: dict[int, _Failure] = {}
+        self._files: dict[str, tuple[str, bytes]] = {}
+        """file_id → (file_path, content), for getFile."""
+        self._paths: dict[str, bytes] = {}
+        """file_path → content, for downloads."""
+        self._file_ids = itertools.count(1)
         self._methods: dict[str, Callable[[Params], Awaitable[JSONResponse]]] = {
             "getme": self._get_me, "deletewebhook": self._true, "getupdates": self._get_updates,
             "sendmessage": self._send_message, "sendphoto": self._send_photo,
-            **dict.fromkeys(NO_OPS, self._true)}
-        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint,
-                                           methods=["GET", "POST"])])
+            "getfile": self._get_file, **dict.fromkeys(NO_OPS, self._true)}
+        self.app = Starlette(routes=[
+            Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+            Route("/file/bot{token}/{file_path:path}", self._download, methods=["GET"])])
         self._server: _Server | None = None
         self._task: asyncio.Task | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """Where files are downloaded from (``Bot(base_file_url=...)``), as on Telegram: the
+        base URL with "/file" before its "/bot"."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
 
     async def __aenter__(self) -> "FakeTelegram":
         await self.start()
@@ -196,6 +219,33 @@ class FakeTelegram:
     def user_sticker(self, chat_id: int) -> int:
         return self.enqueue(message(chat_id, STICKER))
 
+    def add_file(self, data: bytes, extension: str, folder: str = "documents") -> str:
+        """Keep ``data`` as a file on "Telegram's servers"; returns its new file_id."""
+        number = next(self._file_ids)
+        file_id, file_path = f"file{number}", f"{folder}/file_{number}.{extension}"
+        self._files[file_id] = (file_path, data)
+        self._paths[file_path] = data
+        return file_id
+
+    def user_photo_file(self, chat_id: int, data: bytes, caption: str = "") -> int:
+        """A photo whose largest size is ``data``; Telegram adds smaller copies (other bytes,
+        so a bot that fetched one of those would be caught), the largest last."""
+        sizes = []
+        for width, content in ((90, b"\xff\xd8\xff thumbnail 90"),
+                               (320, b"\xff\xd8\xff thumbnail 320"), (1280, data)):
+            file_id = self.add_file(content, "jpg", "photos")
+            sizes.append({"file_id": file_id, "file_unique_id": f"u{file_id}", "width": width,
+                          "height": width * 3 // 4, "file_size": len(content)})
+        return self.enqueue(message(chat_id, {"photo": sizes, **_caption(caption)}))
+
+    def user_document(self, chat_id: int, data: bytes, mime_type: str | None,
+                      file_name: str | None, caption: str = "") -> int:
+        """A file sent as a document (a PDF scan, or a photo sent uncompressed)."""
+        extension = (file_name or "").rpartition(".")[2] or "bin"
+        file_id = self.add_file(data, extension)
+        content = document(file_id, mime_type, file_name, len(data))
+        return self.enqueue(message(chat_id, {**content, **_caption(caption)}))
+
     def redeliver(self, update_id: int) -> None:
         """Deliver an update again, same ``update_id``, as Telegram does when it never saw the
         confirmation: the bot must not handle it twice."""
@@ -236,6 +286,26 @@ class FakeTelegram:
         except ValueError as exc:
             return _error(400, f"Bad Request: {exc}")
         return await handler(params)
+
+    async def _download(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        self.calls["download"] += 1
+        data = self._paths.get(request.path_params["file_path"])
+        if data is None:
+            return _error(404, "Not Found")
+        return Response(data, media_type="application/octet-stream")
+
+    async def _get_file(self, params: Params) -> JSONResponse:
+        stored = self._files.get(str(params.get("file_id")))
+        if stored is None:
+            return _error(400, "Bad Request: invalid file_id")
+        file_path, data = stored
+        if len(data) > MAX_DOWNLOAD:
+            return _error(400, "Bad Request: file is too big")
+        file_id = str(params["file_id"])
+        return _ok({"file_id": file_id, "file_unique_id": f"u{file_id}",
+                    "file_size": len(data), "file_path": file_path})
 
     async def _true(self, params: Params) -> JSONResponse:
         return _ok(True)
@@ -369,6 +439,10 @@ def _multipart(body: bytes, content_type: str) -> Params:
         is_file = re.search(r';\s*filename=', disposition) is not None
         params[name.group(1)] = value if is_file else value.decode("utf-8")
     return params
+
+
+def _caption(caption: str) -> dict:
+    return {"caption": caption} if caption else {}
 
 
 def _label(button: str | dict) -> str:

@@ -1,0 +1,416 @@
+"""An heir reports a death and files the JKM claim: consent, whose death (the NIK, confirmed by
+a masked name), when and how, who the heir is (and whether someone comes before them in the
+order of heirs), the documents one by one ("nanti" leaves one for later), the bank account in
+the heir's name, then a summary. The claim is stored whatever happens to it next: one for a
+worker not covered that day is kept as ``not_covered`` for staff to review.
+"""
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from bot import claims, enrolment, heirs
+from bot.benefits import ILLNESS, WORK_ACCIDENT, Entitlement, entitlement, funeral_only
+from bot.choices import yes_no
+from bot.context import Context, Turn
+from bot.i18n import N_, Lines, Money, Msg
+from bot.messages import Choice, FileClaim, Inbound, Media, Reply, StoredDocument, WorkerInfo
+from bot.questions import Question
+from bot.rules import CONSENT_VERSION
+from bot.session import Session
+from bot.text import key
+from bot.validators import Err, mask_nik, validate_nik
+
+LATER_WORDS = frozenset({"nanti", "nanti saja", "later", "skip", "lewati", "belum ada",
+                         "belum punya", "tidak ada"})
+CAUSE_CHOICES = (
+    Choice(ILLNESS, N_("claim.cause.illness"), aliases=("sakit", "meninggal biasa", "alami",
+                                                        "illness", "natural")),
+    Choice(WORK_ACCIDENT, N_("claim.cause.work_accident"),
+           aliases=("kecelakaan kerja", "kecelakaan", "work accident", "accident")),
+)
+RELATIONSHIP_CHOICES = tuple(Choice(value, label, aliases=aliases) for value, label, aliases in (
+    ("spouse", N_("relationship.spouse"), ("istri", "suami", "istrinya", "suaminya", "wife",
+                                            "husband", "janda", "duda")),
+    ("child", N_("relationship.child"), ("anak", "anaknya", "son", "daughter")),
+    ("parent", N_("relationship.parent"), ("ibu", "bapak", "ayah", "mother", "father", "mak",
+                                            "amak", "emak")),
+    ("grandchild", N_("relationship.grandchild"), ("cucu",)),
+    ("grandparent", N_("relationship.grandparent"), ("kakek", "nenek", "grandfather",
+                                                      "grandmother")),
+    ("sibling", N_("relationship.sibling"), ("kakak", "adik", "saudara", "brother", "sister")),
+    ("parent_in_law", N_("relationship.parent_in_law"), ("mertua", "in law")),
+    ("will", N_("relationship.will"), ("wasiat", "will")),
+    ("other", N_("relationship.other"), ("lainnya", "lain", "tetangga", "teman", "other")),
+))
+SUMMARY_CHOICES = (
+    Choice("submit", N_("claim.summary.submit"), aliases=("kirim", "ajukan", "ya", "submit",
+                                                           "yes", "ok")),
+    Choice("cancel", N_("claim.summary.cancel"), aliases=("batal", "cancel")),
+)
+ACCOUNT_DIGITS = re.compile(r"^\d{5,20}$")
+
+QUESTIONS = {q.name: q for q in (
+    Question("consent", N_("claim.consent.prompt"), N_("claim.consent.expect"),
+             N_("claim.consent.help"), choices=yes_no(N_("consent.yes"), N_("consent.no"))),
+    Question("deceased_nik", N_("claim.deceased_nik.prompt"), N_("nik.expect"),
+             N_("claim.deceased_nik.help"), validator="nik"),
+    Question("confirm_person", N_("claim.confirm_person.prompt"),
+             N_("claim.confirm_person.expect"), N_("claim.confirm_person.help"),
+             choices=yes_no(N_("claim.confirm_person.yes"), N_("claim.confirm_person.no"))),
+    Question("date_of_death", N_("claim.date_of_death.prompt"), N_("birth_date.expect"),
+             N_("claim.date_of_death.help"), validator="date"),
+    Question("cause", N_("claim.cause.prompt"), N_("claim.cause.expect"),
+             N_("claim.cause.help"), choices=CAUSE_CHOICES),
+    Question("heir_name", N_("claim.heir_name.prompt"), N_("full_name.expect"),
+             N_("claim.heir_name.help"), validator="name"),
+    Question("heir_nik", N_("claim.heir_nik.prompt"), N_("nik.expect"),
+             N_("claim.heir_nik.help"), validator="nik"),
+    Question("heir_phone", N_("claim.heir_phone.prompt"), N_("phone.expect"), N_("phone.help"),
+             validator="phone", accepts_contact=True),
+    Question("relationship", N_("claim.relationship.prompt"), N_("claim.relationship.expect"),
+             N_("claim.relationship.help"), choices=RELATIONSHIP_CHOICES),
+    Question("closer", N_("claim.closer.prompt"), N_("claim.closer.expect"),
+             N_("claim.closer.help"), choices=yes_no(N_("claim.closer.yes"),
+                                                      N_("claim.closer.no"))),
+    Question("document", N_("claim.document.prompt"), N_("claim.document.expect"),
+             N_("claim.document.help")),
+    Question("bank_name", N_("claim.bank_name.prompt"), N_("claim.bank_name.expect"),
+             N_("claim.bank_name.help"), validator="free_text"),
+    Question("account_number", N_("claim.account_number.prompt"),
+             N_("claim.account_number.expect"), N_("claim.account_number.help")),
+    Question("account_holder", N_("claim.account_holder.prompt"), N_("full_name.expect"),
+             N_("claim.account_holder.help"), validator="name"),
+    Question("summary", N_("claim.summary.prompt"), N_("claim.summary.expect"),
+             N_("claim.summary.help"), choices=SUMMARY_CHOICES),
+)}
+
+
+def next_step(data: dict) -> str:
+    """The first question still unanswered; the summary once all are."""
+    for name in ("consent", "deceased_nik"):
+        if name not in data:
+            return name
+    if data.get("worker") and not data.get("person_confirmed"):
+        return "confirm_person"
+    for name in ("date_of_death", "cause", "heir_name", "heir_nik", "heir_phone",
+                 "relationship"):
+        if name not in data:
+            return name
+    if data.get("closer_checked", 0) < len(heirs.groups_before(data["relationship"])):
+        return "closer"
+    if next_document(data):
+        return "document"
+    for name in ("bank_name", "account_number", "account_holder"):
+        if name not in data:
+            return name
+    return "summary"
+
+
+def next_document(data: dict) -> str | None:
+    """The next document to ask for: neither sent nor left for later."""
+    done = set(data.get("documents", {})) | set(data.get("later", []))
+    return next((kind for kind in claims.documents_for(data["relationship"])
+                 if kind not in done), None)
+
+
+def document_error(media: Media | None, inbound: Inbound) -> Err | None:
+    """Why this message is not a document we can keep, if it is not."""
+    if media is None:
+        return Err(N_("claim.document.not_file") if inbound.kind != "text"
+                   else N_("claim.document.send_file"))
+    if media.refused == "type":
+        return Err(N_("claim.document.bad_type"))
+    if media.refused == "size":
+        return Err(N_("claim.document.too_big"))
+    if media.refused or not media.sha256:
+        return Err(N_("claim.document.not_received"))
+    return None
+
+
+def same_name(a: str, b: str) -> bool:
+    return key(a) == key(b)
+
+
+class ClaimReport:
+    name = "claim"
+
+    def __init__(self, labels):
+        self.labels = labels
+        self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
+            "consent": self._consent, "deceased_nik": self._deceased_nik,
+            "confirm_person": self._confirm_person, "date_of_death": self._date_of_death,
+            "heir_nik": self._heir_nik, "closer": self._closer,
+            "account_number": self._account_number, "account_holder": self._account_holder,
+            "summary": self._summary,
+        }
+
+    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+        s.flow, s.data = self.name, {}
+        self._ask_next(s, turn, ctx)
+
+    def niks_wanted(self, s: Session, text: str, today: date) -> set[str]:
+        if s.step == "deceased_nik":
+            typed = validate_nik(text, today)
+            return set() if isinstance(typed, Err) else {typed.value}
+        return set()
+
+    def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
+        turn.say(self._ask(s))
+
+    def help(self, s: Session, turn: Turn, ctx: Context) -> None:
+        turn.say(QUESTIONS[s.step].explain())
+
+    def _ask_next(self, s: Session, turn: Turn, ctx: Context) -> None:
+        s.step = next_step(s.data)
+        turn.say(self._ask(s))
+
+    def _ask(self, s: Session) -> Reply:
+        question, data = QUESTIONS[s.step], s.data
+        if s.step == "confirm_person":
+            return question.ask({"name": data["masked_name"]})
+        if s.step == "closer":
+            return question.ask({"group": Msg(heirs.GROUP_NAMES[data.get("closer_checked", 0)])})
+        if s.step == "document":
+            kinds = claims.documents_for(data["relationship"])
+            kind = next_document(data)
+            return question.ask({"document": Msg(claims.DOCUMENTS[kind]),
+                                 "n": kinds.index(kind) + 1, "total": len(kinds)})
+        if s.step == "summary":
+            return question.ask(self._summary_params(data))
+        return question.ask()
+
+    # --- answering ----------------------------------------------------------------------
+
+    async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                     ctx: Context) -> None:
+        if s.step == "document":
+            await self._document(s, inbound, text, turn, ctx)
+            return
+        question = QUESTIONS[s.step]
+        if s.step == "account_number":
+            await self._account_number(s, inbound, text, turn, ctx)
+            return
+        result = question.read(inbound, text, ctx.today, self.labels)
+        if isinstance(result, Err):
+            turn.say(question.error(result))
+            return
+        handler = self.handlers.get(s.step, self._store)
+        await handler(s, result.value, turn, ctx)
+
+    async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
+        if isinstance(value, Choice):
+            value = value.value
+        s.data[s.step] = value.isoformat() if isinstance(value, date) else value
+        self._ask_next(s, turn, ctx)
+
+    async def _consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        if choice.value == "no":
+            s.leave_flow()
+            turn.say(Reply(N_("claim.consent.declined"), navigation=True))
+            return
+        s.data["consent"] = {"version": CONSENT_VERSION, "at": ctx.now.isoformat()}
+        self._ask_next(s, turn, ctx)
+
+    async def _deceased_nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
+        existing = await ctx.lookup.claim_by_deceased(nik)
+        if existing is not None:
+            s.leave_flow()
+            turn.say(Reply(N_("claim.exists"), {
+                "reference": existing.reference,
+                "status": Msg(STATUS_TEXT[existing.status])}, navigation=True))
+            return
+        worker = await ctx.lookup.worker_by_nik(nik)
+        s.data["deceased_nik"] = nik
+        s.data["worker"] = worker.reference if worker else None
+        if worker:
+            s.data["masked_name"] = claims.masked_name(worker.full_name)
+        else:
+            turn.say(Reply(N_("claim.deceased_unknown"), {"nik": mask_nik(nik)}))
+        self._ask_next(s, turn, ctx)
+
+    async def _confirm_person(self, s: Session, choice: Choice, turn: Turn,
+                              ctx: Context) -> None:
+        if choice.value == "yes":
+            s.data["person_confirmed"] = True
+        else:
+            for name in ("deceased_nik", "worker", "masked_name"):
+                s.data.pop(name, None)
+        self._ask_next(s, turn, ctx)
+
+    async def _date_of_death(self, s: Session, day: date, turn: Turn, ctx: Context) -> None:
+        question = QUESTIONS["date_of_death"]
+        worker = await ctx.lookup.worker_by_nik(s.data["deceased_nik"])
+        if worker and day < worker.registered_on:
+            turn.say(question.error(Err(N_("claim.date_of_death.before_registration"),
+                                        {"registered_on": worker.registered_on})))
+            return
+        s.data["date_of_death"] = day.isoformat()
+        self._ask_next(s, turn, ctx)
+
+    async def _heir_nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
+        if nik == s.data["deceased_nik"]:
+            turn.say(QUESTIONS["heir_nik"].error(Err(N_("claim.heir_nik.same"))))
+            return
+        s.data["heir_nik"] = nik
+        self._ask_next(s, turn, ctx)
+
+    async def _closer(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        checked = s.data.get("closer_checked", 0)
+        if choice.value == "yes":
+            s.leave_flow()
+            turn.say(Reply(N_("claim.closer.exists"),
+                           {"group": Msg(heirs.GROUP_NAMES[checked])}, navigation=True))
+            return
+        s.data["closer_checked"] = checked + 1
+        self._ask_next(s, turn, ctx)
+
+    async def _document(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                        ctx: Context) -> None:
+        kind = next_document(s.data)
+        if inbound.kind == "text" and inbound.media is None and key(text) in LATER_WORDS:
+            s.data.setdefault("later", []).append(kind)
+            self._ask_next(s, turn, ctx)
+            return
+        problem = document_error(inbound.media, inbound)
+        if problem:
+            turn.say(QUESTIONS["document"].error(problem))
+            return
+        s.data.setdefault("documents", {})[kind] = media_json(inbound.media)
+        turn.say(Reply(N_("claim.document.received"), {"document": Msg(claims.DOCUMENTS[kind])}))
+        self._ask_next(s, turn, ctx)
+
+    async def _account_number(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                              ctx: Context) -> None:
+        question = QUESTIONS["account_number"]
+        digits = re.sub(r"[\s.-]", "", text)
+        if inbound.kind != "text" or not ACCOUNT_DIGITS.match(digits):
+            turn.say(question.error(Err(N_("claim.account_number.invalid"))))
+            return
+        s.data["account_number"] = digits
+        self._ask_next(s, turn, ctx)
+
+    async def _account_holder(self, s: Session, name: str, turn: Turn, ctx: Context) -> None:
+        if not same_name(name, s.data["heir_name"]):
+            turn.say(QUESTIONS["account_holder"].error(Err(
+                N_("claim.account_holder.mismatch"), {"heir": s.data["heir_name"]})))
+            return
+        s.data["account_holder"] = name
+        self._ask_next(s, turn, ctx)
+
+    async def _summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        if choice.value == "cancel":
+            s.leave_flow()
+            turn.say(Reply(N_("cancel.done"), navigation=True))
+            return
+        data = s.data
+        existing = await ctx.lookup.claim_by_deceased(data["deceased_nik"])
+        if existing is not None:
+            s.leave_flow()
+            turn.say(Reply(N_("claim.exists"), {"reference": existing.reference,
+                                               "status": Msg(STATUS_TEXT[existing.status])},
+                           navigation=True))
+            return
+        worker = await ctx.lookup.worker_by_nik(data["deceased_nik"])
+        died = date.fromisoformat(data["date_of_death"])
+        covered = covered_on(worker, died)
+        estimate = estimate_for(data, worker, died)
+        documents = tuple(StoredDocument(kind, media_of(value))
+                          for kind, value in data.get("documents", {}).items())
+        missing = next_document(data) is not None or bool(data.get("later"))
+        status = (claims.NOT_COVERED if not covered
+                  else claims.DOCUMENTS_INCOMPLETE if missing else claims.SUBMITTED)
+        number = await ctx.lookup.next_number(f"JKM-{ctx.today.year}")
+        reference = f"JKM-{ctx.today.year}-{number:06d}"
+        turn.do(FileClaim(
+            reference=reference, deceased_nik=data["deceased_nik"],
+            worker_reference=worker.reference if worker else None, status=status,
+            status_reason=None if covered else ("not_registered" if worker is None
+                                                else "not_active"),
+            date_of_death=died, cause=data["cause"], heir_name=data["heir_name"],
+            heir_nik=data["heir_nik"], heir_phone=data["heir_phone"],
+            relationship=data["relationship"], bank_name=data["bank_name"],
+            account_number=data["account_number"], account_holder=data["account_holder"],
+            estimate=estimate.total, locale=s.locale,
+            consent_version=data["consent"]["version"], consented_at=data["consent"]["at"],
+            documents=documents))
+        s.leave_flow()
+        params = {"reference": reference, **entitlement_params(estimate)}
+        if not covered:
+            turn.say(Reply(N_("claim.not_covered"), params, navigation=True))
+            return
+        turn.say(Reply(N_("claim.submitted"), params))
+        if estimate.work_accident:
+            turn.say(Reply(N_("claim.work_accident")))
+        if missing:
+            later = [k for k in claims.documents_for(data["relationship"])
+                     if k not in data.get("documents", {})]
+            turn.say(Reply(N_("claim.documents_missing"), {
+                "documents": Lines(tuple(Msg(N_("claim.document.item"),
+                                             {"document": Msg(claims.DOCUMENTS[k])})
+                                         for k in later)),
+                "reference": reference}, navigation=True))
+        else:
+            turn.say(Reply(N_("claim.next_steps"), {"reference": reference}, navigation=True))
+
+    def _summary_params(self, data: dict) -> dict:
+        sent = data.get("documents", {})
+        return {
+            "deceased": data.get("masked_name") or mask_nik(data["deceased_nik"]),
+            "date_of_death": date.fromisoformat(data["date_of_death"]),
+            "cause": Msg(CAUSE_TEXT[data["cause"]]), "heir_name": data["heir_name"],
+            "heir_nik": mask_nik(data["heir_nik"]), "heir_phone": data["heir_phone"],
+            "relationship": Msg(RELATIONSHIP_TEXT[data["relationship"]]),
+            "documents": Lines(tuple(Msg(
+                N_("claim.document.sent") if kind in sent else N_("claim.document.later"),
+                {"document": Msg(claims.DOCUMENTS[kind])})
+                for kind in claims.documents_for(data["relationship"]))),
+            "bank_name": data["bank_name"], "account_number": data["account_number"],
+            "account_holder": data["account_holder"],
+        }
+
+
+CAUSE_TEXT = {c.value: c.label for c in CAUSE_CHOICES}
+RELATIONSHIP_TEXT = {c.value: c.label for c in RELATIONSHIP_CHOICES}
+STATUS_TEXT = {
+    claims.DOCUMENTS_INCOMPLETE: N_("claim_status.documents_incomplete"),
+    claims.SUBMITTED: N_("claim_status.submitted"),
+    claims.IN_REVIEW: N_("claim_status.in_review"),
+    claims.MORE_DOCUMENTS: N_("claim_status.more_documents"),
+    claims.APPROVED: N_("claim_status.approved"),
+    claims.REJECTED: N_("claim_status.rejected"),
+    claims.PAID: N_("claim_status.paid"),
+    claims.NOT_COVERED: N_("claim_status.not_covered"),
+}
+
+
+def covered_on(worker: WorkerInfo | None, day: date) -> bool:
+    """Whether the worker's cover was in force on ``day`` (enrolled or active then)."""
+    if worker is None or worker.coverage_start is None or worker.coverage_end is None:
+        return False
+    held = worker.status in enrolment.HOLDING or worker.status == enrolment.LAPSED
+    return held and worker.coverage_start <= day <= worker.coverage_end
+
+
+def estimate_for(data: dict, worker: WorkerInfo | None, died: date) -> Entitlement:
+    if data["relationship"] == "other":
+        return funeral_only()
+    start = worker.coverage_start if worker and worker.coverage_start else died
+    months = (died.year - start.year) * 12 + died.month - start.month
+    return entitlement(data["cause"], months, worker.monthly_income if worker else 0)
+
+
+def entitlement_params(estimate: Entitlement) -> dict:
+    return {"total": Money(estimate.total), "lump_sum": Money(estimate.lump_sum),
+            "periodic": Money(estimate.periodic), "funeral": Money(estimate.funeral),
+            "scholarship": Msg(N_("claim.scholarship"), {"amount": Money(estimate.scholarship)})
+            if estimate.scholarship else Msg(N_("claim.no_scholarship"))}
+
+
+def media_json(media: Media) -> dict:
+    return {"mime_type": media.mime_type, "size": media.size, "sha256": media.sha256,
+            "path": media.path, "file_name": media.file_name}
+
+
+def media_of(value: dict) -> Media:
+    return Media(**value)

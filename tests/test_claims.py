@@ -1,0 +1,277 @@
+"""Death-benefit claims as conversations: the whole claim, the order of heirs, deaths not
+covered, a second report, documents later (from another chat), files refused, the bank account
+in someone else's name, and the claim status look-up."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from bot import claims, enrolment
+from bot.messages import ChangeStatus, Media
+from tests.chat import START, Chat, Memory, town_programme
+from tests.test_conversations import contact, play, sticker
+from tests.test_enrolment import PADANG, register
+
+HEIR_NIK = "1371015708850002"
+SMALL = town_programme()
+
+
+def photo(n: int = 1, mime: str = "image/jpeg", refused=None) -> dict:
+    """A photo as the channel hands it over: stored, content-addressed (or refused)."""
+    sha = f"{n:064x}"
+    media = Media(mime, 120_000, None if refused else sha,
+                  None if refused else f"{sha[:2]}/{sha}.jpg", refused=refused)
+    return {"kind": "photo" if mime.startswith("image") else "document", "media": media}
+
+
+async def covered_worker(catalogs, memory: Memory, active: bool = True) -> None:
+    """A Padang worker enrolled on 21 November 2026 (and active with a KPJ)."""
+    memory.dtsen[PADANG] = 1
+    await register(Chat(catalogs, memory, chat_id="7100", programmes=SMALL), PADANG,
+                   "reg.done_enrolled")
+    if active:
+        reference = memory.workers[-1][1].reference
+        memory.apply(ChangeStatus(reference, enrolment.ENROLLED, enrolment.ACTIVE,
+                                  kpj="12345678901"), "telegram:7100", START)
+
+
+def to_relationship(died: str = "25-11-2026", cause: str = "sakit") -> list:
+    return [
+        ("lapor meninggal", ["claim.consent.prompt"], ["turut berduka cita"]),
+        ("ya", ["claim.deceased_nik.prompt"]),
+        (PADANG, ["claim.confirm_person.prompt"], ["B*** S******"]),
+        ("ya", ["claim.date_of_death.prompt"]),
+        (died, ["claim.cause.prompt"]),
+        (cause, ["claim.heir_name.prompt"]),
+        ("Siti Rahmawati", ["claim.heir_nik.prompt"]),
+        (HEIR_NIK, ["claim.heir_phone.prompt"]),
+        (contact("+6281298765432"), ["claim.relationship.prompt"]),
+    ]
+
+
+def documents(count: int, start: int = 1) -> list:
+    return [(photo(n), ["claim.document.received", "claim.document.prompt"])
+            for n in range(start, start + count)]
+
+
+BANK = [
+    ("BRI", ["claim.account_number.prompt"]),
+    ("1234 5678 9012", ["claim.account_holder.prompt"]),
+    ("siti rahmawati", ["claim.summary.prompt"], ["NIK 1371********0002", "a.n. SITI"]),
+]
+
+
+async def heir(catalogs, memory: Memory) -> Chat:
+    chat = Chat(catalogs, memory, chat_id="8001", programmes=SMALL)
+    chat.wait(days=4)
+    return chat
+
+
+async def test_a_widow_files_the_whole_claim(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship() + [
+        ("istri", ["claim.document.prompt"], ["Dokumen 1 dari 7", "Akta"]),
+    ] + documents(6) + [
+        (photo(7), ["claim.document.received", "claim.bank_name.prompt"]),
+    ] + BANK + [
+        ("kirim", ["claim.submitted", "claim.next_steps"],
+         ["JKM-2026-000001", "Perkiraan santunan: Rp42.000.000", "Santunan sekaligus Rp20.000.000",
+          "Santunan berkala Rp12.000.000", "Biaya pemakaman Rp10.000.000",
+          "tidak termasuk (iuran belum 3 tahun)", "3 hari kerja"]),
+    ])
+    [filed] = memory.filed
+    assert (filed.status, filed.estimate, filed.relationship, filed.heir_nik,
+            filed.account_number, filed.date_of_death) == (
+        claims.SUBMITTED, 42_000_000, "spouse", HEIR_NIK, "123456789012", date(2026, 11, 25))
+    assert [d.kind for d in filed.documents] == list(claims.DOCUMENTS)
+    assert filed.documents[0].media.sha256 == f"{1:064x}"
+
+
+async def test_a_second_report_shows_the_first(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    await play(await heir(catalogs, memory), to_relationship() + [
+        ("anak", ["claim.document.prompt"]),
+    ] + [("nanti", ["claim.document.prompt"])] * 5 + [
+        ("nanti", ["claim.bank_name.prompt"]),
+    ] + BANK + [("1", ["claim.submitted", "claim.documents_missing"])])
+    again = Chat(catalogs, memory, chat_id="8002")
+    await play(again, [("klaim", ["claim.consent.prompt"]), ("ya", ["claim.deceased_nik.prompt"]),
+                       (PADANG, ["claim.exists"], ["JKM-2026-000001", "menunggu dokumen"])])
+    assert len(memory.filed) == 1
+
+
+@pytest.mark.parametrize("relation, asked, answers, outcome", [
+    ("anak", 0, [], "claim.document.prompt"),
+    ("orang tua", 1, ["tidak"], "claim.document.prompt"),
+    ("saudara kandung", 1, ["ya"], "claim.closer.exists"),
+    ("kakak", 2, ["tidak", "ya"], "claim.closer.exists"),
+    ("mertua", 3, ["tidak", "tidak", "tidak"], "claim.document.prompt"),
+    ("wasiat", 3, ["tidak", "tidak", "ya"], "claim.closer.exists"),
+    ("tetangga", 5, ["tidak"] * 5, "claim.document.prompt"),
+])
+async def test_the_order_of_heirs(catalogs, relation, asked, answers, outcome):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    first = "claim.closer.prompt" if answers else outcome
+    await play(chat, to_relationship() + [(relation, [first])])
+    for n, answer in enumerate(answers):
+        last = n == len(answers) - 1
+        await play(chat, [(answer, [outcome if last else "claim.closer.prompt"])])
+    assert sum(r.msgid == "claim.closer.prompt" for r in chat.history) == asked
+    if outcome == "claim.closer.exists":
+        assert chat.session.flow is None and memory.filed == []
+
+
+async def test_whoever_arranged_the_funeral_is_told_of_the_funeral_cost(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship() + [("lainnya", ["claim.closer.prompt"])]
+               + [("tidak", ["claim.closer.prompt"])] * 4
+               + [("tidak", ["claim.document.prompt"], ["Dokumen 1 dari 6"])]
+               + [("nanti", ["claim.document.prompt"])] * 5
+               + [("nanti", ["claim.bank_name.prompt"])] + BANK
+               + [("kirim", ["claim.submitted", "claim.documents_missing"],
+                   ["Perkiraan santunan: Rp10.000.000"])])
+    assert memory.filed[0].estimate == 10_000_000
+
+
+async def test_a_work_accident_goes_the_jkk_route(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship(cause="kecelakaan kerja") + [
+        ("suami", ["claim.document.prompt"])] + [("nanti", ["claim.document.prompt"])] * 6 + [
+        ("nanti", ["claim.bank_name.prompt"])] + BANK + [
+        ("kirim", ["claim.submitted", "claim.work_accident", "claim.documents_missing"],
+         ["Perkiraan santunan: Rp70.000.000", "Santunan sekaligus Rp48.000.000",
+          "sampai Rp174.000.000", "48 kali penghasilan"]),
+    ])
+
+
+@pytest.mark.parametrize("active, nik, reason", [
+    (False, PADANG, "not_active"),
+    (True, "1371011708850099", "not_registered"),
+])
+async def test_a_death_not_covered_is_recorded_for_review(catalogs, active, nik, reason):
+    memory = Memory()
+    await covered_worker(catalogs, memory, active=active)
+    if not active:  # enrolled, then rejected before the death: not covered that day
+        reference = memory.workers[-1][1].reference
+        memory.apply(ChangeStatus(reference, enrolment.ENROLLED, enrolment.REJECTED,
+                                  reason="data salah"), "telegram:7100", START)
+    chat = await heir(catalogs, memory)
+    start = to_relationship()
+    if nik != PADANG:
+        start[2] = (nik, ["claim.deceased_unknown", "claim.date_of_death.prompt"],
+                    ["tidak terdaftar di Lindungi"])
+        del start[3]
+    await play(chat, start + [("anak", ["claim.document.prompt"])] + documents(5) + [
+        (photo(6), ["claim.document.received", "claim.bank_name.prompt"])] + BANK + [
+        ("kirim", ["claim.not_covered"], ["tidak sedang terlindungi", "Petugas akan memeriksa"]),
+    ])
+    [filed] = memory.filed
+    assert (filed.status, filed.status_reason) == (claims.NOT_COVERED, reason)
+
+
+async def test_wrong_answers_are_explained_and_nothing_is_lost(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    steps = to_relationship()
+    await play(chat, steps[:4] + [
+        ("01-12-2026", ["error:date.future"]),
+        ("20-11-2026", ["error:claim.date_of_death.before_registration"],
+         ["21 November 2026"]),
+    ] + steps[4:7] + [
+        (PADANG, ["error:claim.heir_nik.same"]),
+    ] + steps[7:] + [
+        ("anak", ["claim.document.prompt"]),
+        ("ini fotonya", ["error:claim.document.send_file"]),
+        (sticker(), ["error:claim.document.not_file"]),
+        (photo(1, "application/x-msdownload", refused="type"), ["error:claim.document.bad_type"]),
+        (photo(1, refused="size"), ["error:claim.document.too_big"], ["20 MB"]),
+        (photo(1, refused="download"), ["error:claim.document.not_received"]),
+        (photo(1), ["claim.document.received", "claim.document.prompt"], ["Dokumen 2 dari 6"]),
+    ] + [("nanti", ["claim.document.prompt"])] * 4 + [
+        ("nanti", ["claim.bank_name.prompt"]),
+        ("BRI", ["claim.account_number.prompt"]),
+        ("nomor saya", ["error:claim.account_number.invalid"]),
+        ("1234-5678", ["claim.account_holder.prompt"]),
+        ("Budi Santoso", ["error:claim.account_holder.mismatch"], ["Siti Rahmawati"]),
+        ("Siti  Rahmawati", ["claim.summary.prompt"],
+         ["⏳ Kartu Keluarga (KK) (nanti)", "✅ Akta / surat keterangan kematian"]),
+        ("hmm", ["error:choice.unknown"]),
+    ])
+    assert memory.filed == []
+
+
+async def test_missing_documents_come_later_from_any_chat(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    await play(await heir(catalogs, memory), to_relationship() + [
+        ("anak", ["claim.document.prompt"])] + documents(4) + [
+        ("nanti", ["claim.document.prompt"]),
+        (photo(6), ["claim.document.received", "claim.bank_name.prompt"])] + BANK + [
+        ("kirim", ["claim.submitted", "claim.documents_missing"],
+         ["• Surat keterangan ahli waris", "STATUS KLAIM"]),
+    ])
+    assert memory.filed[0].status == claims.DOCUMENTS_INCOMPLETE
+    later = Chat(catalogs, memory, chat_id="8009")
+    later.wait(days=6)
+    await play(later, [
+        ("status klaim", ["claim_status.reference.prompt"]),
+        ("jkm 2026 1", ["claim_status.heir_nik.prompt"]),
+        (HEIR_NIK, ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"],
+         ["menunggu dokumen", "• Surat keterangan ahli waris"]),
+        ("teks", ["error:claim.document.send_file"]),
+        (photo(9), ["claim.document.received", "claim_status.complete"]),
+        ("status klaim", ["claim_status.reference.prompt"]),
+        ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+        (HEIR_NIK, ["claim_status.shown"], ["dokumen lengkap, menunggu pemeriksaan"]),
+    ])
+    claim = memory.claims["JKM-2026-000001"]
+    assert claim.status == claims.SUBMITTED and claim.missing() == ()
+
+
+async def test_a_wrong_nik_and_an_unknown_claim_get_the_same_answer(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    await play(await heir(catalogs, memory), to_relationship() + [
+        ("anak", ["claim.document.prompt"])] + [("nanti", ["claim.document.prompt"])] * 5 + [
+        ("nanti", ["claim.bank_name.prompt"])] + BANK + [("1", ["claim.submitted",
+                                                               "claim.documents_missing"])])
+    wrong, unknown = Chat(catalogs, memory, chat_id="8101"), Chat(catalogs, memory,
+                                                                   chat_id="8102")
+    await play(wrong, [("status klaim", ["claim_status.reference.prompt"]),
+                       ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+                       (PADANG, ["claim_status.not_found"])])
+    await play(unknown, [("cek klaim", ["claim_status.reference.prompt"]),
+                         ("JKM-2026-000777", ["claim_status.heir_nik.prompt"]),
+                         (HEIR_NIK, ["claim_status.not_found"])])
+    assert wrong.text() == unknown.text()
+    for _ in range(4):
+        await play(wrong, [("status klaim", ["claim_status.reference.prompt"]),
+                           ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+                           (PADANG, ["claim_status.not_found"])])
+    await play(wrong, [("status klaim", ["claim_status.limit"])])
+    wrong.wait(hours=1, minutes=1)
+    await play(wrong, [("status klaim", ["claim_status.reference.prompt"]),
+                       ("JKM-2026", ["error:claim_status.reference.invalid"])])
+
+
+async def test_a_claim_left_for_the_menu_can_be_continued(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship()[:5] + [
+        ("menu", ["menu.prompt"], ["1. ▶️ Lanjutkan laporan klaim"]),
+        ("1", ["claim.cause.prompt"]),
+        ("status", ["status.none"]),
+        ("klaim", ["claim.cause.prompt"]),
+    ])
+    assert chat.now - START == timedelta(days=4)
