@@ -5,9 +5,10 @@ A claim is never dropped: a death reported for someone not covered on that day i
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from bot.i18n import N_
+from bot.messages import Media
 
 DOCUMENTS_INCOMPLETE = "documents_incomplete"
 SUBMITTED = "submitted"
@@ -33,6 +34,18 @@ DOCUMENTS = {
     "savings_book": N_("document.savings_book"),
 }
 """Every document a claim may need, in the order they are asked for."""
+
+
+PAYMENT_WORKING_DAYS = 3
+
+
+def add_working_days(day: date, days: int) -> date:
+    """``days`` working days (Monday to Friday) after ``day``."""
+    while days:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
 
 
 def documents_for(relationship: str) -> tuple[str, ...]:
@@ -62,6 +75,22 @@ class ClaimInfo:
     reason: str | None = None
     documents: dict[str, str] = field(default_factory=dict)
     """Kind → ``received``/``accepted``/``rejected`` for the documents sent so far."""
+    heir_name: str = ""
+    cause: str = ""
+    complete_at: datetime | None = None
+    files: dict[str, Media] = field(default_factory=dict)
+    """Kind → the stored file, for staff to look at."""
+
+    def deadline(self) -> date | None:
+        """BPJS Ketenagakerjaan pays within 3 working days of a complete application (late:
+        1% of the benefit a day to the heir). Public holidays are not counted out."""
+        if self.complete_at is None:
+            return None
+        return add_working_days(self.complete_at.date(), PAYMENT_WORKING_DAYS)
+
+    def overdue(self, today: date) -> bool:
+        deadline = self.deadline()
+        return bool(deadline and today > deadline and self.status in OPEN - {NOT_COVERED})
 
     def missing(self) -> tuple[str, ...]:
         """The documents still to send (or to send again, after a rejection)."""

@@ -42,6 +42,10 @@ class Lookup(Protocol):
 
     async def claim_by_reference(self, reference: str) -> ClaimInfo | None: ...
 
+    async def claims_by_status(self, statuses: tuple[str, ...], limit: int
+                               ) -> tuple[list[ClaimInfo], int]:
+        """The oldest claims in these statuses, and how many there are in all."""
+
     async def next_number(self, series: str) -> int:
         """The next number of a series people read out (1, 2, …), never given twice."""
 

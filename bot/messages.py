@@ -1,7 +1,7 @@
 """What flows in and out of the engine: inbound messages, replies, and effects to store."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -72,6 +72,8 @@ class Reply:
     navigation: bool = False
     card: CardData | None = None
     """A membership card to send as an image, with the text as its caption."""
+    attachment: "Media | None" = None
+    """A stored file (a claim document, for staff) to send, with the text as its caption."""
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,20 @@ class Rendered:
     contact_button: str | None = None
     menu_button: str | None = None
     card: CardData | None = None
+    attachment: "Media | None" = None
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "options": list(self.options),
                 "contact_button": self.contact_button, "menu_button": self.menu_button,
-                "card": self.card.to_json() if self.card else None}
+                "card": self.card.to_json() if self.card else None,
+                "attachment": asdict(self.attachment) if self.attachment else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Rendered":
-        card = data.get("card")
+        card, attachment = data.get("card"), data.get("attachment")
         return cls(data["text"], tuple(data.get("options") or ()), data.get("contact_button"),
-                   data.get("menu_button"), CardData.from_json(card) if card else None)
+                   data.get("menu_button"), CardData.from_json(card) if card else None,
+                   Media(**attachment) if attachment else None)
 
     def as_numbered_text(self) -> str:
         """The form for channels without buttons (terminal, WhatsApp): options as numbers."""
@@ -199,7 +204,21 @@ class AddDocuments:
     status: str
 
 
-Effect = RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments
+@dataclass(frozen=True)
+class ChangeClaim:
+    """Effect: a staff decision on a claim (``old`` → ``new`` status; the store refuses, and
+    the batch is retried, if the claim moved on meanwhile), or on one of its documents."""
+
+    reference: str
+    old: str
+    new: str
+    actor: str
+    reason: str | None = None
+    document: str | None = None
+    document_status: str | None = None
+
+
+Effect = RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
 
 
 @dataclass(frozen=True)

@@ -18,4 +18,5 @@ class Renderer:
             if reply.ask_contact else None,
             menu_button=self.catalogs.text(locale, N_("nav.menu")) if reply.navigation else None,
             card=reply.card,
+            attachment=reply.attachment,
         )

@@ -6,6 +6,7 @@ Only people in the staff list reach this; to anyone else these commands are unkn
 """
 
 from bot import enrolment
+from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
 from bot.i18n import N_, Lines, Msg
 from bot.messages import ChangeStatus, Inbound, Notify, Reply, WorkerInfo
@@ -29,17 +30,22 @@ def staff_command(text: str) -> str | None:
     if not text.startswith("/"):
         return None
     word = text[1:].split(maxsplit=1)[0].split("@")[0].casefold() if len(text) > 1 else ""
-    return COMMANDS.get(word)
+    claim = claim_command(word)
+    return f"claim.{claim}" if claim else COMMANDS.get(word)
 
 
 class StaffDesk:
     def __init__(self, programmes: Programmes | None):
         self.programmes = programmes
+        self.claims = ClaimDesk()
 
     async def handle(self, command: str, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         words = clean(inbound.text).split(maxsplit=2)[1:]
         actor = inbound.chat_key
-        if command == "review":
+        if command.startswith("claim."):
+            await self.claims.handle(command.removeprefix("claim."), inbound.text, actor, turn,
+                                     ctx)
+        elif command == "review":
             await self._review(turn, ctx)
         elif command == "approve" and len(words) >= 1:
             await self._approve(words[0].upper(), actor, turn, ctx)

@@ -36,6 +36,8 @@ class TerminalChannel:
             # the path goes right under the text, so the numbered choices still come last.
             path = await asyncio.to_thread(self._save_card, message.card)
             message = replace(message, text=f"{message.text}\n🪪 {path}")
+        if message.attachment is not None and message.attachment.path:
+            message = replace(message, text=f"{message.text}\n📎 {message.attachment.path}")
         self.stdout.write(message.as_numbered_text() + "\n\n")
         self.stdout.flush()
 

@@ -8,7 +8,15 @@ a change is stored the same way whoever makes it.
 import logging
 from datetime import datetime
 
-from bot.messages import AddDocuments, ChangeStatus, Effect, FileClaim, Notify, Rendered
+from bot.messages import (
+    AddDocuments,
+    ChangeClaim,
+    ChangeStatus,
+    Effect,
+    FileClaim,
+    Notify,
+    Rendered,
+)
 from bot.render import Renderer
 from bot.validators import mask_nik
 from models.store import Tx
@@ -35,6 +43,9 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, AddDocuments):
             await tx.add_documents(effect, now)
             log.info("claim %s: %d documents added", effect.reference, len(effect.documents))
+        elif isinstance(effect, ChangeClaim):
+            await tx.change_claim(effect, now)
+            log.info("claim %s: %s -> %s", effect.reference, effect.old, effect.new)
         elif isinstance(effect, ChangeStatus):
             info = await tx.change_status(effect, now)
             log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)

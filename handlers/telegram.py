@@ -14,6 +14,7 @@ import logging
 import warnings
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import NamedTuple
 
 from telegram import Bot, InputFile, KeyboardButton, Message, ReplyKeyboardMarkup, Update
@@ -72,9 +73,12 @@ class TelegramChannel:
 
             png = await asyncio.to_thread(render_card, message.card)
             photo = InputFile(png, filename=f"kartu-{message.card.reference}.png")
+        attachment = await self._attachment(message)
         try:
             async with self._sending:
-                if photo is None:
+                if attachment is not None:
+                    await self._send_file(int(chat_id), message, attachment)
+                elif photo is None:
                     await self.bot.send_message(int(chat_id), message.text,
                                                 reply_markup=keyboard(message))
                 else:
@@ -87,6 +91,31 @@ class TelegramChannel:
             raise Undeliverable(str(exc)) from exc
         except (TimedOut, NetworkError) as exc:
             raise RetryLater(1.0) from exc
+
+    async def _attachment(self, message: Rendered) -> InputFile | None:
+        """A stored file to send (a claim document, for staff); one no longer on disk is
+        reported in the text instead of failing the send."""
+        media = message.attachment
+        if media is None or self.media is None or media.path is None:
+            return None
+        try:
+            data = await asyncio.to_thread((self.media.folder / media.path).read_bytes)
+        except OSError as exc:
+            log.warning("stored file %s cannot be read: %s", media.path, exc.strerror)
+            return None
+        return InputFile(data, filename=media.file_name or Path(media.path).name)
+
+    async def _send_file(self, chat_id: int, message: Rendered, file: InputFile) -> None:
+        """A photo as a photo (staff see it at once), anything else (a PDF) as a document."""
+        caption = message.text if fits_caption(message.text) else None
+        if message.attachment.mime_type.startswith("image/"):
+            await self.bot.send_photo(chat_id, photo=file, caption=caption,
+                                      reply_markup=keyboard(message))
+        else:
+            await self.bot.send_document(chat_id, document=file, caption=caption,
+                                         reply_markup=keyboard(message))
+        if caption is None:
+            await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
 
     async def _send_card(self, chat_id: int, message: Rendered, photo: InputFile) -> None:
         """The card as a photo, the text as its caption; a text too long for a caption follows

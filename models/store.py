@@ -17,7 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import claims, enrolment
 from bot.claims import ClaimInfo
-from bot.messages import AddDocuments, ChangeStatus, FileClaim, RegisterWorker, Rendered, WorkerInfo
+from bot.messages import (
+    AddDocuments,
+    ChangeClaim,
+    ChangeStatus,
+    FileClaim,
+    Media,
+    RegisterWorker,
+    Rendered,
+    WorkerInfo,
+)
 from models.db import create_engine
 from models.tables import (
     AppSecret,
@@ -266,6 +275,36 @@ class Tx:
                 await self.conn.execute(insert(claim_document).values(
                     claim_id=claim_id, kind=document.kind, **values))
 
+    async def change_claim(self, change: ChangeClaim, now: datetime) -> None:
+        """A staff decision on a claim or one of its documents, recorded with who made it;
+        ``StaleChange`` if the claim moved on meanwhile."""
+        result = await self.conn.execute(
+            update(claim).where(claim.c.reference == change.reference,
+                                claim.c.status == change.old)
+            .values(status=change.new, status_reason=change.reason if change.reason else
+                    claim.c.status_reason).returning(claim.c.id))
+        claim_id = result.scalar()
+        if claim_id is None:
+            raise StaleChange(change.reference)
+        if change.document:
+            await self.conn.execute(update(claim_document).where(
+                claim_document.c.claim_id == claim_id, claim_document.c.kind == change.document)
+                .values(status=change.document_status, reason=change.reason))
+        action = f"claim.document_{change.document_status}" if change.document \
+            else f"claim.{change.new}"
+        await self.record(change.actor, action, change.reference,
+                          {"from": change.old, "document": change.document,
+                           "reason": change.reason}, now)
+
+    async def claims_by_status(self, statuses: tuple[str, ...], limit: int
+                               ) -> tuple[list[ClaimInfo], int]:
+        chosen = claim.c.status.in_(statuses)
+        references = (await self.conn.execute(
+            select(claim.c.reference).where(chosen)
+            .order_by(claim.c.created_at, claim.c.id).limit(limit))).scalars().all()
+        total = await self.conn.scalar(select(func.count()).where(chosen))
+        return [await self.claim_by_reference(r) for r in references], total
+
     async def claim_by_deceased(self, nik: str) -> ClaimInfo | None:
         return await self._claim(claim.c.deceased_nik == nik)
 
@@ -276,14 +315,16 @@ class Tx:
         row = (await self.conn.execute(select(claim).where(where))).first()
         if row is None:
             return None
-        documents = await self.conn.execute(
-            select(claim_document.c.kind, claim_document.c.status)
-            .where(claim_document.c.claim_id == row.id))
+        documents = (await self.conn.execute(select(claim_document).where(
+            claim_document.c.claim_id == row.id))).all()
         return ClaimInfo(
             reference=row.reference, deceased_nik=row.deceased_nik, status=row.status,
             heir_nik=row.heir_nik, relationship=row.relationship, chat_key=row.chat_key,
             locale=row.locale, created_at=as_utc(row.created_at), date_of_death=row.date_of_death,
-            estimate=row.estimate, reason=row.status_reason, documents=dict(documents.all()))
+            estimate=row.estimate, reason=row.status_reason,
+            documents={d.kind: d.status for d in documents}, heir_name=row.heir_name,
+            cause=row.cause, complete_at=as_utc(row.complete_at) if row.complete_at else None,
+            files={d.kind: Media(d.mime_type, d.size, d.sha256, d.path) for d in documents})
 
     async def next_number(self, series: str) -> int:
         bump = update(sequence).where(sequence.c.name == series).values(

@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.engine import Engine
 from bot.messages import (
     AddDocuments,
+    ChangeClaim,
     ChangeStatus,
     FileClaim,
     Inbound,
@@ -105,12 +106,27 @@ class Memory:
                 effect.reference, effect.deceased_nik, effect.status, effect.heir_nik,
                 effect.relationship, chat_key, effect.locale, now, effect.date_of_death,
                 effect.estimate, effect.status_reason,
-                {d.kind: "received" for d in effect.documents})
+                {d.kind: "received" for d in effect.documents}, effect.heir_name, effect.cause,
+                now if effect.status == "submitted" else None,
+                {d.kind: d.media for d in effect.documents})
+        elif isinstance(effect, ChangeClaim):
+            claim = self.claims[effect.reference]
+            assert claim.status == effect.old, (claim.status, effect)
+            documents = dict(claim.documents)
+            if effect.document:
+                documents[effect.document] = effect.document_status
+            self.claims[effect.reference] = dataclasses.replace(
+                claim, status=effect.new, reason=effect.reason or claim.reason,
+                documents=documents)
+            self.actions.append((effect.actor, effect.new, effect.reference))
         elif isinstance(effect, AddDocuments):
             claim = self.claims[effect.reference]
             documents = {**claim.documents, **{d.kind: "received" for d in effect.documents}}
+            files = {**claim.files, **{d.kind: d.media for d in effect.documents}}
+            complete = claim.complete_at or (now if effect.status == "submitted" else None)
             self.claims[effect.reference] = dataclasses.replace(
-                claim, documents=documents, status=effect.status)
+                claim, documents=documents, files=files, status=effect.status,
+                complete_at=complete)
         else:
             self.notices.append(effect)
 
@@ -157,6 +173,10 @@ class Memory:
 
     async def claim_by_reference(self, reference: str) -> ClaimInfo | None:
         return self.claims.get(reference)
+
+    async def claims_by_status(self, statuses, limit):
+        chosen = [c for c in self.claims.values() if c.status in statuses]
+        return chosen[:limit], len(chosen)
 
     async def next_number(self, series: str) -> int:
         self.numbers[series] = self.numbers.get(series, 0) + 1

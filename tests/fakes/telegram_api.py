@@ -63,6 +63,8 @@ class SentMessage:
     """Whether some button shares the user's phone number."""
     photo: bytes | None = None
     """The uploaded image, as sent, for a sendPhoto."""
+    document: bytes | None = None
+    """The uploaded file, as sent, for a sendDocument."""
 
     @property
     def buttons(self) -> list[str]:
@@ -148,6 +150,7 @@ class FakeTelegram:
         self._methods: dict[str, Callable[[Params], Awaitable[JSONResponse]]] = {
             "getme": self._get_me, "deletewebhook": self._true, "getupdates": self._get_updates,
             "sendmessage": self._send_message, "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
             "getfile": self._get_file, **dict.fromkeys(NO_OPS, self._true)}
         self.app = Starlette(routes=[
             Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
@@ -372,6 +375,31 @@ class FakeTelegram:
         result = {"message_id": sent.message_id, "date": int(time.time()),
                   "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
                   "from": BOT_USER, "photo": [size]}
+        if caption:
+            result["caption"] = caption
+        return _ok(result)
+
+    async def _send_document(self, params: Params) -> JSONResponse:
+        """A file sent as a document (a PDF): kept in ``SentMessage.document``."""
+        try:
+            chat_id = int(params["chat_id"])
+        except (KeyError, ValueError):
+            return _error(400, "Bad Request: chat not found")
+        document = params.get("document")
+        if not isinstance(document, bytes) or not document:
+            return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        caption = params.get("caption") or ""
+        if len(caption) > MAX_CAPTION:
+            return _error(400, "Bad Request: message caption is too long")
+        if (refusal := self._refusal(chat_id)) is not None:
+            return refusal
+        sent = self._deliver(chat_id, caption, params.get("reply_markup") or {})
+        sent.document = document
+        result = {"message_id": sent.message_id, "date": int(time.time()),
+                  "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
+                  "from": BOT_USER, "document": {
+                      "file_id": f"doc{sent.message_id}", "file_unique_id": f"d{sent.message_id}",
+                      "file_size": len(document)}}
         if caption:
             result["caption"] = caption
         return _ok(result)
