@@ -275,3 +275,111 @@ async def test_a_claim_left_for_the_menu_can_be_continued(catalogs):
         ("klaim", ["claim.cause.prompt"]),
     ])
     assert chat.now - START == timedelta(days=4)
+
+
+# --- staff -------------------------------------------------------------------------------------
+
+async def filed_claim(catalogs, memory: Memory, later: int = 1) -> Chat:
+    """A child's claim with all documents but the last ``later`` ones; returns the heir."""
+    await covered_worker(catalogs, memory)
+    memory.staff["telegram:9001"] = "verifier"
+    chat = await heir(catalogs, memory)
+    sent = 6 - later
+    script = to_relationship() + [("anak", ["claim.document.prompt"])] + documents(sent - 1)
+    script += [(photo(sent), ["claim.document.received",
+                              "claim.document.prompt" if later else "claim.bank_name.prompt"])]
+    script += [("nanti", ["claim.document.prompt"])] * (later - 1)
+    script += [("nanti", ["claim.bank_name.prompt"])] if later else []
+    done = ["claim.submitted", "claim.documents_missing" if later else "claim.next_steps"]
+    await play(chat, script + BANK + [("kirim", done)])
+    return chat
+
+
+async def test_staff_review_a_claim_to_payment(catalogs):
+    memory = Memory()
+    heir_chat = await filed_claim(catalogs, memory, later=0)
+    staff = Chat(catalogs, memory, chat_id="9001")
+    staff.now = heir_chat.now + timedelta(days=1)
+    await play(staff, [
+        ("/klaim", ["staff.claims.list"],
+         ["JKM-2026-000001: dokumen lengkap, menunggu pemeriksaan; ahli waris SITI RAHMAWATI",
+          "batas bayar 30 November 2026"]),
+        ("/klaim jkm-2026-000001", ["staff.claims.opened"],
+         ["[akta] Akta / surat keterangan kematian: diterima, belum diperiksa",
+          "Perkiraan santunan: Rp42.000.000"]),
+        ("/lihatdok JKM-2026-000001 kk", ["staff.claims.file"]),
+        ("/terimadok JKM-2026-000001 akta", ["staff.claims.document_accepted"]),
+        ("/dibayar JKM-2026-000001", ["staff.claims.not_now"], ["sedang diperiksa petugas"]),
+        ("/setujuiklaim JKM-2026-000001", ["staff.claims.changed"],
+         ["disetujui, menunggu pembayaran", "Ahli waris sudah diberi tahu"]),
+        ("/dibayar JKM-2026-000001", ["staff.claims.changed"], ["sudah dibayar"]),
+        ("/klaim selesai", ["staff.claims.list"], ["JKM-2026-000001: ✅ sudah dibayar"]),
+    ])
+    file_reply = staff.history[[r.msgid for r in staff.history].index("staff.claims.file")]
+    assert file_reply.attachment.sha256 == f"{2:064x}"
+    assert [r.msgid for n in memory.notices for r in n.replies] == [
+        "notice.claim.document_accepted", "notice.claim.approved", "notice.claim.paid"]
+    assert all(n.chat_key == "telegram:8001" and n.locale == "id" for n in memory.notices)
+    assert [a[1] for a in memory.actions if a[2].startswith("JKM")] == [
+        "in_review", "approved", "paid"]
+    await play(heir_chat, [("status klaim", ["claim_status.reference.prompt"]),
+                           ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+                           (HEIR_NIK, ["claim_status.shown"], ["✅ sudah dibayar"])])
+
+
+async def test_a_rejected_document_is_sent_again(catalogs):
+    memory = Memory()
+    heir_chat = await filed_claim(catalogs, memory, later=0)
+    staff = Chat(catalogs, memory, chat_id="9001")
+    await play(staff, [
+        ("/tolakdok JKM-2026-000001 kk", ["staff.claims.reason_needed"]),
+        ("/tolakdok JKM-2026-000001 bukunikah foto buram", ["staff.claims.which_document"],
+         ["akta, kk, ktp, ktpwaris, suratwaris, tabungan"]),
+        ("/tolakdok JKM-2026-000001 kk foto buram", ["staff.claims.changed"],
+         ["petugas meminta dokumen tambahan"]),
+    ])
+    [notice] = memory.notices
+    assert notice.replies[0].msgid == "notice.claim.document_rejected"
+    await play(heir_chat, [
+        ("status klaim", ["claim_status.reference.prompt"]),
+        ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+        (HEIR_NIK, ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"],
+         ["Alasan: foto buram", "• Kartu Keluarga (KK)"]),
+        (photo(40), ["claim.document.received", "claim_status.complete"]),
+    ])
+    claim = memory.claims["JKM-2026-000001"]
+    assert (claim.status, claim.documents["kk"], claim.files["kk"].sha256) == (
+        claims.SUBMITTED, "received", f"{40:064x}")
+
+
+async def test_overdue_claims_are_flagged_and_decisions_need_reasons(catalogs):
+    memory = Memory()
+    heir_chat = await filed_claim(catalogs, memory, later=0)
+    staff = Chat(catalogs, memory, chat_id="9001")
+    staff.now = heir_chat.now + timedelta(days=7)
+    await play(staff, [
+        ("/claims", ["staff.claims.list"], ["⚠️ LEWAT BATAS BAYAR (30 November 2026)"]),
+        ("/tolakklaim JKM-2026-000001", ["staff.claims.reason_needed"]),
+        ("/mintadok JKM-2026-000001 ok", ["staff.claims.reason_needed"]),
+        ("/klaim JKM-2026-000999", ["staff.claims.not_found"]),
+        ("/klaim tidakterlindungi", ["staff.claims.none"]),
+        ("/tolakklaim JKM-2026-000001 bukan ahli waris yang sah", ["staff.claims.changed"]),
+        ("/setujuiklaim JKM-2026-000001", ["staff.claims.not_now"], ["ditolak"]),
+    ])
+    assert memory.claims["JKM-2026-000001"].reason == "bukan ahli waris yang sah"
+    stranger = Chat(catalogs, memory, chat_id="5555")
+    await play(stranger, [("/klaim", ["menu.prompt"]), ("/dibayar JKM-2026-000001",
+                                                        ["menu.prompt"])])
+    assert "JKM-2026" not in stranger.text()
+
+
+async def test_a_claim_waiting_for_documents_has_no_deadline_yet(catalogs):
+    memory = Memory()
+    await filed_claim(catalogs, memory, later=2)
+    staff = Chat(catalogs, memory, chat_id="9001")
+    await play(staff, [("/klaim dokumen", ["staff.claims.list"],
+                        ["menunggu dokumen", "dokumen belum lengkap"]),
+                       ("/setujuiklaim JKM-2026-000001", ["staff.claims.not_now"]),
+                       ("/mintadok JKM-2026-000001 kirim surat ahli waris dari kelurahan",
+                        ["staff.claims.changed"])])
+    assert memory.notices[0].replies[0].msgid == "notice.claim.more_documents"
