@@ -1,0 +1,122 @@
+"""A claim end to end over the fake Bot API, on both databases: an heir reports a death and
+sends photos and a PDF (fetched with getFile and the file download, stored content-addressed),
+and a verifier opens the claim, looks at the documents, approves it and marks it paid; the heir
+hears of each step."""
+
+import asyncio
+import hashlib
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from bot.engine import Engine
+from bot.messages import ChangeStatus
+from bot.render import Renderer
+from handlers.conversations import WIB, Conversations
+from handlers.media import MediaStore
+from handlers.telegram import TelegramChannel
+from models.staff import StaffDirectory
+from models.store import claim, claim_document
+from tests.chat import town_programme
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.test_store import registration
+
+DECEASED = "1371011708850001"
+HEIR_NIK = "1371015708850002"
+HEIR, VERIFIER = 200, 9001
+PDF = b"%PDF-1.4\n" + b"akta kematian " * 500
+PHOTOS = [b"\xff\xd8\xff\xe0" + f"dokumen {n} ".encode() * 800 for n in range(6)]
+
+
+@pytest.fixture
+async def bot(store, catalogs, tmp_path):
+    """The bot as ``main.py run`` wires it (media stored under tmp_path), polling a fake."""
+    async with FakeTelegram() as tg:
+        conversations = Conversations(store, Engine(catalogs, programmes=town_programme()),
+                                      Renderer(catalogs))
+        channel = TelegramChannel(TOKEN, tg.base_url, conversations,
+                                  media=MediaStore(tmp_path / "files"))
+        conversations.add_channel("telegram", channel)
+        await channel.start()
+        await conversations.start()
+        poller = asyncio.create_task(channel.poll())
+        yield tg
+        if poller.done():
+            poller.result()
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+        await conversations.stop()
+        await channel.close()
+
+
+async def covered_worker(store) -> None:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with store.transaction() as tx:
+        await tx.free_places("kota-kecil", 10)
+        await tx.register_worker(registration(
+            nik=DECEASED, status="enrolled", programme_id="kota-kecil",
+            coverage_start=date(2026, 11, 1), coverage_end=date(2026, 12, 31)),
+            "telegram", "telegram:100", now)
+    async with store.transaction() as tx:
+        await tx.change_status(ChangeStatus("LD-AAAA-AAAA", "enrolled", "active",
+                                            kpj="12345678901"), now)
+    await StaffDirectory(store).add("telegram", str(VERIFIER), "verifier", "Ani", "cli:test",
+                                    now)
+
+
+async def say(tg: FakeTelegram, chat: int, send, *expected: str) -> list:
+    """Send a text (or, given a callable, a file) and check the replies it brings, in order."""
+    send(chat) if callable(send) else tg.user_text(chat, send)
+    replies = [await tg.next_reply(chat) for _ in expected]
+    for reply, fragment in zip(replies, expected, strict=True):
+        assert fragment in reply.text, f"after {send!r}: {reply.text!r}"
+    return replies
+
+
+async def test_an_heir_claims_with_photos_and_a_pdf_and_staff_pay(bot, store, tmp_path):
+    tg = bot
+    await covered_worker(store)
+    today = datetime.now(WIB).date()
+    for text, expect in [("lapor meninggal", "turut berduka cita"), ("ya", "NIK almarhum"),
+                         (DECEASED, "B*** S******"), ("ya", "Tanggal meninggal"),
+                         (today.strftime("%d-%m-%Y"), "Penyebab"), ("sakit", "nama lengkap"),
+                         ("Siti Rahmawati", "NIK Anda"), (HEIR_NIK, "Nomor HP"),
+                         ("081298765432", "hubungan"), ("istri", "Dokumen 1 dari 7")]:
+        await say(tg, HEIR, text, expect)
+    exe = b"MZ\x90\x00"
+    await say(tg, HEIR, lambda chat: tg.user_document(chat, exe, "application/x-msdownload",
+                                                      "akta.exe"), "tidak bisa diterima")
+    await say(tg, HEIR, lambda chat: tg.user_document(chat, PDF, "application/pdf", "akta.pdf"),
+              "diterima", "Dokumen 2 dari 7")
+    for n, data in enumerate(PHOTOS):
+        await say(tg, HEIR, lambda chat, data=data: tg.user_photo_file(chat, data),
+                  "diterima", "Dokumen" if n < 5 else "nama bank")
+    for text, expect in [("BRI", "nomor rekening"), ("1234 5678 9012", "pemilik rekening"),
+                         ("Siti Rahmawati", "Periksa laporan")]:
+        await say(tg, HEIR, text, expect)
+    reference = f"JKM-{today.year}-000001"
+    await say(tg, HEIR, "kirim", reference, "Dokumen lengkap")
+
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(claim))).one()
+        documents = (await conn.execute(select(claim_document))).all()
+    assert (row.status, row.estimate, row.heir_nik) == ("submitted", 42_000_000, HEIR_NIK)
+    stored = {d.kind: d for d in documents}
+    assert stored["death_certificate"].sha256 == hashlib.sha256(PDF).hexdigest()
+    assert stored["death_certificate"].mime_type == "application/pdf"
+    assert stored["savings_book"].sha256 == hashlib.sha256(PHOTOS[-1]).hexdigest()
+    for document in documents:
+        assert (tmp_path / "files" / document.path).read_bytes() in [PDF, *PHOTOS]
+
+    await say(tg, VERIFIER, f"/klaim {reference}", "[akta] Akta / surat keterangan kematian")
+    [pdf] = await say(tg, VERIFIER, f"/lihatdok {reference} akta", reference)
+    assert pdf.document == PDF
+    [kk] = await say(tg, VERIFIER, f"/lihatdok {reference} kk", reference)
+    assert kk.photo == PHOTOS[0]
+    await say(tg, VERIFIER, f"/setujuiklaim {reference}", "disetujui")
+    assert "Rp42.000.000" in (await tg.next_reply(HEIR)).text
+    await say(tg, VERIFIER, f"/dibayar {reference}", "sudah dibayar")
+    assert "sudah dibayar" in (await tg.next_reply(HEIR)).text
+    async with store.engine.connect() as conn:
+        assert await conn.scalar(select(claim.c.status)) == "paid"
