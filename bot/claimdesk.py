@@ -5,8 +5,9 @@ language and goes to the staff-action record.
 """
 
 from bot import claims
+from bot.benefits import WORK_ACCIDENT
 from bot.context import Context, Turn
-from bot.flows.claim import STATUS_TEXT
+from bot.flows.claim import CAUSE_TEXT, STATUS_TEXT
 from bot.i18n import N_, Lines, Money, Msg
 from bot.messages import ChangeClaim, Notify, Reply
 from bot.text import clean
@@ -115,6 +116,8 @@ class ClaimDesk:
             "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status]),
             "reason": claim.reason or "-", "heir": claim.heir_name,
             "died": claim.date_of_death, "estimate": Money(claim.estimate),
+            "cause": Msg(CAUSE_TEXT.get(claim.cause, N_("claim.cause.illness"))),
+            "route": Msg(N_("staff.claims.jkk")) if claim.cause == WORK_ACCIDENT else "",
             "deadline": self._deadline(claim, ctx), "documents": Lines(documents)},
             navigation=True)
 
