@@ -197,11 +197,14 @@ class FileClaim:
 
 @dataclass(frozen=True)
 class AddDocuments:
-    """Effect: documents sent later for a stored claim (which becomes ``status``)."""
+    """Effect: documents sent later for a stored claim (which goes from ``old`` to
+    ``status``; the store refuses, and the batch is retried, if the claim moved on)."""
 
     reference: str
     documents: tuple[StoredDocument, ...]
     status: str
+    old: str
+    """The claim's status as the heir's step read it: staff may have decided meanwhile."""
 
 
 @dataclass(frozen=True)

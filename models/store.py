@@ -257,11 +257,14 @@ class Tx:
         moved on; a claim complete from now has 3 working days to be paid."""
         row = (await self.conn.execute(select(claim.c.id, claim.c.status).where(
             claim.c.reference == effect.reference))).one()
-        await self._documents(row.id, effect.documents, now)
         values: dict = {"status": effect.status}
-        if effect.status == claims.SUBMITTED and row.status != claims.SUBMITTED:
+        if effect.status == claims.SUBMITTED and effect.old != claims.SUBMITTED:
             values["complete_at"] = now
-        await self.conn.execute(update(claim).where(claim.c.id == row.id).values(**values))
+        moved = await self.conn.execute(update(claim).where(
+            claim.c.id == row.id, claim.c.status == effect.old).values(**values))
+        if not moved.rowcount:
+            raise StaleChange(effect.reference)
+        await self._documents(row.id, effect.documents, now)
 
     async def _documents(self, claim_id: int, documents, now: datetime) -> None:
         for document in documents:

@@ -121,9 +121,11 @@ class Memory:
             self.actions.append((effect.actor, effect.new, effect.reference))
         elif isinstance(effect, AddDocuments):
             claim = self.claims[effect.reference]
+            assert claim.status == effect.old, (claim.status, effect)
             documents = {**claim.documents, **{d.kind: "received" for d in effect.documents}}
             files = {**claim.files, **{d.kind: d.media for d in effect.documents}}
-            complete = claim.complete_at or (now if effect.status == "submitted" else None)
+            complete = now if effect.status == "submitted" and effect.old != "submitted" \
+                else claim.complete_at
             self.claims[effect.reference] = dataclasses.replace(
                 claim, documents=documents, files=files, status=effect.status,
                 complete_at=complete)

@@ -383,3 +383,17 @@ async def test_a_claim_waiting_for_documents_has_no_deadline_yet(catalogs):
                        ("/mintadok JKM-2026-000001 kirim surat ahli waris dari kelurahan",
                         ["staff.claims.changed"])])
     assert memory.notices[0].replies[0].msgid == "notice.claim.more_documents"
+
+
+async def test_documents_after_a_staff_decision_are_not_taken(catalogs):
+    memory = Memory()
+    heir_chat = await filed_claim(catalogs, memory, later=2)
+    await play(heir_chat, [
+        ("status klaim", ["claim_status.reference.prompt"]),
+        ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+        (HEIR_NIK, ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"]),
+    ])
+    await play(Chat(catalogs, memory, chat_id="9001"), [
+        ("/tolakklaim JKM-2026-000001 bukan ahli waris yang sah", ["staff.claims.changed"])])
+    await play(heir_chat, [(photo(30), ["claim_status.moved_on"], ["ditolak"])])
+    assert memory.claims["JKM-2026-000001"].status == claims.REJECTED

@@ -72,7 +72,7 @@ class ClaimStatus:
                      ctx: Context) -> None:
         question = QUESTIONS[s.step]
         if s.step == "document":
-            await self._document(s, inbound, text, turn)
+            await self._document(s, inbound, text, turn, ctx)
             return
         if s.step == "reference":
             result = read_reference(text) if inbound.kind == "text" and text else \
@@ -109,7 +109,8 @@ class ClaimStatus:
             for k in missing))}))
         turn.say(self._ask(s))
 
-    async def _document(self, s: Session, inbound: Inbound, text: str, turn: Turn) -> None:
+    async def _document(self, s: Session, inbound: Inbound, text: str, turn: Turn,
+                        ctx: Context) -> None:
         if inbound.kind == "text" and inbound.media is None and key(text) in (
                 "nanti", "nanti saja", "later"):
             s.leave_flow()
@@ -120,10 +121,17 @@ class ClaimStatus:
         if problem:
             turn.say(QUESTIONS["document"].error(problem))
             return
+        claim = await ctx.lookup.claim_by_reference(s.data["reference"])
+        if claim is None or claim.status not in WAITING_FOR_DOCUMENTS:
+            s.leave_flow()  # staff decided meanwhile: the heir hears of it by a notice
+            turn.say(Reply(N_("claim_status.moved_on"), {
+                "reference": s.data["reference"],
+                "status": Msg(STATUS_TEXT[claim.status]) if claim else ""}, navigation=True))
+            return
         kind, *rest = s.data["missing"]
         complete = not rest
         turn.do(AddDocuments(s.data["reference"], (StoredDocument(kind, inbound.media),),
-                             claims.SUBMITTED if complete else s.data["status"]))
+                             claims.SUBMITTED if complete else claim.status, claim.status))
         turn.say(Reply(N_("claim.document.received"), {"document": Msg(claims.DOCUMENTS[kind])}))
         if complete:
             turn.say(Reply(N_("claim_status.complete"), {"reference": s.data["reference"]},
