@@ -121,11 +121,12 @@ class ClaimStatus:
         if problem:
             turn.say(QUESTIONS["document"].error(problem))
             return
-        claim = await ctx.lookup.claim_by_reference(s.data["reference"])
+        reference = s.data["reference"]
+        claim = await ctx.lookup.claim_by_reference(reference)
         if claim is None or claim.status not in WAITING_FOR_DOCUMENTS:
-            s.leave_flow()  # staff decided meanwhile: the heir hears of it by a notice
+            s.leave_flow()  # staff decided meanwhile (the heir was sent a notice of it)
             turn.say(Reply(N_("claim_status.moved_on"), {
-                "reference": s.data["reference"],
+                "reference": reference,
                 "status": Msg(STATUS_TEXT[claim.status]) if claim else ""}, navigation=True))
             return
         kind, *rest = s.data["missing"]
