@@ -13,10 +13,10 @@ from bot import claims, enrolment, heirs
 from bot.benefits import ILLNESS, WORK_ACCIDENT, Entitlement, entitlement, funeral_only
 from bot.choices import yes_no
 from bot.context import Context, Turn
+from bot.flows.registration import record_consent
 from bot.i18n import N_, Lines, Money, Msg
 from bot.messages import Choice, FileClaim, Inbound, Media, Reply, StoredDocument, WorkerInfo
 from bot.questions import Question
-from bot.rules import CONSENT_VERSION
 from bot.session import Session
 from bot.text import key
 from bot.validators import Err, mask_nik, validate_nik
@@ -205,12 +205,8 @@ class ClaimReport:
         self._ask_next(s, turn, ctx)
 
     async def _consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        if choice.value == "no":
-            s.leave_flow()
-            turn.say(Reply(N_("claim.consent.declined"), navigation=True))
-            return
-        s.data["consent"] = {"version": CONSENT_VERSION, "at": ctx.now.isoformat()}
-        self._ask_next(s, turn, ctx)
+        if record_consent(s, choice, turn, ctx, N_("claim.consent.declined")):
+            self._ask_next(s, turn, ctx)
 
     async def _deceased_nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
         existing = await ctx.lookup.claim_by_deceased(nik)

@@ -181,6 +181,17 @@ def programme_choice(programme: Programme, same_region: int) -> Choice:
 REGION_WORDS = frozenset({"kota", "kabupaten", "kab.", "kab", "city", "regency"})
 
 
+def record_consent(s: Session, choice: Choice, turn: Turn, ctx: Context, declined: str) -> bool:
+    """The answer to a consent question: kept with the text's version and the time (UU PDP:
+    consent must be provable); a "no" leaves the flow, nothing stored. True if given."""
+    if choice.value == "no":
+        s.leave_flow()
+        turn.say(Reply(declined, navigation=True))
+        return False
+    s.data["consent"] = {"version": CONSENT_VERSION, "at": ctx.now.isoformat()}
+    return True
+
+
 def birth_date_mismatch(data: dict, today: date) -> date | None:
     """The NIK's date when it differs from the birth date given (a warning, never a refusal)."""
     in_nik = nik_birth_date(data["nik"], today)
@@ -287,12 +298,8 @@ class Registration:
         self._ask_next(s, turn, ctx)
 
     async def _consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        if choice.value == "no":
-            s.leave_flow()
-            turn.say(Reply(N_("consent.declined"), navigation=True))
-            return
-        s.data["consent"] = {"version": CONSENT_VERSION, "at": ctx.now.isoformat()}
-        self._ask_next(s, turn, ctx)
+        if record_consent(s, choice, turn, ctx, N_("consent.declined")):
+            self._ask_next(s, turn, ctx)
 
     async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
         if await ctx.lookup.worker_by_nik(nik) is not None:

@@ -356,37 +356,21 @@ class FakeTelegram:
                     "from": BOT_USER, "text": text})
 
     async def _send_photo(self, params: Params) -> JSONResponse:
-        try:
-            chat_id = int(params["chat_id"])
-        except (KeyError, ValueError):
-            return _error(400, "Bad Request: chat not found")
-        photo = params.get("photo")
-        if not isinstance(photo, bytes) or not photo:
-            # A file_id or URL would name a photo on Telegram's side: the fake has none.
-            return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
-        caption = params.get("caption") or ""
-        if len(caption) > MAX_CAPTION:
-            return _error(400, "Bad Request: message caption is too long")
-        if (refusal := self._refusal(chat_id)) is not None:
-            return refusal
-        sent = self._deliver(chat_id, caption, params.get("reply_markup") or {}, photo)
-        size = {"file_id": f"photo{sent.message_id}", "file_unique_id": f"p{sent.message_id}",
-                "width": 1012, "height": 638, "file_size": len(photo)}
-        result = {"message_id": sent.message_id, "date": int(time.time()),
-                  "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
-                  "from": BOT_USER, "photo": [size]}
-        if caption:
-            result["caption"] = caption
-        return _ok(result)
+        return await self._send_file(params, "photo")
 
     async def _send_document(self, params: Params) -> JSONResponse:
-        """A file sent as a document (a PDF): kept in ``SentMessage.document``."""
+        return await self._send_file(params, "document")
+
+    async def _send_file(self, params: Params, field: str) -> JSONResponse:
+        """sendPhoto or sendDocument: the upload is kept in ``SentMessage.photo`` or
+        ``.document``, the caption in ``text``."""
         try:
             chat_id = int(params["chat_id"])
         except (KeyError, ValueError):
             return _error(400, "Bad Request: chat not found")
-        document = params.get("document")
-        if not isinstance(document, bytes) or not document:
+        data = params.get(field)
+        if not isinstance(data, bytes) or not data:
+            # A file_id or URL would name a file on Telegram's side: the fake has none.
             return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
         caption = params.get("caption") or ""
         if len(caption) > MAX_CAPTION:
@@ -394,12 +378,14 @@ class FakeTelegram:
         if (refusal := self._refusal(chat_id)) is not None:
             return refusal
         sent = self._deliver(chat_id, caption, params.get("reply_markup") or {})
-        sent.document = document
+        setattr(sent, field, data)
+        described = {"file_id": f"{field}{sent.message_id}",
+                     "file_unique_id": f"{field[0]}{sent.message_id}", "file_size": len(data)}
         result = {"message_id": sent.message_id, "date": int(time.time()),
                   "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
-                  "from": BOT_USER, "document": {
-                      "file_id": f"doc{sent.message_id}", "file_unique_id": f"d{sent.message_id}",
-                      "file_size": len(document)}}
+                  "from": BOT_USER,
+                  field: [{**described, "width": 1012, "height": 638}] if field == "photo"
+                  else described}
         if caption:
             result["caption"] = caption
         return _ok(result)
@@ -415,12 +401,11 @@ class FakeTelegram:
                 del self._failures[chat_id]
         return _refusal(failure)
 
-    def _deliver(self, chat_id: int, text: str, markup: dict,
-                 photo: bytes | None = None) -> SentMessage:
+    def _deliver(self, chat_id: int, text: str, markup: dict) -> SentMessage:
         rows = [[_label(button) for button in row] for row in markup.get("keyboard", ())]
         request_contact = any(isinstance(button, dict) and button.get("request_contact")
                               for row in markup.get("keyboard", ()) for button in row)
-        sent = SentMessage(chat_id, next(self._message_ids), text, rows, request_contact, photo)
+        sent = SentMessage(chat_id, next(self._message_ids), text, rows, request_contact)
         self._sent[chat_id].append(sent)
         self._inbox[chat_id].put_nowait(sent)
         return sent
