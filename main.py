@@ -21,6 +21,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 from telegram.error import InvalidToken
@@ -43,6 +44,9 @@ from models.store import Store
 log = logging.getLogger("lindungi")
 MAIN = Path(__file__).resolve()
 SWEEP_EVERY_S = 600
+PRUNE_EVERY_S = 24 * 3600
+UNUSED_FILE_AGE_S = 7 * 24 * 3600
+"""A file no claim refers to is kept a week: long past any unfinished claim's idle expiry."""
 NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio")
 """Libraries whose debug logs carry bot tokens in URLs or NIKs in query parameters."""
 
@@ -134,22 +138,35 @@ async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversatio
     return catalogs, conversations
 
 
-async def sweep_forever(conversations: Conversations) -> None:
+async def sweep_forever(conversations: Conversations, media: MediaStore | None = None) -> None:
+    last_prune = 0.0
     while True:
         try:
             await conversations.sweep()
+            if media is not None and time.time() - last_prune > PRUNE_EVERY_S:
+                await prune_files(conversations.store, media)
+                last_prune = time.time()
         except Exception:
             log.warning("sweep failed", exc_info=True)
         await asyncio.sleep(SWEEP_EVERY_S)
 
 
+async def prune_files(store: Store, media: MediaStore) -> int:
+    """Received files no claim kept, older than any conversation that could still use them."""
+    keep = await store.document_paths()
+    removed = await asyncio.to_thread(media.prune, keep, time.time() - UNUSED_FILE_AGE_S)
+    if removed:
+        log.info("%d received files no claim uses were deleted", removed)
+    return removed
+
+
 async def run_telegram(settings: Settings) -> None:
     store = await open_store(settings)
     catalogs, conversations = await build(settings, store)
+    media = MediaStore(settings.storage_dir)
     telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                settings.telegram_api_base_url, conversations,
-                               settings.telegram_send_concurrency,
-                               media=MediaStore(settings.storage_dir))
+                               settings.telegram_send_concurrency, media=media)
     conversations.add_channel("telegram", telegram)
     try:
         try:
@@ -158,7 +175,7 @@ async def run_telegram(settings: Settings) -> None:
             raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
                                f"TELEGRAM_API_BASE_URL): {exc}") from exc
         await conversations.start()
-        sweeper = asyncio.create_task(sweep_forever(conversations))
+        sweeper = asyncio.create_task(sweep_forever(conversations, media))
         poller = asyncio.create_task(telegram.poll())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

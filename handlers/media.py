@@ -91,3 +91,17 @@ class MediaStore:
             os.fsync(directory)  # the rename itself survives a crash
         finally:
             os.close(directory)
+
+    def prune(self, keep: set[str], before: float) -> int:
+        """Delete stored files no claim refers to (a photo sent where text was asked, a draft
+        never sent) last written before ``before`` (a POSIX time): personal data is kept no
+        longer than its purpose needs. Returns how many went. Blocking: run it in a thread."""
+        removed = 0
+        for path in self.folder.glob("??/*"):
+            relative = f"{path.parent.name}/{path.name}"
+            if path.name.startswith(".") or relative in keep:
+                continue
+            if path.stat().st_mtime < before:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

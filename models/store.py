@@ -585,6 +585,12 @@ class Store:
         async with self.transaction() as tx:
             await tx.mark_delivered(marks)
 
+    async def document_paths(self) -> set[str]:
+        """Every stored file a claim refers to."""
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(select(claim_document.c.path).distinct()))
+                       .scalars())
+
     async def forget_journal(self, before: datetime) -> int:
         """Delete delivered journal rows received before ``before``, and notices sent before
         then; returns how many rows went."""

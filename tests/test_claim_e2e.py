@@ -5,17 +5,20 @@ hears of each step."""
 
 import asyncio
 import hashlib
+import os
+import time
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
 
 from bot.engine import Engine
-from bot.messages import ChangeStatus
+from bot.messages import ChangeStatus, FileClaim, StoredDocument
 from bot.render import Renderer
 from handlers.conversations import WIB, Conversations
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
+from main import prune_files
 from models.staff import StaffDirectory
 from models.store import claim, claim_document
 from tests.chat import town_programme
@@ -120,3 +123,26 @@ async def test_an_heir_claims_with_photos_and_a_pdf_and_staff_pay(bot, store, tm
     assert "sudah dibayar" in (await tg.next_reply(HEIR)).text
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(claim.c.status)) == "paid"
+
+
+async def test_files_no_claim_uses_are_deleted_after_a_week(store, tmp_path):
+    media = MediaStore(tmp_path / "files")
+    kept = media.save(PDF, "application/pdf", "akta.pdf")
+    stray = media.save(PHOTOS[0], "image/jpeg", None)  # a KTP photo sent at the wrong step
+    fresh = media.save(PHOTOS[1], "image/jpeg", None)  # a claim still being written
+    old = time.time() - 8 * 24 * 3600
+    for stored in (kept, stray):
+        os.utime(tmp_path / "files" / stored.path, (old, old))
+    async with store.transaction() as tx:
+        await tx.file_claim(FileClaim(
+            reference="JKM-2026-000001", deceased_nik=DECEASED, worker_reference=None,
+            status="documents_incomplete", status_reason=None, date_of_death=date(2026, 11, 20),
+            cause="illness", heir_name="SITI", heir_nik=HEIR_NIK, heir_phone="+6281298765432",
+            relationship="child", bank_name="BRI", account_number="123456", account_holder="SITI",
+            estimate=42_000_000, locale="id", consent_version="2026-11",
+            consented_at="2026-11-21T03:00:00+00:00",
+            documents=(StoredDocument("death_certificate", kept),)), "telegram", "telegram:200",
+            datetime(2026, 11, 21, tzinfo=UTC))
+    assert await prune_files(store, media) == 1
+    assert [(tmp_path / "files" / m.path).exists() for m in (kept, stray, fresh)] == [
+        True, False, True]
