@@ -4,7 +4,7 @@ their card."""
 import dataclasses
 from datetime import date
 
-from bot import enrolment
+from bot import claims, enrolment
 from bot.cards import CardData, sign_card
 from bot.context import Lookup
 from bot.i18n import N_, Money, Msg
@@ -23,6 +23,15 @@ STATE = {
     enrolment.SELF_PAID: N_("worker_status.self_paid"),
     enrolment.NOT_ELIGIBLE: N_("worker_status.not_eligible"),
 }
+CLAIM_STATE = {
+    claims.DOCUMENTS_INCOMPLETE: N_("claim_status.documents_incomplete"),
+    claims.SUBMITTED: N_("claim_status.submitted"),
+    claims.IN_REVIEW: N_("claim_status.in_review"),
+    claims.MORE_DOCUMENTS: N_("claim_status.more_documents"),
+    claims.APPROVED: N_("claim_status.approved"),
+    claims.NOT_COVERED: N_("claim_status.not_covered"),
+}
+"""How an open death-benefit claim is shown in the worker's status (to their family)."""
 NEXT = {
     enrolment.ACTIVE: N_("status.next.card"),
     enrolment.LAPSED: N_("status.next.lapsed"),
@@ -52,6 +61,10 @@ async def status_reply(worker: WorkerInfo, programmes: Programmes | None, lookup
                   "branch": programme.branch if programme else ""})}
     if programme and status not in (enrolment.NOT_ELIGIBLE, enrolment.SELF_PAID):
         params["programme"] = Msg(N_("status.programme"), enrolment.programme_params(programme))
+    claim = await lookup.claim_by_deceased(worker.nik)
+    params["claim"] = Msg(N_("status.claim"), {
+        "reference": claim.reference, "status": Msg(CLAIM_STATE[claim.status])}) \
+        if claim and claim.status in claims.OPEN else ""
     return Reply(N_("status.worker"), params, navigation=True)
 
 

@@ -397,3 +397,12 @@ async def test_documents_after_a_staff_decision_are_not_taken(catalogs):
         ("/tolakklaim JKM-2026-000001 bukan ahli waris yang sah", ["staff.claims.changed"])])
     await play(heir_chat, [(photo(30), ["claim_status.moved_on"], ["ditolak"])])
     assert memory.claims["JKM-2026-000001"].status == claims.REJECTED
+
+
+async def test_the_family_sees_an_open_claim_in_the_status(catalogs):
+    memory = Memory()
+    await filed_claim(catalogs, memory, later=1)
+    family = Chat(catalogs, memory, chat_id="8200")
+    await play(family, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.birth_date_prompt"]),
+                        ("17-08-1985", ["status.worker"],
+                         ["Klaim JKM JKM-2026-000001: menunggu dokumen"])])
