@@ -19,7 +19,7 @@ from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, Catalogs, Msg
-from bot.messages import Choice, Effect, Inbound, Reply
+from bot.messages import Choice, Effect, Inbound, OptOut, Reply
 from bot.programmes import Programmes
 from bot.questions import Question
 from bot.rules import Rules
@@ -33,7 +33,8 @@ COMMANDS = {
     "start": ("start", "mulai", "halo", "hai", "hi", "hello", "assalamualaikum", "p"),
     "menu": ("menu", "0", "kembali", "back", "home", "menu utama", "main menu"),
     "help": ("bantuan", "help", "tolong", "info"),
-    "cancel": ("batal", "cancel", "batalkan", "berhenti"),
+    "cancel": ("batal", "cancel", "batalkan"),
+    "stop": ("stop", "berhenti", "unsubscribe", "jangan kirim lagi", "stop pesan"),
     "language": ("bahasa", "language", "ganti bahasa", "change language", "bahasa language"),
     "status": ("status", "cek status", "check status", "my status"),
     "register": ("daftar", "register", "pendaftaran", "daftar baru", "new registration"),
@@ -187,6 +188,11 @@ class Engine:
             had = s.discard()
             turn.say(Reply(N_("cancel.done") if had else N_("cancel.nothing"),
                            choices=self.menu_choices(s)))
+        elif command == "stop":
+            s.pause()
+            s.opted_out = True
+            turn.do(OptOut(inbound.chat_key, True))
+            turn.say(Reply(N_("optout.done"), navigation=True))
         elif command == "status":
             s.pause()
             await self._status(s, inbound, turn, ctx)
@@ -207,6 +213,10 @@ class Engine:
             await self._choose("continue" if resume else "register", s, inbound, turn, ctx)
         else:
             s.pause()
+            if command == "start" and s.opted_out:
+                s.opted_out = False
+                turn.do(OptOut(inbound.chat_key, False))
+                turn.say(Reply(N_("optout.undone")))
             turn.say(self.menu(s, welcome=command == "start"))
 
     # --- menu ---------------------------------------------------------------------------------

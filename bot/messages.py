@@ -221,7 +221,16 @@ class ChangeClaim:
     document_status: str | None = None
 
 
-Effect = RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
+@dataclass(frozen=True)
+class OptOut:
+    """Effect: the chat asked for no more messages the bot starts (``opted_out``), or for
+    them again. Replies to what they write still come."""
+
+    chat_key: str
+    opted_out: bool
+
+
+Effect = RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim | OptOut
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,7 @@ class Conversations:
                 deliveries += notices
             await tx.save_sessions({key: sessions[key].to_json() for key in changed},
                                    set(stored), now)
+            await tx.heard_from((i.chat_key for i in fresh), now)
             await tx.flush()
             await tx.journal(journal)
         return deliveries

@@ -15,6 +15,7 @@ from bot.messages import (
     Effect,
     FileClaim,
     Notify,
+    OptOut,
     Rendered,
 )
 from bot.render import Renderer
@@ -43,6 +44,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, AddDocuments):
             await tx.add_documents(effect, now)
             log.info("claim %s: %d documents added", effect.reference, len(effect.documents))
+        elif isinstance(effect, OptOut):
+            await tx.opt_out(effect, now)
+            log.info("chat %s %s", effect.chat_key.split(":")[0],
+                     "opted out" if effect.opted_out else "opted back in")
         elif isinstance(effect, ChangeClaim):
             await tx.change_claim(effect, now)
             log.info("claim %s: %s -> %s", effect.reference, effect.old, effect.new)

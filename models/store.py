@@ -23,6 +23,7 @@ from bot.messages import (
     ChangeStatus,
     FileClaim,
     Media,
+    OptOut,
     RegisterWorker,
     Rendered,
     WorkerInfo,
@@ -32,11 +33,13 @@ from models.tables import (
     AppSecret,
     Claim,
     ClaimDocument,
+    Contact,
     Conversation,
     DtsenEntry,
     InboundMessage,
     NumberSeries,
     Outbox,
+    OutgoingMessage,
     ProgrammePlace,
     Staff,
     StaffAction,
@@ -55,9 +58,25 @@ app_secret = AppSecret.__table__
 claim = Claim.__table__
 claim_document = ClaimDocument.__table__
 sequence = NumberSeries.__table__
+contact = Contact.__table__
+outgoing = OutgoingMessage.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""
+
+
+OPTED_OUT_ERROR = 21610
+"""Twilio: the recipient replied STOP (or blocked the number); sending again is refused."""
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    last_inbound_at: datetime | None
+    opted_out: bool
+
+    def within(self, window: timedelta, now: datetime) -> bool:
+        """Whether the chat wrote within ``window`` (WhatsApp: 24 hours) of ``now``."""
+        return self.last_inbound_at is not None and now - self.last_inbound_at < window
 
 
 class StaleChange(Exception):
@@ -234,6 +253,24 @@ class Tx:
                               {"from": change.old, "reason": change.reason}, now)
         self._known[info.nik] = info
         return info
+
+    async def heard_from(self, chat_keys: Iterable[str], now: datetime) -> None:
+        """These chats wrote just now (WhatsApp's 24-hour window starts again)."""
+        rows = [{"chat_key": key, "last_inbound_at": now, "opted_out": False}
+                for key in sorted(set(chat_keys))]
+        if rows:
+            upsert = _upsert(self.postgres, contact)
+            await self.conn.execute(upsert.on_conflict_do_update(
+                index_elements=[contact.c.chat_key],
+                set_={"last_inbound_at": upsert.excluded.last_inbound_at}), rows)
+
+    async def opt_out(self, effect: OptOut, now: datetime) -> None:
+        upsert = _upsert(self.postgres, contact)
+        values = {"opted_out": effect.opted_out, "opted_out_at": now if effect.opted_out
+                  else None}
+        await self.conn.execute(upsert.values(chat_key=effect.chat_key, **values)
+                                .on_conflict_do_update(index_elements=[contact.c.chat_key],
+                                                       set_=values))
 
     async def file_claim(self, effect: FileClaim, channel: str, chat_key: str,
                          now: datetime) -> None:
@@ -480,6 +517,17 @@ class Tx:
             staff.c.channel == channel, staff.c.chat_id == chat_id))
 
 
+def _upsert(postgres: bool, table):
+    """The dialect's INSERT, which has ``on_conflict_do_update`` on both databases."""
+    if postgres:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 def _insert_ignoring(postgres: bool, table):
     """INSERT that leaves an existing row alone (another process may add it first)."""
     if postgres:
@@ -584,6 +632,29 @@ class Store:
     async def mark_delivered(self, marks: Iterable[tuple[str, ...]]) -> None:
         async with self.transaction() as tx:
             await tx.mark_delivered(marks)
+
+    async def contact(self, chat_key: str) -> ContactInfo:
+        """When the chat last wrote, and whether it opted out (an unknown chat: never, no)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(contact.c.last_inbound_at, contact.c.opted_out)
+                                      .where(contact.c.chat_key == chat_key))).first()
+        if row is None:
+            return ContactInfo(None, False)
+        return ContactInfo(as_utc(row.last_inbound_at) if row.last_inbound_at else None,
+                           row.opted_out)
+
+    async def message_status(self, sid: str, chat_key: str, status: str,
+                             error_code: int | None, now: datetime) -> None:
+        """A channel's report on a message it accepted. Error 21610 (the user blocked the
+        sender on WhatsApp) marks the contact opted out."""
+        async with self.transaction() as tx:
+            upsert = _upsert(tx.postgres, outgoing)
+            values = {"status": status, "error_code": error_code, "updated_at": now}
+            await tx.conn.execute(upsert.values(sid=sid, chat_key=chat_key, **values)
+                                  .on_conflict_do_update(index_elements=[outgoing.c.sid],
+                                                         set_=values))
+            if error_code == OPTED_OUT_ERROR:
+                await tx.opt_out(OptOut(chat_key, True), now)
 
     async def document_paths(self) -> set[str]:
         """Every stored file a claim refers to."""

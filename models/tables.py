@@ -209,3 +209,26 @@ class NumberSeries(SQLModel, table=True):
     __tablename__ = "sequence"
     name: str = Field(primary_key=True, max_length=40)
     value: int = Field(default=0, sa_type=BigInteger)
+
+
+class Contact(SQLModel, table=True):
+    """What the bot knows of a chat as someone to write to: when they last wrote (WhatsApp
+    allows free text only within 24 hours of it) and whether they asked for no more messages."""
+
+    __tablename__ = "contact"
+    chat_key: str = Field(primary_key=True, max_length=100)
+    last_inbound_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    opted_out: bool = Field(default=False, index=True)
+    opted_out_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class OutgoingMessage(SQLModel, table=True):
+    """A message the channel accepted (Twilio's MessageSid) and what became of it, from the
+    status callbacks: queued, sent, delivered, read, failed or undelivered with the error."""
+
+    __tablename__ = "outgoing_message"
+    sid: str = Field(primary_key=True, max_length=64)
+    chat_key: str = Field(max_length=100, index=True)
+    status: str = Field(max_length=20)
+    error_code: int | None = None
+    updated_at: datetime = Field(sa_column=_utc(nullable=False, index=True))

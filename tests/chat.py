@@ -23,6 +23,7 @@ from bot.messages import (
     Inbound,
     Media,
     Notify,
+    OptOut,
     RegisterWorker,
     Rendered,
     Reply,
@@ -74,6 +75,7 @@ class Memory:
     """Stored claims by reference."""
     filed: list[FileClaim] = field(default_factory=list)
     numbers: dict[str, int] = field(default_factory=dict)
+    opted_out: dict[str, bool] = field(default_factory=dict)
 
     def apply(self, effect, chat_key: str, now: datetime) -> None:
         if isinstance(effect, RegisterWorker):
@@ -129,6 +131,8 @@ class Memory:
             self.claims[effect.reference] = dataclasses.replace(
                 claim, documents=documents, files=files, status=effect.status,
                 complete_at=complete)
+        elif isinstance(effect, OptOut):
+            self.opted_out[effect.chat_key] = effect.opted_out
         else:
             self.notices.append(effect)
 

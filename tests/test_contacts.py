@@ -1,0 +1,60 @@
+"""Contacts: STOP and MULAI in the chat, when each chat last wrote (WhatsApp's 24-hour window),
+and what became of the messages a channel accepted, on both databases."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.messages import OptOut
+from models.store import outgoing
+from tests.chat import Chat, Memory
+from tests.test_conversations import play
+from tests.test_pipeline import NOW, Pipeline
+
+
+async def test_stop_and_start_again(catalogs):
+    memory = Memory()
+    chat = Chat(catalogs, memory)
+    await play(chat, [
+        ("/start", ["menu.welcome"]), ("1", ["language.prompt"]), ("1", ["consent.prompt"]),
+        ("STOP", ["optout.done"], ["MULAI"]),
+        ("status", ["status.none"]),
+        ("menu", ["menu.prompt"], ["1. ▶️ Lanjutkan pendaftaran"]),
+        ("mulai", ["optout.undone", "menu.welcome"]),
+        ("mulai", ["menu.welcome"]),
+    ])
+    assert memory.opted_out == {"telegram:7001": False}
+    await play(chat, [("berhenti", ["optout.done"])])
+    assert memory.opted_out == {"telegram:7001": True} and chat.session.opted_out
+
+
+async def test_contacts_remember_the_last_message_and_opting_out(store, catalogs):
+    pipeline = Pipeline(store, catalogs)
+    await pipeline.conversations.start()
+    await pipeline.say(1, "/start")
+    pipeline.now = NOW + timedelta(hours=30)
+    await pipeline.say(2, "/start", "stop")
+    await pipeline.conversations.stop()
+    first, second = await store.contact("telegram:1"), await store.contact("telegram:2")
+    assert (first.last_inbound_at, first.opted_out) == (NOW, False)
+    assert (second.last_inbound_at, second.opted_out) == (NOW + timedelta(hours=30), True)
+    later = NOW + timedelta(hours=31)
+    assert not first.within(timedelta(hours=24), later)
+    assert second.within(timedelta(hours=24), later)
+    unknown = await store.contact("whatsapp:628000")
+    assert (unknown.last_inbound_at, unknown.opted_out) == (None, False)
+    async with store.transaction() as tx:
+        await tx.opt_out(OptOut("telegram:2", False), later)
+    assert not (await store.contact("telegram:2")).opted_out
+
+
+async def test_message_states_and_the_opt_out_error(store):
+    await store.message_status("SM1", "whatsapp:6281", "queued", None, NOW)
+    await store.message_status("SM1", "whatsapp:6281", "delivered", None, NOW)
+    await store.message_status("SM2", "whatsapp:6282", "failed", 21610, NOW)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(outgoing.c.sid, outgoing.c.status,
+                                          outgoing.c.error_code).order_by(outgoing.c.sid))).all()
+    assert [tuple(r) for r in rows] == [("SM1", "delivered", None), ("SM2", "failed", 21610)]
+    assert (await store.contact("whatsapp:6282")).opted_out
+    assert not (await store.contact("whatsapp:6281")).opted_out
