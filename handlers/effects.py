@@ -55,6 +55,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
             info = await tx.change_status(effect, now)
             log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
         elif isinstance(effect, Notify):
+            if await tx.opted_out(effect.chat_key):
+                log.info("notice to a chat that opted out not sent (%s)",
+                         effect.replies[0].msgid)
+                continue
             to_channel = effect.chat_key.split(":", 1)[0]
             messages = [renderer.render(r, effect.locale) for r in effect.replies]
             notice = tx.queue_notice(to_channel, effect.chat_key, messages, now, send_here)

@@ -264,6 +264,11 @@ class Tx:
                 index_elements=[contact.c.chat_key],
                 set_={"last_inbound_at": upsert.excluded.last_inbound_at}), rows)
 
+    async def opted_out(self, chat_key: str) -> bool:
+        """Whether the chat asked for no messages the bot starts."""
+        return bool(await self.conn.scalar(select(contact.c.opted_out).where(
+            contact.c.chat_key == chat_key)))
+
     async def opt_out(self, effect: OptOut, now: datetime) -> None:
         upsert = _upsert(self.postgres, contact)
         values = {"opted_out": effect.opted_out, "opted_out_at": now if effect.opted_out

@@ -3,13 +3,14 @@ and what became of the messages a channel accepted, on both databases."""
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.messages import OptOut
-from models.store import outgoing
-from tests.chat import Chat, Memory
+from models.staff import StaffDirectory
+from models.store import outbox, outgoing
+from tests.chat import Chat, Memory, town_programme
 from tests.test_conversations import play
-from tests.test_pipeline import NOW, Pipeline
+from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for
 
 
 async def test_stop_and_start_again(catalogs):
@@ -58,3 +59,17 @@ async def test_message_states_and_the_opt_out_error(store):
     assert [tuple(r) for r in rows] == [("SM1", "delivered", None), ("SM2", "failed", 21610)]
     assert (await store.contact("whatsapp:6282")).opted_out
     assert not (await store.contact("whatsapp:6281")).opted_out
+
+
+async def test_a_chat_that_opted_out_gets_no_notices(store, catalogs):
+    pipeline = Pipeline(store, catalogs, programmes=town_programme(verification="staff"))
+    await StaffDirectory(store).add("telegram", "9001", "verifier", None, "cli:test", NOW)
+    await pipeline.conversations.start()
+    await pipeline.say(1, *[answer or nik_for(1) for answer in ANSWERS])
+    await pipeline.say(1, "stop")
+    await pipeline.say(9001, "/setujui LD-TEST-0001")
+    await pipeline.conversations.stop()
+    assert "disetujui dan terdaftar" in pipeline.sender.texts("9001")[-1]
+    assert "Kabar baik" not in "\n".join(pipeline.sender.texts("1"))
+    async with store.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
