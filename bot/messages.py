@@ -230,7 +230,16 @@ class OptOut:
     opted_out: bool
 
 
-Effect = RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim | OptOut
+@dataclass(frozen=True)
+class LinkChat:
+    """Effect: a registered worker confirmed who they are from another chat."""
+
+    reference: str
+    chat_key: str
+
+
+Effect = (RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
+          | OptOut | LinkChat)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from bot.messages import (
     ChangeStatus,
     Effect,
     FileClaim,
+    LinkChat,
     Notify,
     OptOut,
     Rendered,
@@ -44,6 +45,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, AddDocuments):
             await tx.add_documents(effect, now)
             log.info("claim %s: %d documents added", effect.reference, len(effect.documents))
+        elif isinstance(effect, LinkChat):
+            await tx.link_chat(effect, now)
+            log.info("worker %s linked to a %s chat", effect.reference,
+                     effect.chat_key.split(":")[0])
         elif isinstance(effect, OptOut):
             await tx.opt_out(effect, now)
             log.info("chat %s %s", effect.chat_key.split(":")[0],

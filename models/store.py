@@ -22,6 +22,7 @@ from bot.messages import (
     ChangeClaim,
     ChangeStatus,
     FileClaim,
+    LinkChat,
     Media,
     OptOut,
     RegisterWorker,
@@ -44,6 +45,7 @@ from models.tables import (
     Staff,
     StaffAction,
     Worker,
+    WorkerChat,
 )
 
 conversation = Conversation.__table__
@@ -60,6 +62,7 @@ claim_document = ClaimDocument.__table__
 sequence = NumberSeries.__table__
 contact = Contact.__table__
 outgoing = OutgoingMessage.__table__
+worker_chat = WorkerChat.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""
@@ -264,6 +267,10 @@ class Tx:
                 index_elements=[contact.c.chat_key],
                 set_={"last_inbound_at": upsert.excluded.last_inbound_at}), rows)
 
+    async def link_chat(self, effect: LinkChat, now: datetime) -> None:
+        await self.conn.execute(_insert_ignoring(self.postgres, worker_chat).values(
+            chat_key=effect.chat_key, worker_reference=effect.reference, linked_at=now))
+
     async def opted_out(self, chat_key: str) -> bool:
         """Whether the chat asked for no messages the bot starts."""
         return bool(await self.conn.scalar(select(contact.c.opted_out).where(
@@ -458,9 +465,14 @@ class Tx:
         return self._known[nik]
 
     async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]:
+        """The workers registered from this chat, then those linked to it later."""
         rows = await self.conn.execute(
             _worker_info().where(worker.c.chat_key == chat_key).order_by(worker.c.id))
         stored = [_info_of(row._mapping) for row in rows]
+        linked = await self.conn.execute(_worker_info().join(
+            worker_chat, worker_chat.c.worker_reference == worker.c.reference).where(
+            worker_chat.c.chat_key == chat_key).order_by(worker_chat.c.linked_at))
+        stored += [_info_of(row._mapping) for row in linked]
         return stored + [_info_of(row) for row in self._new if row["chat_key"] == chat_key]
 
     async def worker_by_reference(self, reference: str) -> WorkerInfo | None:

@@ -232,3 +232,13 @@ class OutgoingMessage(SQLModel, table=True):
     status: str = Field(max_length=20)
     error_code: int | None = None
     updated_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+
+
+class WorkerChat(SQLModel, table=True):
+    """Another chat of a registered worker (WhatsApp besides Telegram, a new phone): linked
+    once the worker confirmed their date of birth there, so status works from both."""
+
+    __tablename__ = "worker_chat"
+    chat_key: str = Field(primary_key=True, max_length=100)
+    worker_reference: str = Field(primary_key=True, max_length=20)
+    linked_at: datetime = Field(sa_column=_utc(nullable=False))

@@ -21,6 +21,7 @@ from bot.messages import (
     ChangeStatus,
     FileClaim,
     Inbound,
+    LinkChat,
     Media,
     Notify,
     OptOut,
@@ -76,6 +77,7 @@ class Memory:
     filed: list[FileClaim] = field(default_factory=list)
     numbers: dict[str, int] = field(default_factory=dict)
     opted_out: dict[str, bool] = field(default_factory=dict)
+    links: list[tuple[str, str]] = field(default_factory=list)
 
     def apply(self, effect, chat_key: str, now: datetime) -> None:
         if isinstance(effect, RegisterWorker):
@@ -131,6 +133,8 @@ class Memory:
             self.claims[effect.reference] = dataclasses.replace(
                 claim, documents=documents, files=files, status=effect.status,
                 complete_at=complete)
+        elif isinstance(effect, LinkChat):
+            self.links.append((effect.chat_key, effect.reference))
         elif isinstance(effect, OptOut):
             self.opted_out[effect.chat_key] = effect.opted_out
         else:
@@ -143,7 +147,8 @@ class Memory:
         return self.infos.get(reference)
 
     async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]:
-        return [w for w in self.infos.values() if w.chat_key == chat_key]
+        linked = [self.infos[ref] for key, ref in self.links if key == chat_key]
+        return [w for w in self.infos.values() if w.chat_key == chat_key] + linked
 
     async def dtsen_desil(self, nik: str) -> int | None:
         return self.dtsen.get(nik)

@@ -73,3 +73,17 @@ async def test_a_chat_that_opted_out_gets_no_notices(store, catalogs):
     assert "Kabar baik" not in "\n".join(pipeline.sender.texts("1"))
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_a_worker_linked_from_another_chat_sees_their_status(store, catalogs):
+    pipeline = Pipeline(store, catalogs)
+    await pipeline.conversations.start()
+    await pipeline.say(1, *[answer or nik_for(1) for answer in ANSWERS])
+    await pipeline.say(2, "/start", "1", "1", "1", nik_for(1), "17-08-1985", "status")
+    await pipeline.conversations.stop()
+    texts = pipeline.sender.texts("2")
+    assert "sudah terhubung dengan pendaftaran LD-TEST-0001" in texts[-3]
+    assert "BUDI SANTOSO" in texts[-2]
+    async with store.transaction() as tx:
+        assert [w.reference for w in await tx.workers_of_chat("telegram:2")] == ["LD-TEST-0001"]
+        assert [w.reference for w in await tx.workers_of_chat("telegram:1")] == ["LD-TEST-0001"]

@@ -345,36 +345,45 @@ async def test_sweep_forgets_idle_drafts_and_the_user_is_told(catalogs):
 async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs):
     memory = Memory()
     first = Chat(catalogs, memory)
-    await play(first, TO_SUMMARY + SAVE)
-    second = Chat(catalogs, memory, chat_id="7002")
-    await play(second, TO_NIK + [
+    await play(first, TO_SUMMARY + SAVE + [
+        ("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
         ("1371.0117.0885.0001", ["nik.registered"], ["1371********0001", "1. 🔎 Cek status"]),
-        ("1", ["status.none"], ["1. ▶️ Lanjutkan pendaftaran"]),
-        ("1", ["nik.prompt"]),
-    ])
-    third = Chat(catalogs, memory, chat_id="7003")
-    await play(third, TO_NIK + [
-        (NIK, ["nik.registered"]),
-        ("🔎 Cek status", ["status.none"]),
-    ])
-    fourth = Chat(catalogs, memory, chat_id="7004")
-    await play(fourth, TO_NIK + [
-        (NIK, ["nik.registered"]),
-        ("1371011708850002", ["full_name.prompt"]),
-        ("1", ["error:name.digits"]),
-    ])
-    await play(first, [
-        ("status", ["status.worker", "status.more"],
-         ["BUDI SANTOSO", "LD-TEST-", "menunggu verifikasi"]),
+        ("1", ["status.worker", "status.more"], ["BUDI SANTOSO", "menunggu verifikasi"]),
     ])
     assert len(memory.workers) == 1
 
 
-async def test_an_offer_does_not_outlive_an_expired_conversation(catalogs):
+async def test_the_same_worker_links_another_chat_with_the_birth_date(catalogs):
+    """Registered from Telegram, the worker writes from WhatsApp (or a new phone): the NIK
+    is not stored twice, and the birth date links the new chat to the registration."""
     memory = Memory()
     await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
-    chat = Chat(catalogs, memory, chat_id="7002")
-    await play(chat, TO_NIK + [(NIK, ["nik.registered"])])
+    second = Chat(catalogs, memory, chat_id="7002")
+    await play(second, TO_NIK + [
+        (NIK, ["link.prompt"], ["NIK 1371********0001 sudah terdaftar"]),
+        ("18-08-1985", ["error:link.mismatch"]),
+        (photo(), ["error:input.not_text"]),
+        ("17-08-1985", ["link.done"], ["BUDI SANTOSO", "1. 🔎 Cek status"]),
+        ("1", ["status.worker", "status.more"], ["BUDI SANTOSO", "menunggu verifikasi"]),
+        ("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+        (NIK, ["nik.registered"]),
+    ])
+    assert memory.links == [("telegram:7002", memory.workers[0][1].reference)]
+    assert len(memory.workers) == 1
+    guesser = Chat(catalogs, memory, chat_id="7003")
+    await play(guesser, TO_NIK + [(NIK, ["link.prompt"])])
+    for day in range(1, 5):
+        await play(guesser, [(f"0{day}-01-1980", ["error:link.mismatch"])])
+    await play(guesser, [("05-01-1980", ["error:link.mismatch"]),
+                         ("06-01-1980", ["claim_status.limit"])])
+    assert len(memory.links) == 1
+
+
+async def test_an_offer_does_not_outlive_an_expired_conversation(catalogs):
+    memory = Memory()
+    chat = Chat(catalogs, memory)
+    await play(chat, TO_SUMMARY + SAVE + [("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+                                           (NIK, ["nik.registered"])])
     chat.wait(hours=25)
     await play(chat, [("1", ["session.expired", "menu.prompt"])])
 

@@ -11,8 +11,9 @@ from datetime import date
 from bot import enrolment
 from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
+from bot.flows.lookup import LIMIT, recent
 from bot.i18n import N_, Money, Msg
-from bot.messages import Choice, Inbound, RegisterWorker, Reply
+from bot.messages import Choice, Inbound, LinkChat, RegisterWorker, Reply
 from bot.occupations import OCCUPATION_LABELS, OCCUPATIONS
 from bot.programmes import Programme, Programmes
 from bot.questions import Question
@@ -93,6 +94,8 @@ def questions(rules: Rules) -> dict[str, Question]:
                  N_("programme_pick.help")),
         Question("income", N_("income.prompt"), N_("income.expect"), N_("income.help"),
                  choices=income_choices(rules)),
+        Question("link_birth_date", N_("link.prompt"), N_("birth_date.expect"),
+                 N_("link.help"), validator="date"),
         Question("summary", N_("summary.prompt"), N_("summary.expect"), N_("summary.help"),
                  choices=SUMMARY_CHOICES),
         Question("edit", N_("edit.prompt"), N_("edit.expect"), N_("edit.help"),
@@ -267,6 +270,8 @@ class Registration:
         if step == "programme_confirm":
             return question.ask(enrolment.programme_params(
                 suggested(s.data, ctx.today, self.programmes)[0]))
+        if step == "link_birth_date":
+            return question.ask({"nik": mask_nik(s.data["link"])})
         if step == "birth_date_confirm":
             return question.ask({"given": date.fromisoformat(s.data["birth_date"]),
                                  "in_nik": birth_date_mismatch(s.data, ctx.today)})
@@ -283,8 +288,31 @@ class Registration:
         if isinstance(result, Err):
             turn.say(question.error(result))
             return
-        handler = self.handlers.get(s.step, self._store)
-        await handler(s, result.value, turn, ctx)
+        if s.step == "nik":
+            await self._nik(s, result.value, turn, ctx, inbound.chat_key)
+        elif s.step == "link_birth_date":
+            await self._link(s, result.value, turn, ctx, inbound.chat_key)
+        else:
+            await self.handlers.get(s.step, self._store)(s, result.value, turn, ctx)
+
+    async def _link(self, s: Session, born: date, turn: Turn, ctx: Context,
+                    chat_key: str) -> None:
+        """Tries count against the chat's hourly look-ups: nobody can guess birth dates."""
+        s.lookups = recent(s, ctx.now)
+        if len(s.lookups) >= LIMIT:
+            s.leave_flow()
+            turn.say(Reply(N_("claim_status.limit"), {"limit": LIMIT}, navigation=True))
+            return
+        s.lookups.append(ctx.now.isoformat())
+        worker = await ctx.lookup.worker_by_nik(s.data["link"])
+        if worker is None or worker.birth_date != born:
+            turn.say(self.questions["link_birth_date"].error(Err(N_("link.mismatch"))))
+            return
+        turn.do(LinkChat(worker.reference, chat_key))
+        s.leave_flow()
+        turn.say(Reply(N_("link.done"), {"full_name": worker.full_name,
+                                         "reference": worker.reference},
+                       choices=(STATUS,), navigation=True))
 
     async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
         s.data[s.step] = value.isoformat() if isinstance(value, date) else value
@@ -301,10 +329,18 @@ class Registration:
         if record_consent(s, choice, turn, ctx, N_("consent.declined")):
             self._ask_next(s, turn, ctx)
 
-    async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
-        if await ctx.lookup.worker_by_nik(nik) is not None:
-            turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
-                           choices=(STATUS,)))
+    async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context, chat_key: str) -> None:
+        existing = await ctx.lookup.worker_by_nik(nik)
+        if existing is not None:
+            mine = [w.reference for w in await ctx.lookup.workers_of_chat(chat_key)]
+            if existing.reference in mine:
+                turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
+                               choices=(STATUS,)))
+                return
+            # Registered from another chat (Telegram, an old phone): the same person links
+            # this chat by confirming the date of birth.
+            s.data["link"], s.step = nik, "link_birth_date"
+            turn.say(self._ask(s, s.step, ctx))
             return
         s.data["nik"] = nik
         s.data.pop("birth_date_confirmed", None)
