@@ -1,7 +1,8 @@
 """Lindungi's composition root: read the settings, build the store, engine and channels, run.
 
     python main.py            run every configured channel, or the terminal chat if none is
-    python main.py run        Telegram by long polling (needs TELEGRAM_BOT_TOKEN)
+    python main.py run        Telegram by long polling (needs TELEGRAM_BOT_TOKEN) and/or
+                              WhatsApp by Twilio's webhooks (needs TWILIO_* and PUBLIC_BASE_URL)
     python main.py chat       chat with the bot in this terminal
     python main.py db upgrade apply database migrations (run and chat do it too)
     python main.py staff add --telegram-id ID --role admin|verifier [--name NAME]
@@ -34,6 +35,8 @@ from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
+from handlers.web import WebServer, web_app
+from handlers.whatsapp import WhatsAppChannel
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
@@ -47,8 +50,9 @@ SWEEP_EVERY_S = 600
 PRUNE_EVERY_S = 24 * 3600
 UNUSED_FILE_AGE_S = 7 * 24 * 3600
 """A file no claim refers to is kept a week: long past any unfinished claim's idle expiry."""
-NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio")
-"""Libraries whose debug logs carry bot tokens in URLs or NIKs in query parameters."""
+NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio", "twilio")
+"""Libraries whose debug logs carry bot tokens in URLs or NIKs in query parameters (Twilio's
+client logs every request's headers at INFO)."""
 
 
 class StartupError(Exception):
@@ -58,7 +62,8 @@ class StartupError(Exception):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="main.py", description="Lindungi chat bot")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="run every configured channel (Telegram: long polling)")
+    commands.add_parser("run", help="run every configured channel (Telegram: long polling; "
+                        "WhatsApp: Twilio's webhooks)")
     commands.add_parser("chat", help="chat with the bot in this terminal")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
@@ -160,41 +165,94 @@ async def prune_files(store: Store, media: MediaStore) -> int:
     return removed
 
 
-async def run_telegram(settings: Settings) -> None:
+async def run(settings: Settings) -> None:
+    """Every configured channel on this event loop: Telegram by long polling; WhatsApp by
+    Twilio's webhooks, served by uvicorn with ``/healthz``. SIGINT or SIGTERM stops it:
+    webhooks first (a request under way is finished and stored), then polling, then the
+    replies still being sent (``Conversations.stop``)."""
     store = await open_store(settings)
     catalogs, conversations = await build(settings, store)
     media = MediaStore(settings.storage_dir)
-    telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
-                               settings.telegram_api_base_url, conversations,
-                               settings.telegram_send_concurrency, media=media)
-    conversations.add_channel("telegram", telegram)
+    telegram: TelegramChannel | None = None
+    whatsapp: WhatsAppChannel | None = None
+    web: WebServer | None = None
+    tasks: list[asyncio.Task] = []
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    running = False
     try:
-        try:
-            await telegram.start()
-        except Exception as exc:
-            raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
-                               f"TELEGRAM_API_BASE_URL): {exc}") from exc
+        if settings.telegram_bot_token is not None:
+            telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
+                                       settings.telegram_api_base_url, conversations,
+                                       settings.telegram_send_concurrency, media=media)
+            conversations.add_channel("telegram", telegram)
+            try:
+                await telegram.start()
+            except Exception as exc:
+                raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
+                                   f"TELEGRAM_API_BASE_URL): {exc}") from exc
+        if settings.whatsapp_configured:
+            whatsapp = WhatsAppChannel(
+                settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+                settings.twilio_whatsapp_from, settings.public_base_url,
+                api_base_url=settings.twilio_api_base_url, media=media)
+            conversations.add_channel("whatsapp", whatsapp)
         await conversations.start()
-        sweeper = asyncio.create_task(sweep_forever(conversations, media))
-        poller = asyncio.create_task(telegram.poll())
-        loop = asyncio.get_running_loop()
+        running = True
+        if whatsapp is not None:
+            app = web_app(conversations, whatsapp, store, settings.public_base_url,
+                          settings.twilio_auth_token.get_secret_value())
+            web = WebServer(app, settings.host, settings.port)
+            try:
+                await web.start()
+            except OSError as exc:
+                raise StartupError(f"cannot serve the WhatsApp webhooks on {settings.host}:"
+                                   f"{settings.port} (HOST, PORT): "
+                                   f"{exc.strerror or exc}") from exc
+        tasks.append(asyncio.create_task(sweep_forever(conversations, media)))
+        poller = asyncio.create_task(telegram.poll()) if telegram is not None else None
+        watched = [asyncio.create_task(stopping.wait())]
+        watched += [task for task in (poller, web.task if web else None) if task is not None]
+        tasks += watched
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Stopping mid-poll is safe: unconfirmed updates come again and repeats are dropped.
-            loop.add_signal_handler(sig, poller.cancel)
-        log.info("Lindungi is running on Telegram")
+            loop.add_signal_handler(sig, stopping.set)
+        log.info("Lindungi is running on %s", " and ".join(
+            name for name, channel in (("Telegram", telegram), ("WhatsApp", whatsapp))
+            if channel is not None))
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        web_died = web is not None and web.task.done() and not stopping.is_set()
+        if web is not None:
+            await web.stop()
         revoked = False
-        try:
-            await poller
-        except asyncio.CancelledError:
-            pass
-        except InvalidToken:
-            revoked = True
-        sweeper.cancel()
+        if poller is not None:
+            poller.cancel()
+            try:
+                await poller
+            except asyncio.CancelledError:
+                pass
+            except InvalidToken:
+                revoked = True
+        running = False
         await conversations.stop()
         if revoked:
             raise StartupError("Telegram no longer accepts the bot token (TELEGRAM_BOT_TOKEN)")
+        if web_died:
+            raise StartupError("the web server for the WhatsApp webhooks stopped")
     finally:
-        await telegram.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if web is not None:
+            await web.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if running:
+            await conversations.stop()
+        if telegram is not None:
+            await telegram.close()
+        if whatsapp is not None:
+            await whatsapp.close()
         await store.close()
 
 
@@ -360,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"lindungi: {line}", file=sys.stderr)
         return 2
-    command = args.command or ("run" if settings.telegram_bot_token else "chat")
+    channels = settings.telegram_bot_token is not None or settings.whatsapp_configured
+    command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card")
     configure_logging("WARNING" if quiet else settings.log_level)
@@ -384,10 +443,10 @@ def main(argv: list[str] | None = None) -> int:
             if not asyncio.run(check_card(settings, args.token)):
                 return 1
         elif command == "run":
-            if settings.telegram_bot_token is None:
+            if settings.telegram_bot_token is None and not settings.whatsapp_configured:
                 raise StartupError("no channel configured: set TELEGRAM_BOT_TOKEN, "
                                    "or use `python main.py chat`")
-            asyncio.run(run_telegram(settings))
+            asyncio.run(run(settings))
         else:
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(run_chat(settings))

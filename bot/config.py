@@ -5,7 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -14,6 +14,11 @@ from bot.rules import Rules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lindungi.db"
 DEFAULT_PROGRAMMES_FILE = Path(__file__).resolve().parent.parent / "programmes.toml"
+DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+TWILIO_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+WHATSAPP_NUMBER = re.compile(r"(?:whatsapp:)?\+?([1-9][0-9]{7,14})")
+TWILIO_SETTINGS = ("twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_from")
+"""WhatsApp is on when all three are set; some but not all is a mistake."""
 
 
 class Settings(BaseSettings):
@@ -37,6 +42,77 @@ class Settings(BaseSettings):
     """Where claim documents are kept (content-addressed; readable by the bot's user only)."""
     card_signing_key: SecretStr | None = None
     """Signs the QR code of membership cards; without it, a key kept in the database."""
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_whatsapp_from: str | None = None
+    """The bot's WhatsApp sender, ``whatsapp:+628…`` (a bare ``+628…`` is taken as that)."""
+    twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
+    public_base_url: str | None = None
+    """The address Twilio calls (the webhooks are under it); what Twilio signs."""
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=1, le=65535)
+
+    @field_validator("twilio_account_sid", "twilio_whatsapp_from", "public_base_url",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str | None) -> str | None:
+        if value is not None and not TWILIO_SID.fullmatch(value.strip()):
+            raise ValueError("an account SID is AC followed by 32 hexadecimal digits (Twilio "
+                             "console → Account info)")
+        return value.strip() if value is not None else None
+
+    @field_validator("twilio_auth_token")
+    @classmethod
+    def _auth_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _whatsapp_from(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = WHATSAPP_NUMBER.fullmatch(value.strip().replace(" ", ""))
+        if found is None:
+            raise ValueError("must look like whatsapp:+6281234567890 (the sender's number "
+                             "with its country code)")
+        return f"whatsapp:+{found.group(1)}"
+
+    @field_validator("twilio_api_base_url", "public_base_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be an address starting with http:// or https://, without "
+                             "a query, e.g. https://lindungi.example.org")
+        return value
+
+    @model_validator(mode="after")
+    def _whatsapp_complete(self) -> "Settings":
+        """Raises ``BadSetting`` itself (pydantic lets it through): ``load_settings`` names the
+        first failing field, and a missing one is not a field that failed."""
+        given = [name for name in TWILIO_SETTINGS if getattr(self, name) is not None]
+        if given and len(given) < len(TWILIO_SETTINGS):
+            missing = next(name for name in TWILIO_SETTINGS if name not in given)
+            raise BadSetting(f"bad setting {missing.upper()}: needed for WhatsApp, since "
+                             f"{', '.join(name.upper() for name in given)} "
+                             f"{'is' if len(given) == 1 else 'are'} set")
+        if given and self.public_base_url is None:
+            raise BadSetting("bad setting PUBLIC_BASE_URL: needed for WhatsApp: the https "
+                             "address Twilio calls, e.g. https://lindungi.example.org")
+        return self
+
+    @property
+    def whatsapp_configured(self) -> bool:
+        return all(getattr(self, name) is not None for name in TWILIO_SETTINGS)
 
     @field_validator("dtsen_hmac_key", "card_signing_key")
     @classmethod

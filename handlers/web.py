@@ -1,0 +1,210 @@
+"""The bot's HTTP side: Twilio's WhatsApp webhooks and a health check, one Starlette app that
+``main.py run`` serves with uvicorn on the bot's own event loop.
+
+    POST /whatsapp         a WhatsApp message (Twilio's form), answered once it is stored
+    POST /whatsapp/status  Twilio's report on a message the bot sent (queued, sent, delivered,
+                           read, failed…)
+    GET  /healthz          {"database": "ok"} when the database answers, else 503
+
+Every Twilio request must carry a valid ``X-Twilio-Signature``, computed over the address Twilio
+called: ``PUBLIC_BASE_URL`` + the path (behind a TLS proxy the address this server sees is not
+the one Twilio signed). Without one: 403, and nothing is stored.
+"""
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+import uvicorn
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.datastructures import MultiDict
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+
+from handlers.conversations import Conversations, database_error
+from handlers.whatsapp import WhatsAppChannel
+from models.store import Store
+
+log = logging.getLogger("lindungi.web")
+
+WHATSAPP_PATH = "/whatsapp"
+STATUS_PATH = "/whatsapp/status"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+MAX_FORM_BYTES = 64 * 1024
+"""Twilio's forms are a few hundred bytes; anything far bigger is refused before it is read."""
+HEALTH_TIMEOUT_S = 5.0
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+"""The answer to a message webhook: nothing for Twilio to send (replies go by the REST API)."""
+
+OnStatus = Callable[[str, str, int | None], Awaitable[None] | None]
+"""``on_status(message_sid, status, error_code)``: a delivery report, once its signature is
+checked (a plain or an async function). Raising makes the callback answer 500, so Twilio may
+send it again."""
+
+
+def web_app(conversations: Conversations, whatsapp: WhatsAppChannel | None, store: Store,
+            public_base_url: str | None, auth_token: str | None, *,
+            on_status: OnStatus | None = None) -> Starlette:
+    """The app. Without ``whatsapp`` only ``/healthz`` is served; with it, ``public_base_url``
+    (``PUBLIC_BASE_URL``) and ``auth_token`` (``TWILIO_AUTH_TOKEN``, what Twilio signs with)
+    are needed."""
+    routes = [Route("/healthz", _health(store), methods=["GET"])]
+    if whatsapp is not None:
+        if not public_base_url or not auth_token:
+            raise ValueError("WhatsApp webhooks need the public base URL and the auth token")
+        check = Signatures(public_base_url, auth_token)
+        routes += [
+            Route(WHATSAPP_PATH, _message(conversations, whatsapp, check), methods=["POST"]),
+            Route(STATUS_PATH, _status(check, on_status), methods=["POST"])]
+    return Starlette(routes=routes)
+
+
+class Signatures:
+    """Checks ``X-Twilio-Signature`` against the public address of each webhook."""
+
+    def __init__(self, public_base_url: str, auth_token: str):
+        self.public_base_url = public_base_url.rstrip("/")
+        self.validator = RequestValidator(auth_token)
+
+    def url(self, path: str, request: Request) -> str:
+        query = request.url.query
+        return f"{self.public_base_url}{path}" + (f"?{query}" if query else "")
+
+    def valid(self, path: str, request: Request, form: MultiDict) -> bool:
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            return False
+        return self.validator.validate(self.url(path, request), form, signature)
+
+
+async def read_form(request: Request) -> MultiDict | None:
+    """The url-encoded body as a multi-dict (what ``RequestValidator`` reads, repeated names
+    included); None when it is too big to be Twilio's. Parsed here: Starlette's
+    ``request.form()`` needs python-multipart, which the project does not install."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return MultiDict()
+    return MultiDict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+async def _verified(request: Request, path: str, check: Signatures
+                    ) -> tuple[MultiDict | None, Response | None]:
+    form = await read_form(request)
+    if form is None:
+        return None, Response(status_code=413)
+    if not check.valid(path, request, form):
+        client = request.client.host if request.client else "?"
+        log.warning("refused a %s post from %s: missing or wrong %s", path, client,
+                    SIGNATURE_HEADER)
+        return None, Response("invalid signature", status_code=403, media_type="text/plain")
+    return form, None
+
+
+def _message(conversations: Conversations, whatsapp: WhatsAppChannel, check: Signatures):
+    async def message(request: Request) -> Response:
+        form, refused = await _verified(request, WHATSAPP_PATH, check)
+        if refused is not None:
+            return refused
+        try:
+            inbound = await whatsapp.receive(form)
+            if inbound is None:
+                log.info("ignored a webhook that is no WhatsApp message from a user")
+            else:
+                # Returns once journaled and committed (a repeated MessageSid is dropped
+                # there); the replies are sent afterwards, by the REST API.
+                await conversations.submit([inbound])
+        except Exception as exc:  # noqa: BLE001 - 500: Twilio sends the message again
+            log.error("could not store WhatsApp message %s: %s", form.get("MessageSid"),
+                      database_error(exc))
+            return Response("not stored", status_code=500, media_type="text/plain")
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return message
+
+
+def _status(check: Signatures, on_status: OnStatus | None):
+    async def status(request: Request) -> Response:
+        form, refused = await _verified(request, STATUS_PATH, check)
+        if refused is not None:
+            return refused
+        sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
+        error = form.get("ErrorCode") or None
+        code = int(error) if error is not None and error.isdigit() else None
+        log.info("message %s: %s%s", sid, state, f" (error {error})" if error else "")
+        if on_status is not None and sid and state:
+            try:
+                result = on_status(sid, state, code)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - 500: Twilio may report it again
+                log.error("could not keep the status of %s: %s", sid, database_error(exc))
+                return Response(status_code=500)
+        return Response(status_code=204)
+
+    return status
+
+
+def _health(store: Store):
+    async def health(request: Request) -> JSONResponse:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), store.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure: unhealthy
+            log.warning("health check: the database does not answer: %s", database_error(exc))
+            return JSONResponse({"database": "unavailable"}, status_code=503)
+        return JSONResponse({"database": "ok"})
+
+    return health
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the bot stops it (``should_exit``) when it
+    stops everything else, and uvicorn's would re-raise the signal once it has stopped."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+class WebServer:
+    """uvicorn serving ``app`` as a task on the running event loop."""
+
+    def __init__(self, app: Starlette, host: str, port: int):
+        self.host, self.port = host, port
+        self.server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                             lifespan="off", access_log=False,
+                                             timeout_graceful_shutdown=10))
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Listen, or raise ``OSError`` (the port is taken): bound here, since uvicorn
+        would end the whole process (``sys.exit``) on that."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.create_server((self.host, self.port), family=family)
+        self.port = sock.getsockname()[1]
+        self.task = asyncio.create_task(self.server.serve(sockets=[sock]), name="lindungi-web")
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+                raise OSError(f"the web server did not start on {self.host}:{self.port}")
+            await asyncio.sleep(0.01)
+        log.info("serving webhooks on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop taking requests and finish those under way."""
+        if self.task is not None:
+            self.server.should_exit = True
+            await asyncio.gather(self.task, return_exceptions=True)
+            self.task = None
