@@ -201,7 +201,9 @@ async def run(settings: Settings) -> None:
         running = True
         if whatsapp is not None:
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
-                          settings.twilio_auth_token.get_secret_value())
+                          settings.twilio_auth_token.get_secret_value(),
+                          on_status=lambda sid, chat_key, status, code: store.message_status(
+                              sid, chat_key, status, code, utc_now()))
             web = WebServer(app, settings.host, settings.port)
             try:
                 await web.start()

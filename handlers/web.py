@@ -43,10 +43,10 @@ HEALTH_TIMEOUT_S = 5.0
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 """The answer to a message webhook: nothing for Twilio to send (replies go by the REST API)."""
 
-OnStatus = Callable[[str, str, int | None], Awaitable[None] | None]
-"""``on_status(message_sid, status, error_code)``: a delivery report, once its signature is
-checked (a plain or an async function). Raising makes the callback answer 500, so Twilio may
-send it again."""
+OnStatus = Callable[[str, str, str, int | None], Awaitable[None] | None]
+"""``on_status(message_sid, chat_key, status, error_code)``: a delivery report, once its
+signature is checked (a plain or an async function); ``chat_key`` is the recipient's
+(``whatsapp:628…``). Raising makes the callback answer 500, so Twilio may send it again."""
 
 
 def web_app(conversations: Conversations, whatsapp: WhatsAppChannel | None, store: Store,
@@ -143,9 +143,10 @@ def _status(check: Signatures, on_status: OnStatus | None):
         error = form.get("ErrorCode") or None
         code = int(error) if error is not None and error.isdigit() else None
         log.info("message %s: %s%s", sid, state, f" (error {error})" if error else "")
+        chat_key = "whatsapp:" + form.get("To", "").removeprefix("whatsapp:").lstrip("+")
         if on_status is not None and sid and state:
             try:
-                result = on_status(sid, state, code)
+                result = on_status(sid, chat_key, state, code)
                 if inspect.isawaitable(result):
                     await result
             except Exception as exc:  # noqa: BLE001 - 500: Twilio may report it again

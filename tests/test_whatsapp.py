@@ -232,11 +232,13 @@ async def test_a_signed_status_report_is_passed_on(bot):
     unsigned = await bot.http.post(f"{PUBLIC}/whatsapp/status",
                                    data=status_form("SM3", "read", TO))
     assert [r.status_code for r in (delivered, failed, unsigned)] == [204, 204, 403]
-    assert bot.statuses == [("SM1", "delivered", None), ("SM2", "undelivered", 63016)]
+    chat_key = f"whatsapp:{WA_ID}"
+    assert bot.statuses == [("SM1", chat_key, "delivered", None),
+                            ("SM2", chat_key, "undelivered", 63016)]
 
 
 async def test_a_status_hook_that_fails_answers_500(store, twilio, catalogs):
-    async def broken(sid, status, error_code):
+    async def broken(sid, chat_key, status, error_code):
         raise RuntimeError("database gone")
 
     app = web_app(Conversations(store, Engine(catalogs), Renderer(catalogs)), None, store,
