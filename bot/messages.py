@@ -43,6 +43,8 @@ class Inbound:
     contact_phone: str | None = None
     media: Media | None = None
     """A photo or document (its caption, if any, is in ``text``)."""
+    sender_phone: str | None = None
+    """The sender's own number, where the channel tells it (WhatsApp), in E.164."""
 
     @property
     def chat_key(self) -> str:

@@ -313,5 +313,5 @@ def incoming(form: Mapping[str, str]) -> Incoming | None:
     elif kind != "text":
         body, url = "", None
     inbound = Inbound(channel=CHANNEL, chat_id=wa_id, external_id=sid, kind=kind, text=body,
-                      media=media)
+                      media=media, sender_phone=f"+{wa_id}")
     return Incoming(inbound, url if media is not None else None)

@@ -197,11 +197,12 @@ class Memory:
 class Chat:
     def __init__(self, catalogs, memory: Memory | None = None, chat_id: str = "7001",
                  rules: Rules | None = None,
-                 programmes: Programmes | None = EXAMPLE_PROGRAMMES):
+                 programmes: Programmes | None = EXAMPLE_PROGRAMMES, channel: str = "telegram"):
         self.engine = Engine(catalogs, rules, programmes, CARD_KEY)
         self.renderer = Renderer(catalogs)
         self.memory = memory or Memory()
         self.chat_id = chat_id
+        self.channel = channel
         self.state: dict | None = None
         self.now = START
         self.count = 0
@@ -215,7 +216,8 @@ class Chat:
     async def send(self, text: str = "", kind: str = "text", contact: str | None = None,
                    media: Media | None = None) -> list[Reply]:
         self.count += 1
-        inbound = Inbound("telegram", self.chat_id, str(self.count), kind, text, contact, media)
+        inbound = Inbound(self.channel, self.chat_id, str(self.count), kind, text, contact, media,
+                          sender_phone=f"+{self.chat_id}" if self.channel == "whatsapp" else None)
         session = Session.from_json(json.loads(json.dumps(self.state))) if self.state else None
         references = iter(f"LD-TEST-{self.chat_id}-{n}" for n in range(self.count,
                                                                          self.count + 10))

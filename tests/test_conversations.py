@@ -422,3 +422,26 @@ async def test_every_reply_offers_the_way_back_to_the_menu(catalogs):
     for reply in chat.history:
         is_menu = reply.msgid.startswith("menu.") or reply.msgid == "language.set"
         assert reply.navigation or is_menu, reply.msgid
+
+
+async def test_on_whatsapp_the_phone_step_confirms_the_sender_number(catalogs):
+    chat = Chat(catalogs, chat_id="6281234567890", channel="whatsapp")
+    await play(chat, TO_NIK + NIK_TO_SUMMARY[:2] + [
+        ("17-08-1985", ["phone_confirm.prompt"], ["+6281234567890", "1. ✅ Ya, nomor ini"]),
+        ("mungkin", ["error:phone.invalid"], ["Pilih 1 jika benar, 2 untuk nomor lain"]),
+        ("1", ["occupation.prompt"]),
+    ])
+    assert chat.session.data["phone"] == "+6281234567890"
+    other = Chat(catalogs, chat_id="6281234567891", channel="whatsapp")
+    await play(other, TO_NIK + NIK_TO_SUMMARY[:2] + [
+        ("17-08-1985", ["phone_confirm.prompt"]),
+        ("2", ["phone.prompt"]),
+        ("0813 1111 2222", ["occupation.prompt"]),
+    ])
+    assert other.session.data["phone"] == "+6281311112222"
+    typed = Chat(catalogs, chat_id="6281234567892", channel="whatsapp")
+    await play(typed, TO_NIK + NIK_TO_SUMMARY[:2] + [
+        ("17-08-1985", ["phone_confirm.prompt"]),
+        ("0813 3333 4444", ["occupation.prompt"]),
+    ])
+    assert typed.session.data["phone"] == "+6281333334444"

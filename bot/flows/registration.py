@@ -19,7 +19,7 @@ from bot.programmes import Programme, Programmes
 from bot.questions import Question
 from bot.rules import CONSENT_VERSION, Rules
 from bot.session import Session
-from bot.validators import Err, Ok, mask_nik, nik_birth_date, validate_nik
+from bot.validators import Err, Ok, mask_nik, nik_birth_date, validate_nik, validate_phone
 
 LANGUAGE_CHOICES = (
     Choice("id", N_("language.id"), aliases=("indonesia", "indo", "bahasa indonesia", "id")),
@@ -78,6 +78,9 @@ def questions(rules: Rules) -> dict[str, Question]:
                  choices=DOB_CHOICES),
         Question("phone", N_("phone.prompt"), N_("phone.expect"), N_("phone.help"),
                  validator="phone", accepts_contact=True),
+        Question("phone_confirm", N_("phone_confirm.prompt"), N_("phone_confirm.expect"),
+                 N_("phone.help"), validator="phone",
+                 choices=yes_no(N_("phone_confirm.yes"), N_("phone_confirm.no"))),
         Question("occupation", N_("occupation.prompt"), N_("occupation.expect"),
                  N_("occupation.help"), choices=OCCUPATIONS),
         Question("occupation_other", N_("occupation_other.prompt"),
@@ -251,8 +254,11 @@ class Registration:
         turn.say(self._question(s, ctx).explain())
 
     def _question(self, s: Session, ctx: Context) -> Question:
-        """The question of the current step; the programme list depends on the answers."""
+        """The question of the current step; the programme list depends on the answers, and
+        where the channel told the sender's number (WhatsApp) the phone step confirms it."""
         question = self.questions[s.step]
+        if s.step == "phone" and s.data.get("sender_phone") and not s.data.get("phone_other"):
+            return self.questions["phone_confirm"]
         if s.step == "programme_pick":
             offered = programme_options(s.data, ctx.today, self.programmes)
             names = [p.region.name for p in offered]
@@ -270,6 +276,8 @@ class Registration:
         if step == "programme_confirm":
             return question.ask(enrolment.programme_params(
                 suggested(s.data, ctx.today, self.programmes)[0]))
+        if question.name == "phone_confirm":
+            return question.ask({"phone": s.data["sender_phone"]})
         if step == "link_birth_date":
             return question.ask({"nik": mask_nik(s.data["link"])})
         if step == "birth_date_confirm":
@@ -283,17 +291,30 @@ class Registration:
 
     async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
                      ctx: Context) -> None:
+        if inbound.sender_phone and isinstance(validate_phone(inbound.sender_phone), Ok):
+            s.data["sender_phone"] = validate_phone(inbound.sender_phone).value
         question = self._question(s, ctx)
         result = question.read(inbound, text, ctx.today, self.labels)
         if isinstance(result, Err):
             turn.say(question.error(result))
             return
-        if s.step == "nik":
+        if question.name == "phone_confirm":
+            self._confirm_phone(s, result.value, turn, ctx)
+        elif s.step == "nik":
             await self._nik(s, result.value, turn, ctx, inbound.chat_key)
         elif s.step == "link_birth_date":
             await self._link(s, result.value, turn, ctx, inbound.chat_key)
         else:
             await self.handlers.get(s.step, self._store)(s, result.value, turn, ctx)
+
+    def _confirm_phone(self, s: Session, answer, turn: Turn, ctx: Context) -> None:
+        """Yes: the number the message came from; no: ask for another; a number typed
+        instead is taken as the answer."""
+        if isinstance(answer, Choice) and answer.value == "no":
+            s.data["phone_other"] = True
+        else:
+            s.data["phone"] = s.data["sender_phone"] if isinstance(answer, Choice) else answer
+        self._ask_next(s, turn, ctx)
 
     async def _link(self, s: Session, born: date, turn: Turn, ctx: Context,
                     chat_key: str) -> None:
