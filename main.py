@@ -35,7 +35,7 @@ from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
-from handlers.web import WebServer, web_app
+from handlers.web import CardImages, WebServer, card_links, web_app
 from handlers.whatsapp import WhatsAppChannel
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
@@ -195,7 +195,8 @@ async def run(settings: Settings) -> None:
             whatsapp = WhatsAppChannel(
                 settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                 settings.twilio_whatsapp_from, settings.public_base_url,
-                api_base_url=settings.twilio_api_base_url, media=media)
+                api_base_url=settings.twilio_api_base_url, media=media,
+                card_links=card_links(settings.public_base_url, conversations.engine.card_key))
             conversations.add_channel("whatsapp", whatsapp)
         await conversations.start()
         running = True
@@ -203,7 +204,9 @@ async def run(settings: Settings) -> None:
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
                           settings.twilio_auth_token.get_secret_value(),
                           on_status=lambda sid, chat_key, status, code: store.message_status(
-                              sid, chat_key, status, code, utc_now()))
+                              sid, chat_key, status, code, utc_now()),
+                          cards=CardImages(conversations.engine.card_key,
+                                           conversations.engine.programmes))
             web = WebServer(app, settings.host, settings.port)
             try:
                 await web.start()

@@ -155,3 +155,39 @@ def read_card_token(key: bytes, token: str) -> CardClaim | None:
     if not _REFERENCE.fullmatch(reference) or not _KPJ.fullmatch(kpj):
         return None
     return CardClaim(reference=reference, kpj=kpj)
+
+
+LINK_PREFIX = "LDL1"
+
+
+def sign_card_link(key: bytes, reference: str, expires: int) -> str:
+    """A short-lived name for a card's image (``expires``: a POSIX time), for a channel that
+    fetches media by URL (WhatsApp): whoever holds the link can see the card until then."""
+    _check_key(key)
+    if not _REFERENCE.fullmatch(reference):
+        raise ValueError("card reference must be 1-32 ASCII letters, digits or '-'")
+    payload = _b64encode(f"{reference}|{int(expires)}".encode("ascii"))
+    mac = hmac.new(key, f"{LINK_PREFIX}.{payload}".encode("ascii"), hashlib.sha256).digest()
+    return f"{payload}.{_b64encode(mac[:_MAC_BYTES])}"
+
+
+def read_card_link(key: bytes, token: str, now: float) -> str | None:
+    """The reference a link names, if it is genuine and not expired; None for anything else."""
+    _check_key(key)
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return None
+    parts = token.split(".")
+    if len(parts) != 2:
+        return None
+    payload, signature = parts
+    mac, raw = _b64decode(signature), _b64decode(payload)
+    expected = hmac.new(key, f"{LINK_PREFIX}.{payload}".encode("ascii"),
+                        hashlib.sha256).digest()[:_MAC_BYTES]
+    if mac is None or raw is None or not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        reference, expires = raw.decode("ascii").split("|")
+        expired = int(expires) < now
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return None if expired or not _REFERENCE.fullmatch(reference) else reference

@@ -16,7 +16,10 @@ import contextlib
 import inspect
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -28,7 +31,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from handlers.conversations import Conversations, database_error
+from bot.cards import CardData, read_card_link, sign_card_link
+from bot.enrolment import ACTIVE, effective_status
+from bot.programmes import Programmes
+from bot.status import card_of
+from handlers.conversations import WIB, Conversations, database_error
 from handlers.whatsapp import WhatsAppChannel
 from models.store import Store
 
@@ -49,13 +56,36 @@ signature is checked (a plain or an async function); ``chat_key`` is the recipie
 (``whatsapp:628…``). Raising makes the callback answer 500, so Twilio may send it again."""
 
 
+CARD_PATH = "/cards/{token}"
+CARD_LINK_TTL_S = 3600
+"""How long a card's link works: Twilio fetches it within seconds; nobody else should later."""
+
+
+@dataclass(frozen=True)
+class CardImages:
+    """What serving card images needs: the signing key, and the programmes the card names."""
+
+    key: bytes
+    programmes: Programmes | None
+
+
+def card_links(public_base_url: str, key: bytes) -> Callable[[CardData], str]:
+    """Makes the short-lived address of a card's image, for channels that send media by URL."""
+    def link(card: CardData) -> str:
+        token = sign_card_link(key, card.reference, int(time.time()) + CARD_LINK_TTL_S)
+        return f"{public_base_url.rstrip('/')}/cards/{token}"
+    return link
+
+
 def web_app(conversations: Conversations, whatsapp: WhatsAppChannel | None, store: Store,
             public_base_url: str | None, auth_token: str | None, *,
-            on_status: OnStatus | None = None) -> Starlette:
+            on_status: OnStatus | None = None, cards: CardImages | None = None) -> Starlette:
     """The app. Without ``whatsapp`` only ``/healthz`` is served; with it, ``public_base_url``
     (``PUBLIC_BASE_URL``) and ``auth_token`` (``TWILIO_AUTH_TOKEN``, what Twilio signs with)
-    are needed."""
+    are needed. With ``cards``, card images are served at signed, expiring addresses."""
     routes = [Route("/healthz", _health(store), methods=["GET"])]
+    if cards is not None:
+        routes.append(Route(CARD_PATH, _card(store, cards), methods=["GET"]))
     if whatsapp is not None:
         if not public_base_url or not auth_token:
             raise ValueError("WhatsApp webhooks need the public base URL and the auth token")
@@ -155,6 +185,28 @@ def _status(check: Signatures, on_status: OnStatus | None):
         return Response(status_code=204)
 
     return status
+
+
+def _card(store: Store, cards: CardImages):
+    async def card(request: Request) -> Response:
+        reference = read_card_link(cards.key, request.path_params["token"], time.time())
+        if reference is None:
+            return Response(status_code=404)
+        async with store.transaction() as tx:
+            worker = await tx.worker_by_reference(reference)
+        today = datetime.now(WIB).date()
+        if worker is None or effective_status(worker, today) != ACTIVE:
+            return Response(status_code=404)
+        data = card_of(worker, cards.programmes, cards.key)
+        if data is None:
+            return Response(status_code=404)
+        from handlers.card_image import render_card  # Pillow and qrcode, only when used
+
+        png = await asyncio.to_thread(render_card, data)
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "private, no-store"})
+
+    return card
 
 
 def _health(store: Store):

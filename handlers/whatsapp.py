@@ -15,7 +15,7 @@ cut between lines.
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -26,6 +26,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
+from bot.cards import CardData
 from bot.messages import MAX_MEDIA_BYTES, Inbound, Kind, Media, Rendered
 from handlers.conversations import RetryLater, Undeliverable
 from handlers.media import MediaStore
@@ -99,7 +100,8 @@ class _PinnedHttpClient(AsyncTwilioHttpClient):
 class WhatsAppChannel:
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
                  public_base_url: str, *, api_base_url: str = DEFAULT_API_BASE_URL,
-                 media: MediaStore | None = None, send_concurrency: int = 4):
+                 media: MediaStore | None = None, send_concurrency: int = 4,
+                 card_links: Callable[[CardData], str] | None = None):
         """``from_number``: the bot's sender, ``whatsapp:+628…``. ``public_base_url``: where
         Twilio reaches ``handlers.web`` (delivery reports go to ``…/whatsapp/status``).
         ``api_base_url``: Twilio's REST API, or a fake. ``media``: where photos and PDFs are
@@ -109,6 +111,8 @@ class WhatsAppChannel:
         self.from_number = from_number
         self.status_callback = public_base_url.rstrip("/") + "/whatsapp/status"
         self.media = media
+        self.card_links = card_links
+        """Where Twilio fetches a card's image; without it a card goes as its text and a note."""
         self.api_base_url = api_base_url.rstrip("/")
         self._http = _PinnedHttpClient(self.api_base_url, SEND_TIMEOUT_S)
         # environment={...}: not os.environ, whose TWILIO_REGION / TWILIO_EDGE would make the
@@ -129,15 +133,17 @@ class WhatsAppChannel:
     async def send(self, chat_id: str, message: Rendered) -> None:
         """The reply as numbered text, in as many messages as its length needs (each in order;
         a failure after the first part sends the whole reply again when retried)."""
-        for body in split_body(body_of(message)):
-            await self._create(chat_id, body)
+        image = self.card_links(message.card) if message.card and self.card_links else None
+        for n, body in enumerate(split_body(body_of(message, card_note=image is None))):
+            await self._create(chat_id, body, image if n == 0 else None)
 
-    async def _create(self, chat_id: str, body: str) -> None:
+    async def _create(self, chat_id: str, body: str, image: str | None = None) -> None:
+        media = {"media_url": [image]} if image else {}
         try:
             async with self._sending:
                 sent = await self.client.messages.create_async(
                     from_=self.from_number, to=f"whatsapp:+{chat_id}", body=body,
-                    status_callback=self.status_callback)
+                    status_callback=self.status_callback, **media)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise refusal(exc) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -210,10 +216,10 @@ def refusal(exc: TwilioRestException | TwilioServiceException) -> Exception:
     return Undeliverable(f"Twilio error {code} (HTTP {status}): {why}")
 
 
-def body_of(message: Rendered) -> str:
+def body_of(message: Rendered, card_note: bool = True) -> str:
     """The text to send: options numbered, and a note for what WhatsApp cannot carry yet."""
     text = message.as_numbered_text()
-    notes = [note for note, present in ((CARD_NOTE, message.card is not None),
+    notes = [note for note, present in ((CARD_NOTE, card_note and message.card is not None),
                                         (ATTACHMENT_NOTE, message.attachment is not None))
              if present]
     return "\n\n".join([text, *notes]) if notes else text

@@ -6,21 +6,24 @@ to a fake Twilio REST API on 127.0.0.1."""
 import asyncio
 import contextlib
 import hashlib
+import io
 import signal
 import socket
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
-from bot.cards import CardData, sign_card
+from bot.cards import CardData, sign_card, sign_card_link
 from bot.engine import Engine
-from bot.messages import Inbound, Media, Rendered
+from bot.messages import ChangeStatus, Inbound, Media, Rendered
 from bot.render import Renderer
+from bot.status import card_of
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from handlers.media import MediaStore
-from handlers.web import web_app
+from handlers.web import CardImages, card_links, web_app
 from handlers.whatsapp import (
     ATTACHMENT_NOTE,
     CARD_NOTE,
@@ -32,7 +35,7 @@ from handlers.whatsapp import (
     units,
 )
 from models.store import Store, inbound, worker
-from tests.chat import EXAMPLE_PROGRAMMES
+from tests.chat import EXAMPLE_PROGRAMMES, town_programme
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.twilio_api import (
     ACCOUNT_SID,
@@ -45,6 +48,7 @@ from tests.fakes.twilio_api import (
 )
 from tests.test_e2e import START_TIMEOUT_S, bot_process, environment, until_polling
 from tests.test_pipeline import ANSWERS
+from tests.test_store import registration
 
 PUBLIC = "https://lindungi.example.org"
 WA_ID = "6281234567890"
@@ -562,3 +566,37 @@ def test_main_reports_a_half_configured_whatsapp_in_one_line(environ, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "lindungi: bad setting TWILIO_AUTH_TOKEN: needed for WhatsApp, since "
         "TWILIO_ACCOUNT_SID is set"]
+
+
+# --- the card, by a signed and expiring link ---------------------------------------------------
+
+async def test_a_card_goes_as_an_image_this_server_serves(store, catalogs, twilio):
+    key, programmes, now = b"c" * 32, town_programme(), datetime(2026, 11, 1, tzinfo=UTC)
+    async with store.transaction() as tx:
+        await tx.free_places("kota-kecil", 10)
+        await tx.register_worker(registration(
+            status="enrolled", programme_id="kota-kecil", coverage_start=date(2026, 11, 1),
+            coverage_end=date(2099, 12, 31)), "whatsapp", f"whatsapp:{WA_ID}", now)
+    async with store.transaction() as tx:
+        active = await tx.change_status(ChangeStatus("LD-AAAA-AAAA", "enrolled", "active",
+                                                     kpj="12345678901"), now)
+    card = card_of(active, programmes, key)
+    channel = WhatsAppChannel(ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC,
+                              api_base_url=twilio.base_url, card_links=card_links(PUBLIC, key))
+    try:
+        await channel.send(WA_ID, Rendered("🪪 Kartu peserta BUDI SANTOSO", card=card))
+    finally:
+        await channel.close()
+    [sent] = twilio.messages(TO)
+    assert "belum bisa dikirim" not in sent.body and len(sent.media_urls) == 1
+    app = web_app(Conversations(store, Engine(catalogs), Renderer(catalogs)), None, store,
+                  None, None, cards=CardImages(key, programmes))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=PUBLIC) as http:
+        image = await http.get(sent.media_urls[0].removeprefix(PUBLIC))
+        expired = await http.get("/cards/" + sign_card_link(key, "LD-AAAA-AAAA", 1))
+        forged = await http.get("/cards/" + sign_card_link(b"x" * 32, "LD-AAAA-AAAA",
+                                                           4_000_000_000))
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(image.content)).size == (1012, 638)
+    assert (expired.status_code, forged.status_code) == (404, 404)

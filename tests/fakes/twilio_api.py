@@ -29,7 +29,7 @@ import contextlib
 import itertools
 import secrets
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
@@ -69,6 +69,8 @@ class SentMessage:
     from_: str
     body: str
     status_callback: str | None
+    media_urls: list[str] = field(default_factory=list)
+    """Where Twilio would fetch the message's media (a card's image)."""
 
 
 @dataclass
@@ -180,7 +182,8 @@ class FakeTwilio:
             self.calls["unauthorized"] += 1
             return _error(20003)
         self.calls["messages"] += 1
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+        form = dict(pairs)
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
         if not to.startswith("whatsapp:+") or not to[10:].isdigit():
             return _error(21211)
@@ -194,7 +197,8 @@ class FakeTwilio:
                 if failure.remaining <= 0:
                     del self._failures[to]
             return _error(failure.code)
-        sent = SentMessage(new_sid(), to, from_, body, form.get("StatusCallback"))
+        sent = SentMessage(new_sid(), to, from_, body, form.get("StatusCallback"),
+                           [value for name, value in pairs if name == "MediaUrl"])
         self.sent.append(sent)
         self._inbox[to].put_nowait(sent)
         now = format_datetime(datetime.now(UTC), usegmt=True)
