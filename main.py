@@ -31,6 +31,7 @@ from bot.config import BadSetting, Settings, load_settings
 from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
+from bot.templates import notice_values
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
@@ -192,19 +193,25 @@ async def run(settings: Settings) -> None:
                 raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
                                    f"TELEGRAM_API_BASE_URL): {exc}") from exc
         if settings.whatsapp_configured:
+            kinds = notice_values(catalogs)
+            templates = settings.templates(kinds.get)
+            if missing := templates.missing(sorted(kinds)):
+                log.warning("no WhatsApp template for %s: past the 24 hours these notices "
+                            "wait until the chat writes again (WHATSAPP_TEMPLATES_FILE)",
+                            ", ".join(missing))
             whatsapp = WhatsAppChannel(
                 settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                 settings.twilio_whatsapp_from, settings.public_base_url,
                 api_base_url=settings.twilio_api_base_url, media=media,
-                card_links=card_links(settings.public_base_url, conversations.engine.card_key))
+                card_links=card_links(settings.public_base_url, conversations.engine.card_key),
+                store=store, templates=templates)
             conversations.add_channel("whatsapp", whatsapp)
         await conversations.start()
         running = True
         if whatsapp is not None:
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
                           settings.twilio_auth_token.get_secret_value(),
-                          on_status=lambda sid, chat_key, status, code: store.message_status(
-                              sid, chat_key, status, code, utc_now()),
+                          on_status=whatsapp.status_report,
                           cards=CardImages(conversations.engine.card_key,
                                            conversations.engine.programmes))
             web = WebServer(app, settings.host, settings.port)
@@ -419,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         settings.programmes()
+        if settings.whatsapp_templates_file is not None:
+            settings.templates(notice_values(load_catalogs()).get)
     except BadSetting as exc:
         for line in str(exc).splitlines():
             print(f"lindungi: {line}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Settings, from the environment or an optional ``.env`` file (names are case-insensitive)."""
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -11,6 +12,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from bot.programmes import BadProgrammes, Programmes, parse_programmes
 from bot.rules import Rules
+from bot.templates import NO_TEMPLATES, BadTemplates, Templates, parse_templates
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lindungi.db"
 DEFAULT_PROGRAMMES_FILE = Path(__file__).resolve().parent.parent / "programmes.toml"
@@ -49,11 +51,13 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
     public_base_url: str | None = None
     """The address Twilio calls (the webhooks are under it); what Twilio signs."""
+    whatsapp_templates_file: Path | None = None
+    """The Content templates for notices past WhatsApp's 24 hours (see the example file)."""
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
 
     @field_validator("twilio_account_sid", "twilio_whatsapp_from", "public_base_url",
-                     mode="before")
+                     "whatsapp_templates_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -175,6 +179,22 @@ class Settings(BaseSettings):
             return parse_programmes(text, str(self.programmes_file))
         except BadProgrammes as exc:
             raise BadSetting(str(exc)) from None
+
+    def templates(self, placeholders: Callable[[str], set[str] | None]) -> Templates:
+        """The WhatsApp templates file, checked whole (``placeholders(kind)``: the values of
+        a notice kind); none set: no templates."""
+        path = self.whatsapp_templates_file
+        if path is None:
+            return NO_TEMPLATES
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BadSetting(f"bad setting WHATSAPP_TEMPLATES_FILE: cannot read {path}: "
+                             f"{exc.strerror}") from None
+        try:
+            return parse_templates(text, str(path), placeholders)
+        except BadTemplates as exc:
+            raise BadSetting(f"bad setting WHATSAPP_TEMPLATES_FILE: {exc}") from None
 
     def rules(self) -> Rules:
         return Rules(default_locale=self.default_locale,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 from babel import Locale
@@ -77,6 +78,13 @@ class Catalogs:
 
     def has(self, locale: str, msgid: str) -> bool:
         return msgid in self.messages.get(locale, {})
+
+    def placeholders(self, msgid: str) -> set[str] | None:
+        """The ``{names}`` a message takes (from its Indonesian text); None: no such message."""
+        text = self.messages[LOCALES[0]].get(msgid)
+        if text is None:
+            return None
+        return {name for _, name, _, _ in Formatter().parse(text) if name}
 
     def text(self, locale: str, msgid: str, params: Mapping[str, Any] | None = None) -> str:
         """The message in ``locale`` (falling back to Indonesian), with formatted parameters."""

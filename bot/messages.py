@@ -79,6 +79,16 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class NoticeValues:
+    """A notice's kind and values as text: what a WhatsApp template needs to carry it once
+    the 24 hours in which free text may be sent have passed."""
+
+    kind: str
+    locale: str
+    values: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Rendered:
     """A reply turned into text in the user's language, ready for any channel."""
 
@@ -88,19 +98,24 @@ class Rendered:
     menu_button: str | None = None
     card: CardData | None = None
     attachment: "Media | None" = None
+    notice: NoticeValues | None = None
+    """Set on notices (``notice.*`` messages): the bot starts them, not the user."""
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "options": list(self.options),
                 "contact_button": self.contact_button, "menu_button": self.menu_button,
                 "card": self.card.to_json() if self.card else None,
-                "attachment": asdict(self.attachment) if self.attachment else None}
+                "attachment": asdict(self.attachment) if self.attachment else None,
+                "notice": {"kind": self.notice.kind, "locale": self.notice.locale,
+                           "values": dict(self.notice.values)} if self.notice else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Rendered":
-        card, attachment = data.get("card"), data.get("attachment")
+        card, attachment, notice = data.get("card"), data.get("attachment"), data.get("notice")
         return cls(data["text"], tuple(data.get("options") or ()), data.get("contact_button"),
                    data.get("menu_button"), CardData.from_json(card) if card else None,
-                   Media(**attachment) if attachment else None)
+                   Media(**attachment) if attachment else None,
+                   NoticeValues(**notice) if notice else None)
 
     def as_numbered_text(self) -> str:
         """The form for channels without buttons (terminal, WhatsApp): options as numbers."""

@@ -90,6 +90,7 @@ class Conversations:
         self._delivered: list[tuple[str, ...]] = []
         self._flush_pending = False
         self._notices: asyncio.Task | None = None
+        self._held_released = False
 
     def add_channel(self, name: str, sender: Sender) -> None:
         self.senders[name] = sender
@@ -183,6 +184,14 @@ class Conversations:
                                     [Rendered.from_json(r) for r in notice.replies])
         return len(pending)
 
+    async def _deliver_released(self) -> None:
+        """Send the notices held until their chats wrote again (after the replies to what
+        they wrote); if the outbox cannot be read now, the poller sends them."""
+        try:
+            await self.deliver_notices()
+        except Exception as exc:
+            log.warning("could not read the outbox: %s", database_error(exc))
+
     async def _poll_notices(self) -> None:
         while True:
             await asyncio.sleep(NOTICE_POLL_S)
@@ -212,6 +221,9 @@ class Conversations:
                 continue
             for delivery in deliveries:
                 self._deliver_later(*delivery)
+            if self._held_released:
+                self._held_released = False
+                await self._deliver_released()
             for _, future in items:
                 if not future.done():
                     future.set_result(None)
@@ -281,7 +293,8 @@ class Conversations:
                 deliveries += notices
             await tx.save_sessions({key: sessions[key].to_json() for key in changed},
                                    set(stored), now)
-            await tx.heard_from((i.chat_key for i in fresh), now)
+            if await tx.heard_from((i.chat_key for i in fresh), now):
+                self._held_released = True
             await tx.flush()
             await tx.journal(journal)
         return deliveries

@@ -10,13 +10,21 @@ Outbound: ``WhatsAppChannel.send`` posts to Twilio's Messages resource with the 
 client. WhatsApp has no reply keyboard here, so options go as numbered lines
 (``Rendered.as_numbered_text``); text over WhatsApp's 1600 characters goes as several messages,
 cut between lines.
+
+Notices (messages the bot starts: decisions, activation, a claim's progress) may go as free text
+only within 24 hours of the chat's last message. Past that, or when Twilio refuses the text
+(error 63016, at once or later in a status report), a notice goes as the Content template the
+operator configured for its kind and language; with none, it is held, and sent as text when the
+chat writes again.
 """
 
 import asyncio
 import base64
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import aiohttp
@@ -28,8 +36,10 @@ from twilio.rest import Client
 
 from bot.cards import CardData
 from bot.messages import MAX_MEDIA_BYTES, Inbound, Kind, Media, Rendered
+from bot.templates import NO_TEMPLATES, Templates
 from handlers.conversations import RetryLater, Undeliverable
 from handlers.media import MediaStore
+from models.store import WINDOW_CLOSED_ERROR, Store
 
 log = logging.getLogger("lindungi.whatsapp")
 
@@ -51,6 +61,8 @@ UNDELIVERABLE = {
     21614: "not a WhatsApp number",
 }
 """Twilio error codes that mean: this message will never reach this chat (other 4xx too)."""
+WINDOW = timedelta(hours=24) - timedelta(minutes=5)
+"""WhatsApp's customer-service window, less a margin for a message still on its way."""
 
 # Not yet in the catalogs (locales/ is being changed elsewhere); both languages, since a
 # Rendered carries no locale. Move them to N_() message ids when the catalogs are free.
@@ -67,6 +79,10 @@ class Incoming(NamedTuple):
     media_url: str | None = None
     """The photo or document to download (``inbound.media`` describes it as announced, size
     0: Twilio does not say); None when there is nothing to fetch or its type is refused."""
+
+
+class _WindowClosed(Exception):
+    """Twilio refused free text: the chat's 24 hours are over (error 63016)."""
 
 
 class ApiRequestRefused(Exception):
@@ -101,13 +117,21 @@ class WhatsAppChannel:
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
                  public_base_url: str, *, api_base_url: str = DEFAULT_API_BASE_URL,
                  media: MediaStore | None = None, send_concurrency: int = 4,
-                 card_links: Callable[[CardData], str] | None = None):
+                 card_links: Callable[[CardData], str] | None = None,
+                 store: Store | None = None, templates: Templates = NO_TEMPLATES,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         """``from_number``: the bot's sender, ``whatsapp:+628…``. ``public_base_url``: where
         Twilio reaches ``handlers.web`` (delivery reports go to ``…/whatsapp/status``).
         ``api_base_url``: Twilio's REST API, or a fake. ``media``: where photos and PDFs are
         stored; without one, none is downloaded (each reaches the engine refused as
-        "download"). Build it inside the running event loop (aiohttp's session binds to it)."""
+        "download"). ``store``: when each chat last wrote, and notices kept for the 24-hour
+        rule; without it notices go as text whatever the time. ``templates``: the Content
+        templates for notices outside the window. Build it inside the running event loop
+        (aiohttp's session binds to it)."""
         self.account_sid = account_sid
+        self.store = store
+        self.templates = templates
+        self.clock = clock
         self.from_number = from_number
         self.status_callback = public_base_url.rstrip("/") + "/whatsapp/status"
         self.media = media
@@ -132,23 +156,82 @@ class WhatsAppChannel:
 
     async def send(self, chat_id: str, message: Rendered) -> None:
         """The reply as numbered text, in as many messages as its length needs (each in order;
-        a failure after the first part sends the whole reply again when retried)."""
+        a failure after the first part sends the whole reply again when retried). A notice
+        outside the chat's 24 hours goes as its template, or is held (``_window_closed``)."""
+        notice = message.notice is not None and self.store is not None
+        if notice and not (await self.store.contact(chat_key(chat_id))).within(
+                WINDOW, self.clock()):
+            await self._window_closed(chat_id, message)
+            return
         image = self.card_links(message.card) if message.card and self.card_links else None
-        for n, body in enumerate(split_body(body_of(message, card_note=image is None))):
-            await self._create(chat_id, body, image if n == 0 else None)
+        try:
+            for n, body in enumerate(split_body(body_of(message, card_note=image is None))):
+                sid = await self._create(chat_id, body=body,
+                                         media_url=[image] if image and n == 0 else None)
+                if notice and n == 0:
+                    # Twilio may still refuse it later (63016 in a status report).
+                    await self.store.message_sent(sid, chat_key(chat_id), message, self.clock())
+        except _WindowClosed:
+            if not notice:
+                raise Undeliverable(f"Twilio error {WINDOW_CLOSED_ERROR}: "
+                                    f"{UNDELIVERABLE[WINDOW_CLOSED_ERROR]}") from None
+            await self._window_closed(chat_id, message)
 
-    async def _create(self, chat_id: str, body: str, image: str | None = None) -> None:
-        media = {"media_url": [image]} if image else {}
+    async def _window_closed(self, chat_id: str, message: Rendered) -> None:
+        """A notice the chat's 24 hours no longer let through as text: its template, or held
+        until the chat writes."""
+        template = self.templates.pick(message.notice.kind, message.notice.locale)
+        if template is not None:
+            variables = template.content_variables(message.notice.values)
+            try:
+                await self._create(chat_id, content_sid=template.content_sid,
+                                   content_variables=json.dumps(variables, ensure_ascii=False))
+                log.info("notice %s sent as template %s", message.notice.kind,
+                         template.content_sid)
+                return
+            except (Undeliverable, _WindowClosed) as exc:
+                # A template not (or no longer) approved, a wrong SID: hold the notice
+                # rather than lose it, and tell the operator.
+                log.error("WhatsApp template %s for %s was refused (%s): the notice waits "
+                          "until the chat writes", template.content_sid,
+                          message.notice.kind, exc or "outside the window")
+        else:
+            log.info("notice %s held until the chat writes: no template for it in %s",
+                     message.notice.kind, message.notice.locale)
+        await self.store.hold_notice(chat_key(chat_id), message, self.clock())
+
+    async def status_report(self, sid: str, key: str, status: str, code: int | None) -> None:
+        """A delivery report (``handlers.web``): kept; a notice Twilio refused as outside the
+        24 hours (63016) goes again as its template, or is held."""
+        if self.store is None:
+            return
+        refused = await self.store.message_status(sid, key, status, code, self.clock())
+        if refused is None:
+            return
+        try:
+            await self._window_closed(key.split(":", 1)[1], refused)
+        except Exception as exc:  # noqa: BLE001 - the copy is taken: keep it for later
+            log.warning("could not resend notice %s as a template (%s): held",
+                        refused.notice.kind, exc)
+            await self.store.hold_notice(key, refused, self.clock())
+
+    async def _create(self, chat_id: str, **content) -> str:
+        """One message (``body``, ``media_url``, or ``content_sid`` and
+        ``content_variables``); returns its SID."""
+        content = {name: value for name, value in content.items() if value is not None}
         try:
             async with self._sending:
                 sent = await self.client.messages.create_async(
-                    from_=self.from_number, to=f"whatsapp:+{chat_id}", body=body,
-                    status_callback=self.status_callback, **media)
+                    from_=self.from_number, to=f"whatsapp:+{chat_id}",
+                    status_callback=self.status_callback, **content)
         except (TwilioRestException, TwilioServiceException) as exc:
+            if getattr(exc, "code", None) == WINDOW_CLOSED_ERROR:
+                raise _WindowClosed() from exc
             raise refusal(exc) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(RATE_LIMITED_DELAY_S) from exc
         log.debug("message %s accepted by Twilio (%s)", sent.sid, sent.status)
+        return sent.sid
 
     async def close(self) -> None:
         await self._http.close()
@@ -199,6 +282,10 @@ class WhatsAppChannel:
                 if len(data) > MAX_MEDIA_BYTES:
                     return len(data)
             return bytes(data)
+
+
+def chat_key(chat_id: str) -> str:
+    return f"{CHANNEL}:{chat_id}"
 
 
 def refusal(exc: TwilioRestException | TwilioServiceException) -> Exception:

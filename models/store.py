@@ -70,6 +70,10 @@ NOTICE_LEASE = timedelta(minutes=5)
 
 OPTED_OUT_ERROR = 21610
 """Twilio: the recipient replied STOP (or blocked the number); sending again is refused."""
+WINDOW_CLOSED_ERROR = 63016
+"""Twilio: free text outside WhatsApp's 24 hours; only a template may be sent."""
+FINAL_STATES = frozenset({"delivered", "read", "failed", "undelivered"})
+"""Reports after which nothing more happens to a message."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class Tx:
         """Notices nobody is sending (new from another process, or a lapsed lease), leased
         to the caller."""
         query = (select(outbox.c.id, outbox.c.channel, outbox.c.chat_key, outbox.c.replies)
-                 .where(outbox.c.delivered.is_(False),
+                 .where(outbox.c.delivered.is_(False), outbox.c.held.is_(False),
                         or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
                  .order_by(outbox.c.created_at, outbox.c.id).limit(limit))
         if self.postgres:
@@ -257,15 +261,22 @@ class Tx:
         self._known[info.nik] = info
         return info
 
-    async def heard_from(self, chat_keys: Iterable[str], now: datetime) -> None:
-        """These chats wrote just now (WhatsApp's 24-hour window starts again)."""
-        rows = [{"chat_key": key, "last_inbound_at": now, "opted_out": False}
-                for key in sorted(set(chat_keys))]
-        if rows:
-            upsert = _upsert(self.postgres, contact)
-            await self.conn.execute(upsert.on_conflict_do_update(
-                index_elements=[contact.c.chat_key],
-                set_={"last_inbound_at": upsert.excluded.last_inbound_at}), rows)
+    async def heard_from(self, chat_keys: Iterable[str], now: datetime) -> int:
+        """These chats wrote just now (WhatsApp's 24-hour window starts again): the notices
+        held for them may go. Returns how many were held."""
+        keys = sorted(set(chat_keys))
+        rows = [{"chat_key": key, "last_inbound_at": now, "opted_out": False} for key in keys]
+        if not rows:
+            return 0
+        upsert = _upsert(self.postgres, contact)
+        await self.conn.execute(upsert.on_conflict_do_update(
+            index_elements=[contact.c.chat_key],
+            set_={"last_inbound_at": upsert.excluded.last_inbound_at}), rows)
+        released = await self.conn.execute(
+            update(outbox).where(outbox.c.held.is_(True), outbox.c.delivered.is_(False),
+                                 outbox.c.chat_key.in_(bindparam("keys", expanding=True)))
+            .values(held=False, lease_until=None), {"keys": keys})
+        return released.rowcount or 0
 
     async def link_chat(self, effect: LinkChat, now: datetime) -> None:
         await self.conn.execute(_insert_ignoring(self.postgres, worker_chat).values(
@@ -436,7 +447,7 @@ class Tx:
                               "replies": json.dumps([r.to_json() for r in replies]),
                               "created_at": now,
                               "lease_until": now + NOTICE_LEASE if leased else None,
-                              "delivered": False})
+                              "delivered": False, "held": False})
         return notice_id
 
     async def flush(self) -> None:
@@ -660,10 +671,25 @@ class Store:
         return ContactInfo(as_utc(row.last_inbound_at) if row.last_inbound_at else None,
                            row.opted_out)
 
+    async def message_sent(self, sid: str, chat_key: str, fallback: Rendered,
+                           now: datetime) -> None:
+        """A notice went as free text: keep it until Twilio says whether it arrived (a
+        status report may have come first)."""
+        async with self.transaction() as tx:
+            upsert = _upsert(tx.postgres, outgoing)
+            kept = json.dumps(fallback.to_json())
+            await tx.conn.execute(
+                upsert.values(sid=sid, chat_key=chat_key, status="queued", updated_at=now,
+                              fallback=kept)
+                .on_conflict_do_update(index_elements=[outgoing.c.sid],
+                                       set_={"fallback": kept}))
+
     async def message_status(self, sid: str, chat_key: str, status: str,
-                             error_code: int | None, now: datetime) -> None:
+                             error_code: int | None, now: datetime) -> Rendered | None:
         """A channel's report on a message it accepted. Error 21610 (the user blocked the
-        sender on WhatsApp) marks the contact opted out."""
+        sender on WhatsApp) marks the contact opted out. Returns the notice to send another
+        way when the report says it could not go as free text (63016), once: the kept copy
+        is taken with it. A delivered or failed notice's copy is dropped."""
         async with self.transaction() as tx:
             upsert = _upsert(tx.postgres, outgoing)
             values = {"status": status, "error_code": error_code, "updated_at": now}
@@ -672,6 +698,28 @@ class Store:
                                                          set_=values))
             if error_code == OPTED_OUT_ERROR:
                 await tx.opt_out(OptOut(chat_key, True), now)
+            if status not in FINAL_STATES:
+                return None
+            # The upsert above holds the row: a report repeated meanwhile waits for this
+            # transaction, then finds the copy taken.
+            kept = await tx.conn.scalar(select(outgoing.c.fallback).where(outgoing.c.sid == sid))
+            if kept is None:
+                return None
+            await tx.conn.execute(update(outgoing).where(outgoing.c.sid == sid)
+                                  .values(fallback=None))
+            if error_code != WINDOW_CLOSED_ERROR:
+                return None
+            return Rendered.from_json(json.loads(kept))
+
+    async def hold_notice(self, chat_key: str, message: Rendered, now: datetime) -> None:
+        """Keep a notice until the chat writes again (WhatsApp's window is closed and no
+        template can carry it); sent then, as free text."""
+        async with self.transaction() as tx:
+            notice_id = tx.queue_notice(chat_key.split(":", 1)[0], chat_key, [message], now,
+                                        leased=False)
+            await tx.flush()
+            await tx.conn.execute(update(outbox).where(outbox.c.id == notice_id)
+                                  .values(held=True))
 
     async def document_paths(self) -> set[str]:
         """Every stored file a claim refers to."""

@@ -141,6 +141,9 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     delivered: bool = Field(default=False, index=True)
+    held: bool = Field(default=False)
+    """Waiting for the chat to write again: a WhatsApp notice past the 24 hours, with no
+    template to carry it."""
 
 
 class AppSecret(SQLModel, table=True):
@@ -232,6 +235,9 @@ class OutgoingMessage(SQLModel, table=True):
     status: str = Field(max_length=20)
     error_code: int | None = None
     updated_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    fallback: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """A notice sent as free text (``Rendered`` as JSON), kept until Twilio reports it: refused
+    as outside the 24 hours (63016), it goes again as a template."""
 
 
 class WorkerChat(SQLModel, table=True):

@@ -82,3 +82,19 @@ async def sqlite_store(tmp_path):
     await upgrade(store.engine)
     yield store
     await store.close()
+
+
+@pytest.fixture
+def environ(monkeypatch, tmp_path):
+    """No .env and no setting from the developer's environment; returns a setter."""
+    from bot.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+    def set_(**values: str) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return set_

@@ -492,22 +492,6 @@ TWILIO = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
           "TWILIO_WHATSAPP_FROM": "whatsapp:+6281100001111", "PUBLIC_BASE_URL": PUBLIC}
 
 
-@pytest.fixture
-def environ(monkeypatch, tmp_path):
-    """No .env and no setting from the developer's environment; returns a setter."""
-    from bot.config import Settings
-
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-
-    def set_(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-
-    return set_
-
-
 def test_whatsapp_settings_and_their_defaults(environ):
     from bot.config import load_settings
 

@@ -10,10 +10,13 @@ helpers that play Twilio's side of the webhooks (forms signed as Twilio signs th
         sent = await twilio.next_message("whatsapp:+6281234567890")
 
 It serves ``POST /2010-04-01/Accounts/{sid}/Messages.json`` (HTTP basic auth with the account
-SID and auth token; the message is recorded and answered as Twilio does, 201 with its ``sid`` and
-status "queued"; failures can be set per recipient: a Twilio error code with HTTP 400, or 429)
-and ``GET /media/{name}`` (the files users "send", behind the same basic auth), inside the running
-event loop.
+SID and auth token; the message, free text or a Content template, is recorded and answered as
+Twilio does, 201 with its ``sid`` and status "queued"; failures can be set per recipient: a Twilio
+error code with HTTP 400, or 429; a recipient's 24-hour window can be closed, refusing free text
+with 63016 at once or in a later status report) and ``GET /media/{name}`` (the files users
+"send", behind the same basic auth), inside the running event loop. Given where the bot listens
+(``reports_to``), it posts signed status reports (sent, delivered, or failed with the error) to
+each message's ``StatusCallback``, as Twilio does.
 
 By hand, next to ``python main.py run`` (the same SID and token, ``TWILIO_API_BASE_URL`` set to
 the fake):
@@ -27,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import json
 import secrets
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -55,6 +59,8 @@ ERRORS = {
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21614: (400, "'To' number is not a valid mobile number"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    21656: (400, "The ContentVariables Parameter is invalid."),
+    21619: (400, "A text message body, media URL or Content SID is required."),
     63016: (400, "Failed to send freeform message because you are outside the allowed window. "
                  "If you are using WhatsApp, please use a Message Template."),
 }
@@ -71,6 +77,9 @@ class SentMessage:
     status_callback: str | None
     media_urls: list[str] = field(default_factory=list)
     """Where Twilio would fetch the message's media (a card's image)."""
+    content_sid: str | None = None
+    """A Content template's SID, when the message is one (then ``body`` is empty)."""
+    content_variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,10 +104,17 @@ class FakeTwilio:
     """Twilio's Messages resource and media for one account."""
 
     def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
-                 port: int = 0):
-        """``port``: 0 for any free one (``base_url`` says which, once started)."""
+                 port: int = 0, reports_to: tuple[str, str] | None = None):
+        """``port``: 0 for any free one (``base_url`` says which, once started).
+        ``reports_to``: (the bot's public base URL, where it really listens): status reports
+        are posted to the local address, signed over the public one."""
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.reports_to = reports_to
+        self.reports: list[dict[str, str]] = []
+        """Status reports posted, each once the bot answered it."""
+        self._closed: dict[str, bool] = {}
+        self._reporting: set[asyncio.Task] = set()
         self._listen_port = port
         self.port: int | None = None
         self.calls: Counter[str] = Counter()
@@ -141,6 +157,7 @@ class FakeTwilio:
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        await asyncio.gather(*self._reporting, return_exceptions=True)
         if self._server and self._task:
             self._server.should_exit = True
             await self._task
@@ -171,6 +188,15 @@ class FakeTwilio:
         or 20429)."""
         self._failures[to] = _Failure(20429 if code == 429 else code, times)
 
+    def close_window(self, to: str, *, report_later: bool = False) -> None:
+        """The 24 hours since ``to`` last wrote are over: free text is refused with 63016, at
+        once, or (``report_later``) accepted and then reported failed, as WhatsApp often does.
+        Templates still go."""
+        self._closed[to] = report_later
+
+    def open_window(self, to: str) -> None:
+        self._closed.pop(to, None)
+
     # --- the API ----------------------------------------------------------------------------
 
     def _authorized(self, request: Request) -> bool:
@@ -185,9 +211,19 @@ class FakeTwilio:
         pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
         form = dict(pairs)
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+        content_sid = form.get("ContentSid")
         if not to.startswith("whatsapp:+") or not to[10:].isdigit():
             return _error(21211)
-        if not body.strip():
+        variables: dict[str, str] = {}
+        if content_sid is not None:
+            try:
+                variables = json.loads(form.get("ContentVariables") or "{}")
+            except ValueError:
+                return _error(21656)
+            if not content_sid.startswith("HX") or not all(
+                    isinstance(v, str) and v and "\n" not in v for v in variables.values()):
+                return _error(21656)
+        elif not body.strip():
             return _error(21602)
         if len(body) > MAX_BODY:
             return _error(21617)
@@ -197,10 +233,19 @@ class FakeTwilio:
                 if failure.remaining <= 0:
                     del self._failures[to]
             return _error(failure.code)
+        window_closed = content_sid is None and to in self._closed
+        if window_closed and not self._closed[to]:
+            return _error(63016)
         sent = SentMessage(new_sid(), to, from_, body, form.get("StatusCallback"),
-                           [value for name, value in pairs if name == "MediaUrl"])
-        self.sent.append(sent)
-        self._inbox[to].put_nowait(sent)
+                           [value for name, value in pairs if name == "MediaUrl"],
+                           content_sid, variables)
+        if self.reports_to is not None and sent.status_callback:
+            task = asyncio.create_task(self._report(sent, 63016 if window_closed else None))
+            self._reporting.add(task)
+            task.add_done_callback(self._reporting.discard)
+        if not window_closed:
+            self.sent.append(sent)
+            self._inbox[to].put_nowait(sent)
         now = format_datetime(datetime.now(UTC), usegmt=True)
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sent.sid}.json"
         return JSONResponse(status_code=201, content={
@@ -211,6 +256,20 @@ class FakeTwilio:
             "num_segments": "1", "price": None, "price_unit": None, "sid": sent.sid,
             "status": "queued", "to": to, "uri": uri,
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")}})
+
+    async def _report(self, sent: SentMessage, error: int | None) -> None:
+        """Post the message's status reports, signed, as Twilio would a moment later."""
+        public, local = self.reports_to
+        url = sent.status_callback
+        states = [("failed", error)] if error else [("sent", None), ("delivered", None)]
+        async with httpx.AsyncClient() as client:
+            for state, code in states:
+                await asyncio.sleep(0.05)
+                form = status_form(sent.sid, state, sent.to, error_code=code,
+                                   account_sid=self.account_sid)
+                await signed_post(client, local + url.removeprefix(public), form,
+                                  self.auth_token, signed_url=url)
+                self.reports.append(form)
 
     async def _download(self, request: Request) -> Response:
         if not self._authorized(request):
