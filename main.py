@@ -1,8 +1,9 @@
 """Lindungi's composition root: read the settings, build the store, engine and channels, run.
 
     python main.py            run every configured channel, or the terminal chat if none is
-    python main.py run        Telegram by long polling (needs TELEGRAM_BOT_TOKEN) and/or
-                              WhatsApp by Twilio's webhooks (needs TWILIO_* and PUBLIC_BASE_URL)
+    python main.py run        Telegram by long polling, or by webhook with WEBHOOK_BASE_URL
+                              (needs TELEGRAM_BOT_TOKEN), and/or WhatsApp by Twilio's webhooks
+                              (needs TWILIO_* and PUBLIC_BASE_URL)
     python main.py chat       chat with the bot in this terminal
     python main.py db upgrade apply database migrations (run and chat do it too)
     python main.py staff add --telegram-id ID --role admin|verifier [--name NAME]
@@ -36,7 +37,7 @@ from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
-from handlers.web import CardImages, WebServer, card_links, web_app
+from handlers.web import CardImages, TelegramHook, WebServer, card_links, web_app
 from handlers.whatsapp import WhatsAppChannel
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
@@ -166,9 +167,27 @@ async def prune_files(store: Store, media: MediaStore) -> int:
     return removed
 
 
+async def start_telegram(telegram: TelegramChannel, webhook_url: str | None = None,
+                         secret: str | None = None) -> None:
+    try:
+        await telegram.start(webhook_url, secret)
+    except Exception as exc:
+        where = " and WEBHOOK_BASE_URL" if webhook_url else ""
+        raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
+                           f"TELEGRAM_API_BASE_URL{where}): {exc}") from exc
+
+
+async def webhook_secret(settings: Settings, store: Store) -> str:
+    """TELEGRAM_WEBHOOK_SECRET if set, else a token made once and kept in the database."""
+    if settings.telegram_webhook_secret:
+        return settings.telegram_webhook_secret.get_secret_value()
+    return (await store.secret("telegram-webhook")).hex()
+
+
 async def run(settings: Settings) -> None:
-    """Every configured channel on this event loop: Telegram by long polling; WhatsApp by
-    Twilio's webhooks, served by uvicorn with ``/healthz``. SIGINT or SIGTERM stops it:
+    """Every configured channel on this event loop: Telegram by long polling, or by its
+    webhook (``WEBHOOK_BASE_URL``); WhatsApp by Twilio's webhooks; the webhooks served by
+    uvicorn with ``/healthz``. SIGINT or SIGTERM stops it:
     webhooks first (a request under way is finished and stored), then polling, then the
     replies still being sent (``Conversations.stop``)."""
     store = await open_store(settings)
@@ -181,17 +200,18 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     running = False
+    webhook = settings.webhook_base_url
+    hook: TelegramHook | None = None
     try:
         if settings.telegram_bot_token is not None:
             telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                        settings.telegram_api_base_url, conversations,
                                        settings.telegram_send_concurrency, media=media)
             conversations.add_channel("telegram", telegram)
-            try:
-                await telegram.start()
-            except Exception as exc:
-                raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
-                                   f"TELEGRAM_API_BASE_URL): {exc}") from exc
+            if webhook is None:
+                await start_telegram(telegram)
+            else:
+                hook = TelegramHook(telegram, await webhook_secret(settings, store))
         if settings.whatsapp_configured:
             kinds = notice_values(catalogs)
             templates = settings.templates(kinds.get)
@@ -208,21 +228,26 @@ async def run(settings: Settings) -> None:
             conversations.add_channel("whatsapp", whatsapp)
         await conversations.start()
         running = True
-        if whatsapp is not None:
+        if whatsapp is not None or hook is not None:
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
-                          settings.twilio_auth_token.get_secret_value(),
-                          on_status=whatsapp.status_report,
+                          settings.twilio_auth_token.get_secret_value() if whatsapp else None,
+                          on_status=whatsapp.status_report if whatsapp else None,
                           cards=CardImages(conversations.engine.card_key,
-                                           conversations.engine.programmes))
+                                           conversations.engine.programmes),
+                          telegram=hook)
             web = WebServer(app, settings.host, settings.port)
             try:
                 await web.start()
             except OSError as exc:
-                raise StartupError(f"cannot serve the WhatsApp webhooks on {settings.host}:"
+                raise StartupError(f"cannot serve the webhooks on {settings.host}:"
                                    f"{settings.port} (HOST, PORT): "
                                    f"{exc.strerror or exc}") from exc
+        if hook is not None:
+            # Only now that the server listens: Telegram posts waiting updates at once.
+            await start_telegram(telegram, f"{webhook}/telegram", hook.secret)
         tasks.append(asyncio.create_task(sweep_forever(conversations, media)))
-        poller = asyncio.create_task(telegram.poll()) if telegram is not None else None
+        poller = (asyncio.create_task(telegram.poll())
+                  if telegram is not None and hook is None else None)
         watched = [asyncio.create_task(stopping.wait())]
         watched += [task for task in (poller, web.task if web else None) if task is not None]
         tasks += watched
@@ -250,7 +275,7 @@ async def run(settings: Settings) -> None:
         if revoked:
             raise StartupError("Telegram no longer accepts the bot token (TELEGRAM_BOT_TOKEN)")
         if web_died:
-            raise StartupError("the web server for the WhatsApp webhooks stopped")
+            raise StartupError("the web server for the webhooks stopped")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -274,13 +299,18 @@ async def run_chat(settings: Settings) -> None:
     intro = catalogs.text(settings.default_locale, N_("terminal.intro"))
     terminal = TerminalChannel(conversations, intro)
     conversations.add_channel("terminal", terminal)
+    sweeper: asyncio.Task | None = None
     try:
         await conversations.start()
         sweeper = asyncio.create_task(sweep_forever(conversations))
         await terminal.chat()
-        sweeper.cancel()
-        await conversations.stop()
     finally:
+        if sweeper is not None:
+            # Awaited, not only cancelled: a sweep cut short in a transaction must roll back
+            # before the store closes, or the process hangs on exit.
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+            await conversations.stop()
         await store.close()
 
 

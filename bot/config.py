@@ -19,6 +19,8 @@ DEFAULT_PROGRAMMES_FILE = Path(__file__).resolve().parent.parent / "programmes.t
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
 TWILIO_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 WHATSAPP_NUMBER = re.compile(r"(?:whatsapp:)?\+?([1-9][0-9]{7,14})")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+"""What Telegram accepts as a webhook's secret token."""
 TWILIO_SETTINGS = ("twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_from")
 """WhatsApp is on when all three are set; some but not all is a mistake."""
 
@@ -51,13 +53,18 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
     public_base_url: str | None = None
     """The address Twilio calls (the webhooks are under it); what Twilio signs."""
+    webhook_base_url: str | None = None
+    """Telegram by webhook instead of long polling: the https address Telegram posts to
+    (``…/telegram``)."""
+    telegram_webhook_secret: SecretStr | None = None
+    """The token Telegram sends with every webhook post; without it, one kept in the database."""
     whatsapp_templates_file: Path | None = None
     """The Content templates for notices past WhatsApp's 24 hours (see the example file)."""
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
 
     @field_validator("twilio_account_sid", "twilio_whatsapp_from", "public_base_url",
-                     "whatsapp_templates_file", mode="before")
+                     "whatsapp_templates_file", "webhook_base_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -98,6 +105,32 @@ class Settings(BaseSettings):
             raise ValueError("must be an address starting with http:// or https://, without "
                              "a query, e.g. https://lindungi.example.org")
         return value
+
+    @field_validator("webhook_base_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith("https://") or "?" in value or "#" in value:
+            raise ValueError("must be the https address Telegram reaches the bot at, without "
+                             "a query, e.g. https://lindungi.example.org")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("use 1 to 256 letters, digits, _ and -, e.g. the output of "
+                             "`python -c 'import secrets; print(secrets.token_hex(32))'`")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_token(self) -> "Settings":
+        if self.webhook_base_url is not None and self.telegram_bot_token is None:
+            raise BadSetting("bad setting TELEGRAM_BOT_TOKEN: needed for the Telegram webhook, "
+                             "since WEBHOOK_BASE_URL is set")
+        return self
 
     @model_validator(mode="after")
     def _whatsapp_complete(self) -> "Settings":

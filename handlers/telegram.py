@@ -1,8 +1,9 @@
-"""Telegram: long polling with python-telegram-bot's ``Bot`` as the transport.
+"""Telegram: long polling, or a webhook, with python-telegram-bot's ``Bot`` as the transport.
 
 The conversation state lives in our store, not in PTB's ``ConversationHandler``. Updates are
-confirmed to Telegram (the next ``getUpdates`` offset) only after they are committed, so a crash
-never loses one, and a repeated ``update_id`` is dropped by the journal.
+confirmed to Telegram (the next ``getUpdates`` offset, or the webhook's 200 answer) only after
+they are committed, so a crash never loses one, and a repeated ``update_id`` is dropped by the
+journal.
 
 Photos and documents (claim documents) are downloaded, a batch's files concurrently, and stored
 by a ``MediaStore`` before their messages are handed over: the engine sees each as a stored file
@@ -127,11 +128,34 @@ class TelegramChannel:
         await self.bot.send_photo(chat_id, photo=photo)
         await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
 
-    async def start(self) -> None:
-        """Check the token (getMe) and make sure no webhook steals the updates."""
+    async def start(self, webhook_url: str | None = None, secret: str | None = None) -> None:
+        """Check the token (getMe). With ``webhook_url``, ask Telegram to post updates there
+        with ``secret`` in their header (``receive`` takes them); otherwise make sure no
+        webhook steals the updates ``poll`` fetches. Updates waiting at Telegram are kept
+        either way."""
         await self.bot.initialize()
-        await self.bot.delete_webhook(drop_pending_updates=False)
-        log.info("polling Telegram as @%s", self.bot.username)
+        if webhook_url is None:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            log.info("polling Telegram as @%s", self.bot.username)
+            return
+        await self.bot.set_webhook(webhook_url, secret_token=secret,
+                                   allowed_updates=["message"], drop_pending_updates=False)
+        log.info("Telegram posts @%s's updates to %s", self.bot.username, webhook_url)
+
+    async def receive(self, data: object) -> bool:
+        """One update Telegram posted to the webhook: its file fetched and stored, then handed
+        over; returns once committed (a repeated ``update_id`` is dropped there). False when
+        it is no update at all; raises when it could not be stored (Telegram posts it again)."""
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return False
+        try:
+            update = Update.de_json(data, self.bot)
+        except (KeyError, TypeError, ValueError):
+            return False
+        got = incoming(update)
+        if got is not None:
+            await self.conversations.submit(await self._fetch([got]))
+        return True
 
     async def poll(self) -> None:
         """Fetch updates, hand them over, confirm them once stored; until cancelled."""

@@ -1,19 +1,24 @@
-"""The bot's HTTP side: Twilio's WhatsApp webhooks and a health check, one Starlette app that
-``main.py run`` serves with uvicorn on the bot's own event loop.
+"""The bot's HTTP side: Twilio's WhatsApp webhooks, Telegram's webhook and a health check, one
+Starlette app that ``main.py run`` serves with uvicorn on the bot's own event loop.
 
     POST /whatsapp         a WhatsApp message (Twilio's form), answered once it is stored
     POST /whatsapp/status  Twilio's report on a message the bot sent (queued, sent, delivered,
                            read, failed…)
+    POST /telegram         a Telegram update (webhook mode), answered once it is stored
+    GET  /cards/<token>    a card's image, at a signed address that expires
     GET  /healthz          {"database": "ok"} when the database answers, else 503
 
 Every Twilio request must carry a valid ``X-Twilio-Signature``, computed over the address Twilio
 called: ``PUBLIC_BASE_URL`` + the path (behind a TLS proxy the address this server sees is not
-the one Twilio signed). Without one: 403, and nothing is stored.
+the one Twilio signed). Every Telegram update must carry the webhook's secret token in
+``X-Telegram-Bot-Api-Secret-Token``. Without them: 403, and nothing is stored.
 """
 
 import asyncio
 import contextlib
+import hmac
 import inspect
+import json
 import logging
 import socket
 import time
@@ -36,6 +41,7 @@ from bot.enrolment import ACTIVE, effective_status
 from bot.programmes import Programmes
 from bot.status import card_of
 from handlers.conversations import WIB, Conversations, database_error
+from handlers.telegram import TelegramChannel
 from handlers.whatsapp import WhatsAppChannel
 from models.store import Store
 
@@ -43,9 +49,13 @@ log = logging.getLogger("lindungi.web")
 
 WHATSAPP_PATH = "/whatsapp"
 STATUS_PATH = "/whatsapp/status"
+TELEGRAM_PATH = "/telegram"
 SIGNATURE_HEADER = "X-Twilio-Signature"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_FORM_BYTES = 64 * 1024
 """Twilio's forms are a few hundred bytes; anything far bigger is refused before it is read."""
+MAX_UPDATE_BYTES = 1024 * 1024
+"""A Telegram update: a 4096-character message with its entities and a reply is far less."""
 HEALTH_TIMEOUT_S = 5.0
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 """The answer to a message webhook: nothing for Twilio to send (replies go by the REST API)."""
@@ -77,13 +87,26 @@ def card_links(public_base_url: str, key: bytes) -> Callable[[CardData], str]:
     return link
 
 
+@dataclass(frozen=True)
+class TelegramHook:
+    """What the Telegram webhook needs: the channel that takes updates, and the secret token
+    Telegram was given (``setWebhook``) to send with each."""
+
+    channel: TelegramChannel
+    secret: str
+
+
 def web_app(conversations: Conversations, whatsapp: WhatsAppChannel | None, store: Store,
             public_base_url: str | None, auth_token: str | None, *,
-            on_status: OnStatus | None = None, cards: CardImages | None = None) -> Starlette:
-    """The app. Without ``whatsapp`` only ``/healthz`` is served; with it, ``public_base_url``
+            on_status: OnStatus | None = None, cards: CardImages | None = None,
+            telegram: TelegramHook | None = None) -> Starlette:
+    """The app. Without ``whatsapp`` no Twilio webhook is served; with it, ``public_base_url``
     (``PUBLIC_BASE_URL``) and ``auth_token`` (``TWILIO_AUTH_TOKEN``, what Twilio signs with)
-    are needed. With ``cards``, card images are served at signed, expiring addresses."""
+    are needed. With ``cards``, card images are served at signed, expiring addresses; with
+    ``telegram``, Telegram's webhook."""
     routes = [Route("/healthz", _health(store), methods=["GET"])]
+    if telegram is not None:
+        routes.append(Route(TELEGRAM_PATH, _telegram(telegram), methods=["POST"]))
     if cards is not None:
         routes.append(Route(CARD_PATH, _card(store, cards), methods=["GET"]))
     if whatsapp is not None:
@@ -162,6 +185,40 @@ def _message(conversations: Conversations, whatsapp: WhatsAppChannel, check: Sig
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     return message
+
+
+def _telegram(hook: TelegramHook):
+    expected = hook.secret.encode()
+
+    async def update(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            client = request.client.host if request.client else "?"
+            log.warning("refused a %s post from %s: missing or wrong %s", TELEGRAM_PATH,
+                        client, SECRET_HEADER)
+            return Response("invalid secret token", status_code=403, media_type="text/plain")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_UPDATE_BYTES:
+                return Response(status_code=413)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        try:
+            # Returns once journaled and committed (a repeated update_id is dropped there).
+            taken = await hook.channel.receive(data)
+        except Exception as exc:  # noqa: BLE001 - 500: Telegram posts the update again
+            log.error("could not store Telegram update %s: %s",
+                      data.get("update_id") if isinstance(data, dict) else "?",
+                      database_error(exc))
+            return Response("not stored", status_code=500, media_type="text/plain")
+        if not taken:
+            return Response("not a Telegram update", status_code=400, media_type="text/plain")
+        return Response(status_code=200)
+
+    return update
 
 
 def _status(check: Signatures, on_status: OnStatus | None):

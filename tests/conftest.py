@@ -98,3 +98,12 @@ def environ(monkeypatch, tmp_path):
             monkeypatch.setenv(name, value)
 
     return set_
+
+
+@pytest.fixture
+def bot_log(tmp_path):
+    """Where the bot processes write; printed when a test fails, to see why."""
+    path = tmp_path / "bot.log"
+    path.touch()
+    yield path
+    print(path.read_text(encoding="utf-8", errors="replace"))

@@ -406,3 +406,24 @@ async def test_the_family_sees_an_open_claim_in_the_status(catalogs):
     await play(family, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.birth_date_prompt"]),
                         ("17-08-1985", ["status.worker"],
                          ["Klaim JKM JKM-2026-000001: menunggu dokumen"])])
+
+
+async def test_on_whatsapp_the_heir_confirms_the_number_they_write_from(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    steps = to_relationship()[:-2]
+    for chat_id, answers, phone in [
+            ("6281298765432", [("1", ["claim.relationship.prompt"])], "+6281298765432"),
+            ("6281298765433", [("2", ["claim.heir_phone.prompt"]),
+                               ("0813 1111 2222", ["claim.relationship.prompt"])],
+             "+6281311112222"),
+            ("6281298765434", [("0813 3333 4444", ["claim.relationship.prompt"])],
+             "+6281333334444")]:
+        chat = Chat(catalogs, memory, chat_id=chat_id, channel="whatsapp", programmes=SMALL)
+        chat.wait(days=4)
+        await play(chat, steps + [
+            (HEIR_NIK, ["claim.heir_phone_confirm.prompt"],
+             [f"+{chat_id}", "1. ✅ Ya, nomor ini", "2. 📱 Nomor lain"]),
+            ("entah", ["error:phone.invalid"], ["Pilih 1 jika benar"]),
+        ] + answers)
+        assert chat.session.data["heir_phone"] == phone

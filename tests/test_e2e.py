@@ -38,15 +38,6 @@ def run_main(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Com
                           timeout=START_TIMEOUT_S)
 
 
-@pytest.fixture
-def bot_log(tmp_path):
-    """Where the bot processes write; printed when a test fails, to see why."""
-    path = tmp_path / "bot.log"
-    path.touch()
-    yield path
-    print(path.read_text(encoding="utf-8", errors="replace"))
-
-
 @contextlib.asynccontextmanager
 async def bot_process(env: dict[str, str], log: Path):
     with log.open("ab") as output:

@@ -398,15 +398,6 @@ async def test_a_card_or_a_file_goes_as_text_with_a_note(channel, twilio):
 
 # --- main.py run ---------------------------------------------------------------------------
 
-@pytest.fixture
-def bot_log(tmp_path):
-    """Where the bot process writes; printed when a test fails, to see why."""
-    path = tmp_path / "bot.log"
-    path.touch()
-    yield path
-    print(path.read_text(encoding="utf-8", errors="replace"))
-
-
 async def test_main_runs_whatsapp_only_against_the_fake(tmp_path, bot_log):
     port = free_port()
     local = f"http://127.0.0.1:{port}"
@@ -476,7 +467,7 @@ async def test_a_port_in_use_stops_start_up_with_one_line(tmp_path, bot_log):
                 await asyncio.wait_for(proc.wait(), START_TIMEOUT_S)
     assert proc.returncode == 1
     last = bot_log.read_text().splitlines()[-1]
-    assert last.startswith(f"lindungi: cannot serve the WhatsApp webhooks on 127.0.0.1:{port} "
+    assert last.startswith(f"lindungi: cannot serve the webhooks on 127.0.0.1:{port} "
                            "(HOST, PORT):"), last
 
 

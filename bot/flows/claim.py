@@ -19,7 +19,7 @@ from bot.messages import Choice, FileClaim, Inbound, Media, Reply, StoredDocumen
 from bot.questions import Question
 from bot.session import Session
 from bot.text import key
-from bot.validators import Err, mask_nik, validate_nik
+from bot.validators import Err, Ok, mask_nik, validate_nik, validate_phone
 
 LATER_WORDS = frozenset({"nanti", "nanti saja", "later", "skip", "lewati", "belum ada",
                          "belum punya", "tidak ada"})
@@ -68,6 +68,9 @@ QUESTIONS = {q.name: q for q in (
              N_("claim.heir_nik.help"), validator="nik"),
     Question("heir_phone", N_("claim.heir_phone.prompt"), N_("phone.expect"), N_("phone.help"),
              validator="phone", accepts_contact=True),
+    Question("heir_phone_confirm", N_("claim.heir_phone_confirm.prompt"),
+             N_("phone_confirm.expect"), N_("phone.help"), validator="phone",
+             choices=yes_no(N_("phone_confirm.yes"), N_("phone_confirm.no"))),
     Question("relationship", N_("claim.relationship.prompt"), N_("claim.relationship.expect"),
              N_("claim.relationship.help"), choices=RELATIONSHIP_CHOICES),
     Question("closer", N_("claim.closer.prompt"), N_("claim.closer.expect"),
@@ -105,6 +108,15 @@ def next_step(data: dict) -> str:
         if name not in data:
             return name
     return "summary"
+
+
+def question_of(s: Session) -> Question:
+    """The current step's question; where the channel told the sender's number (WhatsApp),
+    the phone step confirms it."""
+    if (s.step == "heir_phone" and s.data.get("sender_phone")
+            and not s.data.get("phone_other")):
+        return QUESTIONS["heir_phone_confirm"]
+    return QUESTIONS[s.step]
 
 
 def next_document(data: dict) -> str | None:
@@ -159,14 +171,16 @@ class ClaimReport:
         turn.say(self._ask(s))
 
     def help(self, s: Session, turn: Turn, ctx: Context) -> None:
-        turn.say(QUESTIONS[s.step].explain())
+        turn.say(question_of(s).explain())
 
     def _ask_next(self, s: Session, turn: Turn, ctx: Context) -> None:
         s.step = next_step(s.data)
         turn.say(self._ask(s))
 
     def _ask(self, s: Session) -> Reply:
-        question, data = QUESTIONS[s.step], s.data
+        question, data = question_of(s), s.data
+        if question.name == "heir_phone_confirm":
+            return question.ask({"phone": data["sender_phone"]})
         if s.step == "confirm_person":
             return question.ask({"name": data["masked_name"]})
         if s.step == "closer":
@@ -187,16 +201,31 @@ class ClaimReport:
         if s.step == "document":
             await self._document(s, inbound, text, turn, ctx)
             return
-        question = QUESTIONS[s.step]
         if s.step == "account_number":
             await self._account_number(s, inbound, text, turn, ctx)
             return
+        if inbound.sender_phone and isinstance(validate_phone(inbound.sender_phone), Ok):
+            s.data["sender_phone"] = validate_phone(inbound.sender_phone).value
+        question = question_of(s)
         result = question.read(inbound, text, ctx.today, self.labels)
         if isinstance(result, Err):
             turn.say(question.error(result))
             return
+        if question.name == "heir_phone_confirm":
+            self._confirm_phone(s, result.value, turn, ctx)
+            return
         handler = self.handlers.get(s.step, self._store)
         await handler(s, result.value, turn, ctx)
+
+    def _confirm_phone(self, s: Session, answer, turn: Turn, ctx: Context) -> None:
+        """Yes: the number the message came from; no: ask for another; a number typed
+        instead is taken as the answer."""
+        if isinstance(answer, Choice) and answer.value == "no":
+            s.data["phone_other"] = True
+        else:
+            s.data["heir_phone"] = (s.data["sender_phone"] if isinstance(answer, Choice)
+                                    else answer)
+        self._ask_next(s, turn, ctx)
 
     async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
         if isinstance(value, Choice):

@@ -6,8 +6,11 @@ httpx) runs in tests and benchmarks without the network.
         tg.user_text(42, "/start")
         reply = await tg.next_reply(42)
 
-It serves getMe, deleteWebhook, getUpdates (long polling; an update stays pending until a later
-call's ``offset`` confirms it, as on Telegram), sendMessage, sendPhoto (an uploaded file),
+It serves getMe, getUpdates (long polling; an update stays pending until a later call's
+``offset`` confirms it, as on Telegram), setWebhook and deleteWebhook (with a webhook set,
+getUpdates is refused with 409 and each update is posted to the webhook, with the secret token
+in ``X-Telegram-Bot-Api-Secret-Token``, until it is answered 200: given where the bot really
+listens, ``reach``), sendMessage, sendPhoto (an uploaded file),
 getFile and file downloads (``/file/bot<token>/<file_path>``, the files users sent through
 ``user_photo_file`` and ``user_document``) and a few no-op methods, inside the running event
 loop. Every request costs O(1) plus the size of its answer (replies go to per-chat queues,
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -126,8 +130,17 @@ class _Server(uvicorn.Server):
 class FakeTelegram:
     """The Bot API for one bot token; the test plays the users through ``user_*``."""
 
-    def __init__(self, token: str = TOKEN):
+    def __init__(self, token: str = TOKEN, reach: tuple[str, str] | None = None):
+        """``reach``: (the bot's public base URL, where it really listens), for webhooks."""
         self.token = token
+        self.reach = reach
+        self.webhook: dict[str, str] | None = None
+        """The webhook set (``url``, ``secret_token``), if any."""
+        self.webhook_posts: Counter[int] = Counter()
+        """How many times each update was posted to the webhook (answered or not)."""
+        self.webhook_answered: set[int] = set()
+        """The updates the webhook answered 200 (Telegram then forgets them)."""
+        self._pusher: asyncio.Task | None = None
         self.port: int | None = None
         self.calls: Counter[str] = Counter()
         """How often each API method (lower case) was called; "download": files fetched."""
@@ -148,7 +161,8 @@ class FakeTelegram:
         """file_path → content, for downloads."""
         self._file_ids = itertools.count(1)
         self._methods: dict[str, Callable[[Params], Awaitable[JSONResponse]]] = {
-            "getme": self._get_me, "deletewebhook": self._true, "getupdates": self._get_updates,
+            "getme": self._get_me, "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook, "getupdates": self._get_updates,
             "sendmessage": self._send_message, "sendphoto": self._send_photo,
             "senddocument": self._send_document,
             "getfile": self._get_file, **dict.fromkeys(NO_OPS, self._true)}
@@ -194,6 +208,9 @@ class FakeTelegram:
         """Answer the waiting long polls (empty) and shut the server down."""
         self._closing = True
         self._arrived.set()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
         if self._server and self._task:
             self._server.should_exit = True
             await self._task
@@ -313,10 +330,52 @@ class FakeTelegram:
     async def _true(self, params: Params) -> JSONResponse:
         return _ok(True)
 
+    async def _set_webhook(self, params: Params) -> JSONResponse:
+        url = params.get("url") or ""
+        if not url.startswith("https://"):
+            return _error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for "
+                               "webhook")
+        self.webhook = {"url": url, "secret_token": params.get("secret_token") or ""}
+        if self._pusher is None or self._pusher.done():
+            self._pusher = asyncio.create_task(self._push(), name="fake-telegram-webhook")
+        return _ok(True)
+
+    async def _delete_webhook(self, params: Params) -> JSONResponse:
+        self.webhook = None
+        return _ok(True)
+
+    async def _push(self) -> None:
+        """Post each pending update to the webhook, in order, until one is answered 200; a
+        failure (refused, 5xx, the bot down) is tried again shortly, as Telegram does."""
+        async with httpx.AsyncClient(timeout=10) as client:
+            while self.webhook is not None and not self._closing:
+                if not self._pending:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                    continue
+                update = self._pending[0].update
+                public, local = self.reach or ("", "")
+                url = local + self.webhook["url"].removeprefix(public)
+                headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook["secret_token"]}
+                self.webhook_posts[update["update_id"]] += 1
+                try:
+                    answer = await client.post(url, json=update, headers=headers)
+                    delivered = answer.status_code == 200
+                except httpx.TransportError:
+                    delivered = False
+                if delivered:
+                    self._pending.popleft()
+                    self.webhook_answered.add(update["update_id"])
+                else:
+                    await asyncio.sleep(0.2)
+
     async def _get_me(self, params: Params) -> JSONResponse:
         return _ok(BOT_USER)
 
     async def _get_updates(self, params: Params) -> JSONResponse:
+        if self.webhook is not None:
+            return _error(409, "Conflict: can't use getUpdates method while webhook is active; "
+                               "use deleteWebhook to delete the webhook first")
         self.polled.set()
         offset = int(params.get("offset") or 0)
         limit = min(int(params.get("limit") or MAX_LIMIT), MAX_LIMIT)

@@ -112,7 +112,7 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.reports_to = reports_to
         self.reports: list[dict[str, str]] = []
-        """Status reports posted, each once the bot answered it."""
+        """The status reports posted (or being posted) to the bot."""
         self._closed: dict[str, bool] = {}
         self._reporting: set[asyncio.Task] = set()
         self._listen_port = port
@@ -267,9 +267,12 @@ class FakeTwilio:
                 await asyncio.sleep(0.05)
                 form = status_form(sent.sid, state, sent.to, error_code=code,
                                    account_sid=self.account_sid)
-                await signed_post(client, local + url.removeprefix(public), form,
-                                  self.auth_token, signed_url=url)
                 self.reports.append(form)
+                try:
+                    await signed_post(client, local + url.removeprefix(public), form,
+                                      self.auth_token, signed_url=url)
+                except httpx.TransportError:  # the bot has stopped: Twilio would give up too
+                    return
 
     async def _download(self, request: Request) -> Response:
         if not self._authorized(request):
