@@ -6,8 +6,10 @@
                               (needs TWILIO_* and PUBLIC_BASE_URL)
     python main.py chat       chat with the bot in this terminal
     python main.py db upgrade apply database migrations (run and chat do it too)
-    python main.py staff add --telegram-id ID --role admin|verifier [--name NAME]
-    python main.py staff remove --telegram-id ID | staff list | staff log [--limit N]
+    python main.py staff add --telegram-id ID|--whatsapp NUMBER --role admin|verifier
+                              [--name NAME]
+    python main.py staff remove --telegram-id ID|--whatsapp NUMBER | staff list
+    python main.py staff log [--limit N]
     python main.py import-dtsen FILE.csv   load the city's DTSEN extract (needs DTSEN_HMAC_KEY)
     python main.py export-enrolment --programme ID [--output FILE]
                               the programme's enrolled workers, for BPJS Ketenagakerjaan to register
@@ -33,11 +35,13 @@ from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from bot.templates import notice_values
+from bot.validators import Ok, validate_phone
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
+from handlers.links import MediaLinks
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
-from handlers.web import CardImages, TelegramHook, WebServer, card_links, web_app
+from handlers.web import SignedMedia, TelegramHook, WebServer, web_app
 from handlers.whatsapp import WhatsAppChannel
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
@@ -72,12 +76,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     staff = commands.add_parser("staff", help="who may use the staff commands").add_subparsers(
         dest="action", required=True)
     add = staff.add_parser("add", help="add a staff member, or change their role")
-    add.add_argument("--telegram-id", type=telegram_id, required=True,
-                     help="their numeric Telegram user id")
+    who(add)
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument("--name", help="how they are shown in the record")
-    remove = staff.add_parser("remove", help="take a member's staff rights away")
-    remove.add_argument("--telegram-id", type=telegram_id, required=True)
+    who(staff.add_parser("remove", help="take a member's staff rights away"))
     staff.add_parser("list", help="list the staff members")
     log_ = staff.add_parser("log", help="the record of staff actions, newest first")
     log_.add_argument("--limit", type=int, default=50)
@@ -100,10 +102,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def who(parser: argparse.ArgumentParser) -> None:
+    """The staff member, by one of their chats: a Telegram user id or a WhatsApp number."""
+    chat = parser.add_mutually_exclusive_group(required=True)
+    chat.add_argument("--telegram-id", type=telegram_id, dest="telegram",
+                      help="their numeric Telegram user id")
+    chat.add_argument("--whatsapp", type=whatsapp_number,
+                      help="their WhatsApp number, e.g. 081234567890 or +6281234567890")
+
+
 def telegram_id(text: str) -> str:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError("a Telegram user id is a positive number, e.g. 123456789")
     return str(int(text))
+
+
+def whatsapp_number(text: str) -> str:
+    """The number's digits, as its WhatsApp chat is keyed (``whatsapp:6281234567890``)."""
+    checked = validate_phone(text)
+    if not isinstance(checked, Ok):
+        raise argparse.ArgumentTypeError("a WhatsApp number looks like 081234567890 or "
+                                         "+6281234567890")
+    return checked.value.lstrip("+")
 
 
 async def open_store(settings: Settings) -> Store:
@@ -223,7 +243,7 @@ async def run(settings: Settings) -> None:
                 settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                 settings.twilio_whatsapp_from, settings.public_base_url,
                 api_base_url=settings.twilio_api_base_url, media=media,
-                card_links=card_links(settings.public_base_url, conversations.engine.card_key),
+                links=MediaLinks(settings.public_base_url, conversations.engine.card_key),
                 store=store, templates=templates)
             conversations.add_channel("whatsapp", whatsapp)
         await conversations.start()
@@ -232,8 +252,8 @@ async def run(settings: Settings) -> None:
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
                           settings.twilio_auth_token.get_secret_value() if whatsapp else None,
                           on_status=whatsapp.status_report if whatsapp else None,
-                          cards=CardImages(conversations.engine.card_key,
-                                           conversations.engine.programmes),
+                          media=SignedMedia(conversations.engine.card_key,
+                                            conversations.engine.programmes, media),
                           telegram=hook)
             web = WebServer(app, settings.host, settings.port)
             try:
@@ -321,14 +341,15 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
     actor = f"cli:{getpass.getuser()}"
     now = utc_now()
     try:
+        channel, chat_id = (("telegram", args.telegram) if getattr(args, "telegram", None)
+                            else ("whatsapp", getattr(args, "whatsapp", None)))
         if args.action == "add":
-            new = await directory.add("telegram", args.telegram_id, args.role, args.name, actor,
-                                      now)
-            print(f"{'added' if new else 'updated'}: telegram {args.telegram_id} as {args.role}")
+            new = await directory.add(channel, chat_id, args.role, args.name, actor, now)
+            print(f"{'added' if new else 'updated'}: {channel} {chat_id} as {args.role}")
         elif args.action == "remove":
-            if not await directory.remove("telegram", args.telegram_id, actor, now):
-                raise StartupError(f"telegram {args.telegram_id} is not staff")
-            print(f"removed: telegram {args.telegram_id}")
+            if not await directory.remove(channel, chat_id, actor, now):
+                raise StartupError(f"{channel} {chat_id} is not staff")
+            print(f"removed: {channel} {chat_id}")
         elif args.action == "list":
             for m in await directory.members():
                 print(f"{m.channel} {m.chat_id}\t{m.role}\t{m.name or '-'}\t"

@@ -157,37 +157,46 @@ def read_card_token(key: bytes, token: str) -> CardClaim | None:
     return CardClaim(reference=reference, kpj=kpj)
 
 
-LINK_PREFIX = "LDL1"
+LINKS = {
+    "card": ("LDL1", _REFERENCE),
+    "file": ("LDF1", re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|webp|pdf)")),
+}
+"""What a link may name: a card (by its registration) or a received file (by its stored path);
+each kind has its own prefix under the MAC, so one cannot stand for the other."""
 
 
-def sign_card_link(key: bytes, reference: str, expires: int) -> str:
-    """A short-lived name for a card's image (``expires``: a POSIX time), for a channel that
-    fetches media by URL (WhatsApp): whoever holds the link can see the card until then."""
+def sign_link(key: bytes, kind: str, subject: str, expires: int) -> str:
+    """A short-lived name for a card's image or a stored file (``expires``: a POSIX time), for
+    a channel that fetches media by URL (WhatsApp): whoever holds the link can fetch it until
+    then."""
     _check_key(key)
-    if not _REFERENCE.fullmatch(reference):
-        raise ValueError("card reference must be 1-32 ASCII letters, digits or '-'")
-    payload = _b64encode(f"{reference}|{int(expires)}".encode("ascii"))
-    mac = hmac.new(key, f"{LINK_PREFIX}.{payload}".encode("ascii"), hashlib.sha256).digest()
+    prefix, pattern = LINKS[kind]
+    if not pattern.fullmatch(subject):
+        raise ValueError(f"not a {kind} a link can name: {subject!r}")
+    payload = _b64encode(f"{subject}|{int(expires)}".encode("ascii"))
+    mac = hmac.new(key, f"{prefix}.{payload}".encode("ascii"), hashlib.sha256).digest()
     return f"{payload}.{_b64encode(mac[:_MAC_BYTES])}"
 
 
-def read_card_link(key: bytes, token: str, now: float) -> str | None:
-    """The reference a link names, if it is genuine and not expired; None for anything else."""
+def read_link(key: bytes, kind: str, token: str, now: float) -> str | None:
+    """What a link of this kind names, if it is genuine and not expired; None for anything
+    else."""
     _check_key(key)
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
     parts = token.split(".")
     if len(parts) != 2:
         return None
+    prefix, pattern = LINKS[kind]
     payload, signature = parts
     mac, raw = _b64decode(signature), _b64decode(payload)
-    expected = hmac.new(key, f"{LINK_PREFIX}.{payload}".encode("ascii"),
+    expected = hmac.new(key, f"{prefix}.{payload}".encode("ascii"),
                         hashlib.sha256).digest()[:_MAC_BYTES]
     if mac is None or raw is None or not hmac.compare_digest(mac, expected):
         return None
     try:
-        reference, expires = raw.decode("ascii").split("|")
+        subject, expires = raw.decode("ascii").split("|")
         expired = int(expires) < now
     except (UnicodeDecodeError, ValueError):
         return None
-    return None if expired or not _REFERENCE.fullmatch(reference) else reference
+    return None if expired or not pattern.fullmatch(subject) else subject

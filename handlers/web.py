@@ -6,6 +6,7 @@ Starlette app that ``main.py run`` serves with uvicorn on the bot's own event lo
                            read, failed…)
     POST /telegram         a Telegram update (webhook mode), answered once it is stored
     GET  /cards/<token>    a card's image, at a signed address that expires
+    GET  /files/<token>    a claim document (for staff on WhatsApp), the same way
     GET  /healthz          {"database": "ok"} when the database answers, else 503
 
 Every Twilio request must carry a valid ``X-Twilio-Signature``, computed over the address Twilio
@@ -36,11 +37,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from bot.cards import CardData, read_card_link, sign_card_link
+from bot.cards import read_link
 from bot.enrolment import ACTIVE, effective_status
+from bot.messages import MEDIA_TYPES
 from bot.programmes import Programmes
 from bot.status import card_of
 from handlers.conversations import WIB, Conversations, database_error
+from handlers.links import CARD_PATH, FILE_PATH
+from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from handlers.whatsapp import WhatsAppChannel
 from models.store import Store
@@ -66,25 +70,14 @@ signature is checked (a plain or an async function); ``chat_key`` is the recipie
 (``whatsapp:628…``). Raising makes the callback answer 500, so Twilio may send it again."""
 
 
-CARD_PATH = "/cards/{token}"
-CARD_LINK_TTL_S = 3600
-"""How long a card's link works: Twilio fetches it within seconds; nobody else should later."""
-
-
 @dataclass(frozen=True)
-class CardImages:
-    """What serving card images needs: the signing key, and the programmes the card names."""
+class SignedMedia:
+    """What serving media at signed addresses (``handlers.links``) needs: the signing key,
+    the programmes a card names, and where received files are stored."""
 
     key: bytes
     programmes: Programmes | None
-
-
-def card_links(public_base_url: str, key: bytes) -> Callable[[CardData], str]:
-    """Makes the short-lived address of a card's image, for channels that send media by URL."""
-    def link(card: CardData) -> str:
-        token = sign_card_link(key, card.reference, int(time.time()) + CARD_LINK_TTL_S)
-        return f"{public_base_url.rstrip('/')}/cards/{token}"
-    return link
+    files: MediaStore | None = None
 
 
 @dataclass(frozen=True)
@@ -98,17 +91,20 @@ class TelegramHook:
 
 def web_app(conversations: Conversations, whatsapp: WhatsAppChannel | None, store: Store,
             public_base_url: str | None, auth_token: str | None, *,
-            on_status: OnStatus | None = None, cards: CardImages | None = None,
+            on_status: OnStatus | None = None, media: SignedMedia | None = None,
             telegram: TelegramHook | None = None) -> Starlette:
     """The app. Without ``whatsapp`` no Twilio webhook is served; with it, ``public_base_url``
     (``PUBLIC_BASE_URL``) and ``auth_token`` (``TWILIO_AUTH_TOKEN``, what Twilio signs with)
-    are needed. With ``cards``, card images are served at signed, expiring addresses; with
+    are needed. With ``media``, card images (and received files, given where they are) are
+    served at signed, expiring addresses; with
     ``telegram``, Telegram's webhook."""
     routes = [Route("/healthz", _health(store), methods=["GET"])]
     if telegram is not None:
         routes.append(Route(TELEGRAM_PATH, _telegram(telegram), methods=["POST"]))
-    if cards is not None:
-        routes.append(Route(CARD_PATH, _card(store, cards), methods=["GET"]))
+    if media is not None:
+        routes.append(Route(CARD_PATH, _card(store, media), methods=["GET"]))
+        if media.files is not None:
+            routes.append(Route(FILE_PATH, _file(store, media), methods=["GET"]))
     if whatsapp is not None:
         if not public_base_url or not auth_token:
             raise ValueError("WhatsApp webhooks need the public base URL and the auth token")
@@ -244,9 +240,28 @@ def _status(check: Signatures, on_status: OnStatus | None):
     return status
 
 
-def _card(store: Store, cards: CardImages):
+def _file(store: Store, media: SignedMedia):
+    async def file(request: Request) -> Response:
+        """A claim document, for staff reading it on WhatsApp: only a file a claim still
+        refers to."""
+        path = read_link(media.key, "file", request.path_params["token"], time.time())
+        if path is None or not await store.is_document(path):
+            return Response(status_code=404)
+        try:
+            data = await asyncio.to_thread((media.files.folder / path).read_bytes)
+        except OSError as exc:
+            log.warning("stored file %s cannot be read: %s", path, exc.strerror)
+            return Response(status_code=404)
+        mime_type = next(m for m, ext in MEDIA_TYPES.items() if path.endswith(f".{ext}"))
+        return Response(data, media_type=mime_type,
+                        headers={"Cache-Control": "private, no-store"})
+
+    return file
+
+
+def _card(store: Store, cards: SignedMedia):
     async def card(request: Request) -> Response:
-        reference = read_card_link(cards.key, request.path_params["token"], time.time())
+        reference = read_link(cards.key, "card", request.path_params["token"], time.time())
         if reference is None:
             return Response(status_code=404)
         async with store.transaction() as tx:

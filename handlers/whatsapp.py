@@ -34,10 +34,10 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
-from bot.cards import CardData
 from bot.messages import MAX_MEDIA_BYTES, Inbound, Kind, Media, Rendered
 from bot.templates import NO_TEMPLATES, Templates
 from handlers.conversations import RetryLater, Undeliverable
+from handlers.links import MediaLinks
 from handlers.media import MediaStore
 from models.store import WINDOW_CLOSED_ERROR, Store
 
@@ -64,12 +64,6 @@ UNDELIVERABLE = {
 WINDOW = timedelta(hours=24) - timedelta(minutes=5)
 """WhatsApp's customer-service window, less a margin for a message still on its way."""
 
-# Not yet in the catalogs (locales/ is being changed elsewhere); both languages, since a
-# Rendered carries no locale. Move them to N_() message ids when the catalogs are free.
-CARD_NOTE = ("🪪 Gambar kartu belum bisa dikirim lewat WhatsApp. / "
-             "The card image cannot be sent on WhatsApp yet.")
-ATTACHMENT_NOTE = ("📎 Berkas ini belum bisa dikirim lewat WhatsApp; lihat di Telegram. / "
-                   "This file cannot be sent on WhatsApp yet; see it on Telegram.")
 
 
 class Incoming(NamedTuple):
@@ -117,17 +111,19 @@ class WhatsAppChannel:
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
                  public_base_url: str, *, api_base_url: str = DEFAULT_API_BASE_URL,
                  media: MediaStore | None = None, send_concurrency: int = 4,
-                 card_links: Callable[[CardData], str] | None = None,
+                 links: MediaLinks | None = None,
                  store: Store | None = None, templates: Templates = NO_TEMPLATES,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         """``from_number``: the bot's sender, ``whatsapp:+628…``. ``public_base_url``: where
         Twilio reaches ``handlers.web`` (delivery reports go to ``…/whatsapp/status``).
         ``api_base_url``: Twilio's REST API, or a fake. ``media``: where photos and PDFs are
         stored; without one, none is downloaded (each reaches the engine refused as
-        "download"). ``store``: when each chat last wrote, and notices kept for the 24-hour
-        rule; without it notices go as text whatever the time. ``templates``: the Content
-        templates for notices outside the window. Build it inside the running event loop
-        (aiohttp's session binds to it)."""
+        "download"). ``links``: the addresses Twilio fetches a card's image or a stored file
+        (a claim document for staff) from; without them (tests) only the text goes.
+        ``store``: when each chat last wrote, and notices kept for the 24-hour rule; without
+        it notices go as text whatever the time. ``templates``: the Content templates for
+        notices outside the window. Build it inside the running event loop (aiohttp's session
+        binds to it)."""
         self.account_sid = account_sid
         self.store = store
         self.templates = templates
@@ -135,8 +131,7 @@ class WhatsAppChannel:
         self.from_number = from_number
         self.status_callback = public_base_url.rstrip("/") + "/whatsapp/status"
         self.media = media
-        self.card_links = card_links
-        """Where Twilio fetches a card's image; without it a card goes as its text and a note."""
+        self.links = links
         self.api_base_url = api_base_url.rstrip("/")
         self._http = _PinnedHttpClient(self.api_base_url, SEND_TIMEOUT_S)
         # environment={...}: not os.environ, whose TWILIO_REGION / TWILIO_EDGE would make the
@@ -163,11 +158,11 @@ class WhatsAppChannel:
                 WINDOW, self.clock()):
             await self._window_closed(chat_id, message)
             return
-        image = self.card_links(message.card) if message.card and self.card_links else None
+        media = self._media_url(message)
         try:
-            for n, body in enumerate(split_body(body_of(message, card_note=image is None))):
+            for n, body in enumerate(split_body(message.as_numbered_text())):
                 sid = await self._create(chat_id, body=body,
-                                         media_url=[image] if image and n == 0 else None)
+                                         media_url=[media] if media and n == 0 else None)
                 if notice and n == 0:
                     # Twilio may still refuse it later (63016 in a status report).
                     await self.store.message_sent(sid, chat_key(chat_id), message, self.clock())
@@ -176,6 +171,17 @@ class WhatsAppChannel:
                 raise Undeliverable(f"Twilio error {WINDOW_CLOSED_ERROR}: "
                                     f"{UNDELIVERABLE[WINDOW_CLOSED_ERROR]}") from None
             await self._window_closed(chat_id, message)
+
+    def _media_url(self, message: Rendered) -> str | None:
+        """Where Twilio fetches the card or the file the message carries (its text becomes
+        the caption)."""
+        if self.links is None:
+            return None
+        if message.card is not None:
+            return self.links.card(message.card)
+        if message.attachment is not None:
+            return self.links.file(message.attachment)
+        return None
 
     async def _window_closed(self, chat_id: str, message: Rendered) -> None:
         """A notice the chat's 24 hours no longer let through as text: its template, or held
@@ -301,15 +307,6 @@ def refusal(exc: TwilioRestException | TwilioServiceException) -> Exception:
                             f"check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     why = UNDELIVERABLE.get(code) or getattr(exc, "msg", None) or getattr(exc, "title", "")
     return Undeliverable(f"Twilio error {code} (HTTP {status}): {why}")
-
-
-def body_of(message: Rendered, card_note: bool = True) -> str:
-    """The text to send: options numbered, and a note for what WhatsApp cannot carry yet."""
-    text = message.as_numbered_text()
-    notes = [note for note, present in ((CARD_NOTE, card_note and message.card is not None),
-                                        (ATTACHMENT_NOTE, message.attachment is not None))
-             if present]
-    return "\n\n".join([text, *notes]) if notes else text
 
 
 def units(text: str) -> int:

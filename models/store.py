@@ -263,7 +263,7 @@ class Tx:
 
     async def heard_from(self, chat_keys: Iterable[str], now: datetime) -> int:
         """These chats wrote just now (WhatsApp's 24-hour window starts again): the notices
-        held for them may go. Returns how many were held."""
+        held for them may go, unless they asked for none (STOP). Returns how many were held."""
         keys = sorted(set(chat_keys))
         rows = [{"chat_key": key, "last_inbound_at": now, "opted_out": False} for key in keys]
         if not rows:
@@ -272,9 +272,11 @@ class Tx:
         await self.conn.execute(upsert.on_conflict_do_update(
             index_elements=[contact.c.chat_key],
             set_={"last_inbound_at": upsert.excluded.last_inbound_at}), rows)
+        opted_out = select(contact.c.chat_key).where(contact.c.opted_out.is_(True))
         released = await self.conn.execute(
             update(outbox).where(outbox.c.held.is_(True), outbox.c.delivered.is_(False),
-                                 outbox.c.chat_key.in_(bindparam("keys", expanding=True)))
+                                 outbox.c.chat_key.in_(bindparam("keys", expanding=True)),
+                                 outbox.c.chat_key.not_in(opted_out))
             .values(held=False, lease_until=None), {"keys": keys})
         return released.rowcount or 0
 
@@ -720,6 +722,12 @@ class Store:
             await tx.flush()
             await tx.conn.execute(update(outbox).where(outbox.c.id == notice_id)
                                   .values(held=True))
+
+    async def is_document(self, path: str) -> bool:
+        """Whether a claim refers to this stored file."""
+        async with self.engine.connect() as conn:
+            return await conn.scalar(select(claim_document.c.id).where(
+                claim_document.c.path == path).limit(1)) is not None
 
     async def document_paths(self) -> set[str]:
         """Every stored file a claim refers to."""

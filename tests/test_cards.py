@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.cards import CardClaim, CardData, read_card_token, sign_card
+from bot.cards import CardClaim, CardData, read_card_token, read_link, sign_card, sign_link
 from handlers import card_image
 from handlers.card_image import drawable, fit_lines, render_card
 
@@ -249,3 +249,22 @@ def test_period_and_benefits_as_printed():
         "01-01-2026 s/d 31-12-2026")
     assert card_image.format_benefits(("JKK", "JKM")) == "JKK (Kecelakaan Kerja), JKM (Kematian)"
     assert card_image.format_benefits(("XYZ",)) == "XYZ"
+
+
+def test_links_name_a_card_or_a_file_and_expire():
+    key = b"k" * 32
+    path = f"ab/{'ab' * 32}.pdf"
+    card_link = sign_link(key, "card", "LD-AAAA-BBBB", 2_000)
+    file_link = sign_link(key, "file", path, 2_000)
+    assert read_link(key, "card", card_link, 1_999) == "LD-AAAA-BBBB"
+    assert read_link(key, "file", file_link, 2_000) == path
+    assert read_link(key, "card", card_link, 2_001) is None  # expired
+    assert read_link(key, "card", file_link, 1_000) is None  # a file link is no card link
+    assert read_link(key, "file", card_link, 1_000) is None
+    assert read_link(b"x" * 32, "file", file_link, 1_000) is None  # another key
+    tampered = file_link[:-1] + ("B" if file_link.endswith("A") else "A")
+    assert read_link(key, "file", tampered, 1_000) is None
+    for kind, subject in [("card", "LD|1"), ("file", "../../etc/passwd"),
+                          ("file", "ab/ab.exe")]:
+        with pytest.raises(ValueError):
+            sign_link(key, kind, subject, 2_000)

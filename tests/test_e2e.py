@@ -160,6 +160,22 @@ def test_staff_are_managed_from_the_command_line(tmp_path):
     assert bad.returncode == 2 and "positive number" in bad.stderr
 
 
+def test_staff_on_whatsapp_are_named_by_their_number(tmp_path):
+    env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/staff.db")
+    added = run_main("staff", "add", "--whatsapp", "0813-1111-2222", "--role", "verifier",
+                     env=env)
+    assert (added.returncode, added.stdout) == (0, "added: whatsapp 6281311112222 as verifier\n")
+    listed = run_main("staff", "list", env=env).stdout.splitlines()
+    assert len(listed) == 1 and listed[0].startswith("whatsapp 6281311112222\tverifier\t-")
+    removed = run_main("staff", "remove", "--whatsapp", "+62 813 1111 2222", env=env)
+    assert removed.stdout == "removed: whatsapp 6281311112222\n"
+    for wrong in (["--whatsapp", "12"], ["--whatsapp", "0813", "--telegram-id", "5"], []):
+        bad = run_main("staff", "add", *wrong, "--role", "admin", env=env)
+        assert bad.returncode == 2, wrong
+    assert "081234567890" in run_main("staff", "add", "--whatsapp", "12", "--role", "admin",
+                                      env=env).stderr
+
+
 def test_a_dtsen_extract_is_imported_from_the_command_line(tmp_path):
     extract = tmp_path / "dtsen.csv"
     extract.write_text("nik,kk,desil,alamat\n1371011708850001,1371010101100001,2,Padang\n"

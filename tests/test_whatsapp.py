@@ -16,17 +16,16 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.cards import CardData, sign_card, sign_card_link
+from bot.cards import sign_link
 from bot.engine import Engine
-from bot.messages import ChangeStatus, Inbound, Media, Rendered
+from bot.messages import ChangeStatus, FileClaim, Inbound, Media, Rendered, StoredDocument
 from bot.render import Renderer
 from bot.status import card_of
 from handlers.conversations import Conversations, RetryLater, Undeliverable
+from handlers.links import MediaLinks
 from handlers.media import MediaStore
-from handlers.web import CardImages, card_links, web_app
+from handlers.web import SignedMedia, web_app
 from handlers.whatsapp import (
-    ATTACHMENT_NOTE,
-    CARD_NOTE,
     MAX_BODY,
     ApiRequestRefused,
     WhatsAppChannel,
@@ -34,6 +33,7 @@ from handlers.whatsapp import (
     split_body,
     units,
 )
+from models.staff import StaffDirectory
 from models.store import Store, inbound, worker
 from tests.chat import EXAMPLE_PROGRAMMES, town_programme
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -382,20 +382,6 @@ async def test_every_request_goes_to_the_configured_api(channel, twilio):
         await channel._http.request("GET", "https://api.twilio.com/2010-04-01/Accounts.json")
 
 
-async def test_a_card_or_a_file_goes_as_text_with_a_note(channel, twilio):
-    card = CardData(reference="LD-AAAA-BBBB", full_name="SITI RAHMAWATI",
-                    masked_nik="1371••••••••0001", kpj="12345678901", programme="Padang",
-                    funder="APBD Kota Padang", period_start=date(2026, 1, 1),
-                    period_end=date(2026, 12, 31), benefits=("JKK", "JKM"),
-                    token=sign_card(b"k" * 32, "LD-AAAA-BBBB", "12345678901"))
-    await channel.send(WA_ID, Rendered("Kartu Anda", menu_button="🏠 Menu", card=card))
-    await channel.send(WA_ID, Rendered("akta", attachment=Media("application/pdf", 9,
-                                                                path="ab/ab.pdf")))
-    first, second = (m.body for m in twilio.messages(TO))
-    assert first == f"Kartu Anda\n\n0. 🏠 Menu\n\n{CARD_NOTE}"
-    assert second == f"akta\n\n{ATTACHMENT_NOTE}"
-
-
 # --- main.py run ---------------------------------------------------------------------------
 
 async def test_main_runs_whatsapp_only_against_the_fake(tmp_path, bot_log):
@@ -543,7 +529,7 @@ def test_main_reports_a_half_configured_whatsapp_in_one_line(environ, capsys):
         "TWILIO_ACCOUNT_SID is set"]
 
 
-# --- the card, by a signed and expiring link ---------------------------------------------------
+# --- cards and files, by signed and expiring links -------------------------------------------
 
 async def test_a_card_goes_as_an_image_this_server_serves(store, catalogs, twilio):
     key, programmes, now = b"c" * 32, town_programme(), datetime(2026, 11, 1, tzinfo=UTC)
@@ -557,21 +543,79 @@ async def test_a_card_goes_as_an_image_this_server_serves(store, catalogs, twili
                                                      kpj="12345678901"), now)
     card = card_of(active, programmes, key)
     channel = WhatsAppChannel(ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC,
-                              api_base_url=twilio.base_url, card_links=card_links(PUBLIC, key))
+                              api_base_url=twilio.base_url, links=MediaLinks(PUBLIC, key))
     try:
         await channel.send(WA_ID, Rendered("🪪 Kartu peserta BUDI SANTOSO", card=card))
     finally:
         await channel.close()
     [sent] = twilio.messages(TO)
-    assert "belum bisa dikirim" not in sent.body and len(sent.media_urls) == 1
+    assert sent.body == "🪪 Kartu peserta BUDI SANTOSO" and len(sent.media_urls) == 1
     app = web_app(Conversations(store, Engine(catalogs), Renderer(catalogs)), None, store,
-                  None, None, cards=CardImages(key, programmes))
+                  None, None, media=SignedMedia(key, programmes))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url=PUBLIC) as http:
         image = await http.get(sent.media_urls[0].removeprefix(PUBLIC))
-        expired = await http.get("/cards/" + sign_card_link(key, "LD-AAAA-AAAA", 1))
-        forged = await http.get("/cards/" + sign_card_link(b"x" * 32, "LD-AAAA-AAAA",
-                                                           4_000_000_000))
+        expired = await http.get("/cards/" + sign_link(key, "card", "LD-AAAA-AAAA", 1))
+        forged = await http.get("/cards/" + sign_link(b"x" * 32, "card", "LD-AAAA-AAAA",
+                                                      4_000_000_000))
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(image.content)).size == (1012, 638)
     assert (expired.status_code, forged.status_code) == (404, 404)
+
+
+PDF = b"%PDF-1.4\n" + b"akta kematian " * 300
+
+
+async def test_a_verifier_on_whatsapp_sees_a_claim_document_at_a_signed_address(
+        store, catalogs, twilio, tmp_path):
+    """Staff may work from WhatsApp too (``staff add --whatsapp``): ``/lihatdok`` sends the
+    document as media, which this server serves only while a claim refers to it."""
+    files = MediaStore(tmp_path / "files")
+    pdf = files.save(PDF, "application/pdf", "akta.pdf")
+    stray = files.save(JPEG, "image/jpeg", None)
+    async with store.transaction() as tx:
+        await tx.file_claim(FileClaim(
+            reference="JKM-2026-000001", deceased_nik=NIK, worker_reference=None,
+            status="submitted", status_reason=None, date_of_death=date(2026, 11, 20),
+            cause="illness", heir_name="SITI", heir_nik="1371015708850002",
+            heir_phone="+6281298765432", relationship="spouse", bank_name="BRI",
+            account_number="123456", account_holder="SITI", estimate=42_000_000, locale="id",
+            consent_version="2026-11", consented_at="2026-11-21T03:00:00+00:00",
+            documents=(StoredDocument("death_certificate", pdf),)),
+            "whatsapp", "whatsapp:6281298765432", datetime(2026, 11, 21, tzinfo=UTC))
+    verifier = "6281311112222"
+    await StaffDirectory(store).add("whatsapp", verifier, "verifier", None, "cli:test",
+                                    datetime(2026, 11, 21, tzinfo=UTC))
+    key = b"k" * 32
+    engine = Engine(catalogs, programmes=EXAMPLE_PROGRAMMES)
+    conversations = Conversations(store, engine, Renderer(catalogs))
+    channel = WhatsAppChannel(ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC,
+                              api_base_url=twilio.base_url, media=files,
+                              links=MediaLinks(PUBLIC, key))
+    conversations.add_channel("whatsapp", channel)
+    app = web_app(conversations, channel, store, PUBLIC, AUTH_TOKEN,
+                  media=SignedMedia(key, EXAMPLE_PROGRAMMES, files))
+    await conversations.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=PUBLIC) as http:
+            bot = Bot(http, twilio, conversations, channel)
+            assert "JKM-2026-000001" in await bot.say("/lihatdok JKM-2026-000001 akta",
+                                                      verifier)
+            [url] = twilio.messages(f"whatsapp:+{verifier}")[-1].media_urls
+            served = await http.get(url.removeprefix(PUBLIC))
+            links = MediaLinks(PUBLIC, key)
+            unused = await http.get(links.file(stray).removeprefix(PUBLIC))
+            as_card = await http.get("/cards/" + url.rsplit("/", 1)[1])
+            old = MediaLinks(PUBLIC, key, clock=lambda: 1_000_000).file(pdf)
+            expired = await http.get(old.removeprefix(PUBLIC))
+            # Someone who is not staff gets the menu, not the document.
+            stranger = await bot.say("/lihatdok JKM-2026-000001 akta")
+    finally:
+        await conversations.stop()
+        await channel.close()
+    assert served.status_code == 200 and served.content == PDF
+    assert served.headers["content-type"] == "application/pdf"
+    assert (unused.status_code, as_card.status_code, expired.status_code) == (404, 404, 404)
+    assert "JKM-2026-000001" not in stranger
+    assert twilio.messages(TO)[-1].media_urls == []

@@ -232,3 +232,15 @@ def test_a_bad_templates_file_stops_start_up_naming_each_mistake(environ, tmp_pa
     environ(WHATSAPP_TEMPLATES_FILE=str(tmp_path / "missing.toml"))
     assert main(["run"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setup", [""], indirect=True)
+async def test_a_held_notice_stays_held_when_the_chat_says_stop(setup):
+    await setup.approve_after(30)
+    await setup.worker_says("stop")
+    await setup.pipeline.conversations.deliver_notices()
+    assert "Kabar baik" not in bodies(setup.twilio)[-1]
+    assert await setup.held() == [True]
+    await setup.worker_says("mulai")
+    await setup.pipeline.conversations.idle()
+    assert "Kabar baik" in bodies(setup.twilio)[-1] and await setup.held() == []
