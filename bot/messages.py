@@ -100,6 +100,9 @@ class Rendered:
     attachment: "Media | None" = None
     notice: NoticeValues | None = None
     """Set on notices (``notice.*`` messages): the bot starts them, not the user."""
+    reply_hint: str | None = None
+    """How to answer the options by number ("Balas 1, 2, atau 3."), for channels without
+    buttons."""
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "options": list(self.options),
@@ -107,7 +110,8 @@ class Rendered:
                 "card": self.card.to_json() if self.card else None,
                 "attachment": asdict(self.attachment) if self.attachment else None,
                 "notice": {"kind": self.notice.kind, "locale": self.notice.locale,
-                           "values": dict(self.notice.values)} if self.notice else None}
+                           "values": dict(self.notice.values)} if self.notice else None,
+                "reply_hint": self.reply_hint}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Rendered":
@@ -115,7 +119,7 @@ class Rendered:
         return cls(data["text"], tuple(data.get("options") or ()), data.get("contact_button"),
                    data.get("menu_button"), CardData.from_json(card) if card else None,
                    Media(**attachment) if attachment else None,
-                   NoticeValues(**notice) if notice else None)
+                   NoticeValues(**notice) if notice else None, data.get("reply_hint"))
 
     def as_numbered_text(self) -> str:
         """The form for channels without buttons (terminal, WhatsApp): options as numbers."""
@@ -125,6 +129,8 @@ class Rendered:
         lines.extend(f"{n}. {label}" for n, label in enumerate(self.options, 1))
         if self.menu_button:
             lines.append(f"0. {self.menu_button}")
+        if self.options and self.reply_hint:
+            lines += ["", self.reply_hint]
         return "\n".join(lines)
 
 

@@ -1,8 +1,13 @@
 """Turning the engine's replies into text in the user's language."""
 
-from bot.i18n import N_, Catalogs
+from babel.lists import format_list
+
+from bot.i18n import BABEL_LOCALES, LOCALES, N_, Catalogs
 from bot.messages import NoticeValues, Rendered, Reply
 from bot.templates import notice_kind, one_line
+
+MAX_LISTED = 4
+"""Up to this many options, the reply hint names each number."""
 
 
 class Renderer:
@@ -21,7 +26,19 @@ class Renderer:
             card=reply.card,
             attachment=reply.attachment,
             notice=self._notice(reply, locale),
+            reply_hint=self._reply_hint(len(options), locale),
         )
+
+    def _reply_hint(self, count: int, locale: str) -> str | None:
+        """"Balas 1, 2, atau 3." for a few options; "Balas dengan angka 1 sampai 11." for
+        more (a list of eleven numbers reads worse than the range)."""
+        if count == 0:
+            return None
+        if count > MAX_LISTED:
+            return self.catalogs.text(locale, N_("nav.reply_range"), {"last": str(count)})
+        numbers = format_list([str(n) for n in range(1, count + 1)], style="or",
+                              locale=BABEL_LOCALES.get(locale, BABEL_LOCALES[LOCALES[0]]))
+        return self.catalogs.text(locale, N_("nav.reply_numbers"), {"numbers": numbers})
 
     def _notice(self, reply: Reply, locale: str) -> NoticeValues | None:
         kind = notice_kind(reply.msgid)

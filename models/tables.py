@@ -134,6 +134,7 @@ class Outbox(SQLModel, table=True):
     the lease; a lease that runs out (a crash) lets another send it."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_held_chat_key", "held", "chat_key"),)
     id: str = Field(primary_key=True, max_length=32)
     channel: str = Field(max_length=20)
     chat_key: str = Field(max_length=100)

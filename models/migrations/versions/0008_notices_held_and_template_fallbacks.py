@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("held", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
+    # Every message's transaction asks for its chat's held notices: by index.
+    op.create_index("ix_outbox_held_chat_key", "outbox", ["held", "chat_key"])
     with op.batch_alter_table("outgoing_message") as batch:
         batch.add_column(sa.Column("fallback", sa.Text(), nullable=True))
 
@@ -27,5 +29,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("outgoing_message") as batch:
         batch.drop_column("fallback")
+    op.drop_index("ix_outbox_held_chat_key", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("held")
