@@ -42,7 +42,6 @@ from handlers.links import MediaLinks
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from handlers.web import SignedMedia, TelegramHook, WebServer, web_app
-from handlers.whatsapp import WhatsAppChannel
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
@@ -214,7 +213,7 @@ async def run(settings: Settings) -> None:
     catalogs, conversations = await build(settings, store)
     media = MediaStore(settings.storage_dir)
     telegram: TelegramChannel | None = None
-    whatsapp: WhatsAppChannel | None = None
+    whatsapp = None
     web: WebServer | None = None
     tasks: list[asyncio.Task] = []
     loop = asyncio.get_running_loop()
@@ -233,6 +232,9 @@ async def run(settings: Settings) -> None:
             else:
                 hook = TelegramHook(telegram, await webhook_secret(settings, store))
         if settings.whatsapp_configured:
+            # Twilio's client and aiohttp (~28 MB) load only for WhatsApp.
+            from handlers.whatsapp import WhatsAppChannel
+
             kinds = notice_values(catalogs)
             templates = settings.templates(kinds.get)
             if missing := templates.missing(sorted(kinds)):

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -46,8 +47,10 @@ from handlers.conversations import WIB, Conversations, database_error
 from handlers.links import CARD_PATH, FILE_PATH
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
-from handlers.whatsapp import WhatsAppChannel
 from models.store import Store
+
+if TYPE_CHECKING:  # Twilio's client and aiohttp: ~28 MB, loaded only when WhatsApp is on
+    from handlers.whatsapp import WhatsAppChannel
 
 log = logging.getLogger("lindungi.web")
 
@@ -89,7 +92,7 @@ class TelegramHook:
     secret: str
 
 
-def web_app(conversations: Conversations, whatsapp: WhatsAppChannel | None, store: Store,
+def web_app(conversations: Conversations, whatsapp: "WhatsAppChannel | None", store: Store,
             public_base_url: str | None, auth_token: str | None, *,
             on_status: OnStatus | None = None, media: SignedMedia | None = None,
             telegram: TelegramHook | None = None) -> Starlette:
@@ -161,7 +164,7 @@ async def _verified(request: Request, path: str, check: Signatures
     return form, None
 
 
-def _message(conversations: Conversations, whatsapp: WhatsAppChannel, check: Signatures):
+def _message(conversations: Conversations, whatsapp: "WhatsAppChannel", check: Signatures):
     async def message(request: Request) -> Response:
         form, refused = await _verified(request, WHATSAPP_PATH, check)
         if refused is not None:
