@@ -38,10 +38,8 @@ from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
-from handlers.links import MediaLinks
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
-from handlers.web import SignedMedia, TelegramHook, WebServer, web_app
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
@@ -212,15 +210,17 @@ async def run(settings: Settings) -> None:
     store = await open_store(settings)
     catalogs, conversations = await build(settings, store)
     media = MediaStore(settings.storage_dir)
+    # The web side (uvicorn, Starlette; with WhatsApp, Twilio's client and aiohttp, ~28 MB)
+    # is imported only where a webhook is configured: a Telegram bot that polls needs none.
     telegram: TelegramChannel | None = None
     whatsapp = None
-    web: WebServer | None = None
+    web = None
     tasks: list[asyncio.Task] = []
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     running = False
     webhook = settings.webhook_base_url
-    hook: TelegramHook | None = None
+    hook = None
     try:
         if settings.telegram_bot_token is not None:
             telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
@@ -230,9 +230,11 @@ async def run(settings: Settings) -> None:
             if webhook is None:
                 await start_telegram(telegram)
             else:
+                from handlers.web import TelegramHook
+
                 hook = TelegramHook(telegram, await webhook_secret(settings, store))
         if settings.whatsapp_configured:
-            # Twilio's client and aiohttp (~28 MB) load only for WhatsApp.
+            from handlers.links import MediaLinks
             from handlers.whatsapp import WhatsAppChannel
 
             kinds = notice_values(catalogs)
@@ -251,6 +253,8 @@ async def run(settings: Settings) -> None:
         await conversations.start()
         running = True
         if whatsapp is not None or hook is not None:
+            from handlers.web import SignedMedia, WebServer, web_app
+
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
                           settings.twilio_auth_token.get_secret_value() if whatsapp else None,
                           on_status=whatsapp.status_report if whatsapp else None,
