@@ -15,6 +15,10 @@
                               the programme's enrolled workers, for BPJS Ketenagakerjaan to register
     python main.py import-kpj FILE.csv     BPJS's answer (nik, kpj): activates them, sends cards
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
+    python main.py broadcast --text TEXT [--text-en TEXT] [--programme ID] [--status S]
+                              [--occupation O] [--kelurahan K] [--language L] [--channel C]
+                              [--yes]   a message to every worker of that audience
+    python main.py broadcast-status ID     how far a broadcast has got
 """
 
 import argparse
@@ -36,10 +40,13 @@ from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
+from handlers.broadcasts import BroadcastDelivery
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
+from handlers.ratelimit import RateLimiter
 from handlers.telegram import TelegramChannel
+from models.broadcasts import Audience, Broadcasts
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
@@ -94,6 +101,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                               "with columns nik, kpj): enrolled workers become active and are "
                               "sent their card")
     kpj.add_argument("file", type=Path)
+    cast = commands.add_parser("broadcast", help="send a message to every worker of an "
+                               "audience, within the channels' rate limits")
+    cast.add_argument("--text", required=True, help="the message in Indonesian")
+    cast.add_argument("--text-en", help="the message for those who chose English (default: "
+                      "the Indonesian one)")
+    cast.add_argument("--programme", metavar="ID", help="only this programme's workers")
+    cast.add_argument("--status", help="only workers with this status (e.g. active)")
+    cast.add_argument("--occupation", help="only this occupation (e.g. ojek, nelayan)")
+    cast.add_argument("--kelurahan", help="only this kelurahan")
+    cast.add_argument("--language", choices=["id", "en"], help="only this language")
+    cast.add_argument("--channel", choices=["telegram", "whatsapp"], help="only this channel")
+    cast.add_argument("--yes", action="store_true", help="send without asking to confirm")
+    status = commands.add_parser("broadcast-status", help="how far a broadcast has got")
+    status.add_argument("id", type=int)
     verify = commands.add_parser("verify-card", help="check a membership card's QR token")
     verify.add_argument("token", help="the text of the card's QR code (LD1.…)")
     return parser.parse_args(argv)
@@ -272,6 +293,9 @@ async def run(settings: Settings) -> None:
             # Only now that the server listens: Telegram posts waiting updates at once.
             await start_telegram(telegram, f"{webhook}/telegram", hook.secret)
         tasks.append(asyncio.create_task(sweep_forever(conversations, media)))
+        tasks.append(asyncio.create_task(BroadcastDelivery(
+            Broadcasts(store), conversations.renderer, conversations.senders,
+            limiters(settings)).run_forever()))
         poller = (asyncio.create_task(telegram.poll())
                   if telegram is not None and hook is None else None)
         watched = [asyncio.create_task(stopping.wait())]
@@ -478,6 +502,122 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def limiters(settings: Settings) -> dict[str, RateLimiter]:
+    return {"telegram": RateLimiter(settings.telegram_rate, settings.telegram_chat_interval_s),
+            "whatsapp": RateLimiter(settings.whatsapp_rate)}
+
+
+def audience_of(args: argparse.Namespace) -> Audience:
+    return Audience(programme=args.programme, status=args.status, occupation=args.occupation,
+                    kelurahan=args.kelurahan, locale=args.language, channel=args.channel)
+
+
+async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
+    """``broadcast``: the preview (how many, how long at the current rates), a confirmation,
+    then delivery with a progress bar. Recipients of a channel this process cannot reach (no
+    token set here) are left to the running bot, which delivers every broadcast."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    if not args.text.strip():
+        raise StartupError("the message is empty (--text)")
+    store = await open_store(settings)
+    try:
+        broadcasts = Broadcasts(store)
+        audience = audience_of(args)
+        preview = await broadcasts.preview(audience)
+        rates = {"telegram": settings.telegram_rate, "whatsapp": settings.whatsapp_rate}
+        seconds = max((n / rates[c] for c, n in preview.by_channel.items() if rates[c] > 0),
+                      default=0.0)
+        print(f"{preview.total} recipients ({preview.opted_out} said STOP and are skipped); "
+              f"about {duration(seconds)} at "
+              + ", ".join(f"{rates[c]:g}/s on {CHANNEL_NAMES[c]}"
+                          for c in sorted(preview.by_channel)))
+        if preview.total - preview.opted_out == 0:
+            raise StartupError("nobody to send to: check the filters")
+        if not args.yes:
+            try:
+                answer = await asyncio.to_thread(input, "Send it? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "ya", "yes"):
+                print("not sent")
+                return
+        made = await broadcasts.create(audience, args.text.strip(),
+                                       (args.text_en or "").strip() or None,
+                                       f"cli:{getpass.getuser()}", utc_now())
+        print(f"broadcast {made.broadcast_id}: {made.pending} to send")
+        catalogs, conversations = await build(settings, store)
+        senders = await broadcast_senders(settings, conversations)
+        delivery = BroadcastDelivery(broadcasts, conversations.renderer, senders,
+                                     limiters(settings))
+        try:
+            with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn()) as bar:
+                task = bar.add_task(f"broadcast {made.broadcast_id}", total=made.pending)
+                while True:
+                    done = await delivery.run_once()
+                    now = await broadcasts.progress(made.broadcast_id)
+                    bar.update(task, completed=now.sent + now.failed)
+                    if not done:
+                        if not await broadcasts.waiting(made.broadcast_id, senders):
+                            break
+                        await asyncio.sleep(0.5)  # a 429 or a back-off to wait out
+        finally:
+            for sender in senders.values():
+                await sender.close()
+        now = await broadcasts.progress(made.broadcast_id)
+        left = f", {now.pending} left for the running bot" if now.pending else ""
+        print(f"broadcast {made.broadcast_id}: {now.sent} sent, {now.failed} failed, "
+              f"{now.skipped} skipped{left}")
+    finally:
+        await store.close()
+
+
+async def broadcast_senders(settings: Settings, conversations: Conversations) -> dict:
+    senders: dict = {}
+    if settings.telegram_bot_token is not None:
+        telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
+                                   settings.telegram_api_base_url, conversations,
+                                   settings.telegram_send_concurrency)
+        await start_telegram(telegram)
+        senders["telegram"] = telegram
+    if settings.whatsapp_configured:
+        from handlers.links import MediaLinks
+        from handlers.whatsapp import WhatsAppChannel
+
+        senders["whatsapp"] = WhatsAppChannel(
+            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+            settings.twilio_whatsapp_from, settings.public_base_url,
+            api_base_url=settings.twilio_api_base_url,
+            links=MediaLinks(settings.public_base_url, conversations.engine.card_key),
+            store=conversations.store,
+            templates=settings.templates(notice_values(conversations.renderer.catalogs).get))
+    return senders
+
+
+CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
+
+
+def duration(seconds: float) -> str:
+    whole = int(seconds) + 1
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
+async def broadcast_status(settings: Settings, broadcast_id: int) -> bool:
+    store = await open_store(settings)
+    try:
+        progress = await Broadcasts(store).progress(broadcast_id)
+    finally:
+        await store.close()
+    if progress is None:
+        print(f"lindungi: no broadcast {broadcast_id}", file=sys.stderr)
+        return False
+    print(f"broadcast {broadcast_id}: {progress.status}; {progress.sent} sent, "
+          f"{progress.failed} failed, {progress.skipped} skipped, {progress.pending} waiting "
+          f"(of {progress.total})")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -492,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
     channels = settings.telegram_bot_token is not None or settings.whatsapp_configured
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
-    quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card")
+    quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "broadcast",
+                        "broadcast-status")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
         if command == "db":
@@ -510,6 +651,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.file.is_file():
                 raise StartupError(f"no such file: {args.file}")
             asyncio.run(import_kpj(settings, args.file))
+        elif command == "broadcast":
+            asyncio.run(broadcast(settings, args))
+        elif command == "broadcast-status":
+            if not asyncio.run(broadcast_status(settings, args.id)):
+                return 1
         elif command == "verify-card":
             if not asyncio.run(check_card(settings, args.token)):
                 return 1

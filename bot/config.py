@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     """The token Telegram sends with every webhook post; without it, one kept in the database."""
     whatsapp_templates_file: Path | None = None
     """The Content templates for notices past WhatsApp's 24 hours (see the example file)."""
+    telegram_rate: float = Field(30.0, ge=0)
+    """Broadcast messages a second to Telegram, overall (0: no limit)."""
+    telegram_chat_interval_s: float = Field(1.0, ge=0)
+    """The least time between two broadcast messages to one Telegram chat."""
+    whatsapp_rate: float = Field(80.0, ge=0)
+    """Broadcast messages a second to Twilio's WhatsApp sender (0: no limit)."""
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
 

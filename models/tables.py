@@ -249,3 +249,38 @@ class WorkerChat(SQLModel, table=True):
     chat_key: str = Field(primary_key=True, max_length=100)
     worker_reference: str = Field(primary_key=True, max_length=20)
     linked_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class Broadcast(SQLModel, table=True):
+    """A message staff send to many workers at once: who (``audience``, the filters as JSON),
+    what (the text in Indonesian, and in English for those who chose it), and where it stands:
+    ``sending`` until every recipient is sent or given up on, then ``done``."""
+
+    __tablename__ = "broadcast"
+    id: int | None = Field(default=None, primary_key=True)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    audience: str = Field(sa_column=Column(Text, nullable=False))
+    text_id: str = Field(sa_column=Column(Text, nullable=False))
+    text_en: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = Field(max_length=20, index=True)
+    finished_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class BroadcastRecipient(SQLModel, table=True):
+    """One chat a broadcast goes to, once: ``pending`` until a process leases and sends it,
+    then ``sent``, ``failed`` (with why) or ``skipped`` (the chat said STOP)."""
+
+    __tablename__ = "broadcast_recipient"
+    __table_args__ = (UniqueConstraint("broadcast_id", "chat_key",
+                                       name="uq_broadcast_recipient_chat"),
+                      Index("ix_broadcast_recipient_state", "state", "lease_until"))
+    id: int | None = Field(default=None, primary_key=True)
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    chat_key: str = Field(max_length=100)
+    locale: str = Field(max_length=5)
+    state: str = Field(max_length=20)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=200)
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -22,7 +22,8 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
                               "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TABLES = ("conversation", "inbound_message", "worker", "staff", "staff_action",
           "dtsen_entry", "programme_place", "outbox", "app_secret", "claim_document", "claim",
-          "sequence", "contact", "outgoing_message", "worker_chat")
+          "sequence", "contact", "outgoing_message", "worker_chat",
+          "broadcast_recipient", "broadcast")
 
 
 @pytest.fixture(scope="session")

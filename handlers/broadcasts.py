@@ -1,0 +1,114 @@
+"""Delivering broadcasts: lease a batch of recipients, send each within its channel's rate
+limits, record what became of it, and go on until none is left.
+
+- a 429 (Telegram's ``retry_after``, Twilio's 429) pauses that channel and leaves the
+  recipient pending for then;
+- a chat that cannot receive (Telegram 403 blocked, Twilio 21610 opted out, a number that is
+  not on WhatsApp) is marked failed with the reason, and the contact opted out: no later
+  broadcast or notice tries it again;
+- a network error is tried again with back-off, up to ``MAX_ATTEMPTS``, then failed with why.
+
+A broadcast goes to WhatsApp as a notice (kind ``broadcast``): past the chat's 24 hours it
+takes the ``broadcast`` template, or waits for the chat to write (``handlers.whatsapp``).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from bot.i18n import N_
+from bot.messages import OptOut, Rendered, Reply
+from bot.render import Renderer
+from handlers.conversations import RetryLater, Sender, Undeliverable
+from handlers.ratelimit import RateLimiter
+from models.broadcasts import FAILED, PENDING, SENT, Broadcasts, Recipient
+
+log = logging.getLogger("lindungi.broadcasts")
+
+BATCH = 100
+CONCURRENCY = 16
+"""Sends in flight at once (each still waits for its slot in the channel's rate)."""
+MAX_ATTEMPTS = 5
+IDLE_POLL_S = 2.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BroadcastDelivery:
+    def __init__(self, broadcasts: Broadcasts, renderer: Renderer,
+                 senders: Mapping[str, Sender], limiters: Mapping[str, RateLimiter], *,
+                 clock: Callable[[], datetime] = utc_now, batch: int = BATCH,
+                 concurrency: int = CONCURRENCY):
+        self.broadcasts = broadcasts
+        self.renderer = renderer
+        self.senders = senders
+        self.limiters = limiters
+        self.clock = clock
+        self.batch = batch
+        self._in_flight = asyncio.Semaphore(concurrency)
+
+    async def run_once(self) -> int:
+        """Lease one batch and deliver it; returns how many recipients it held."""
+        recipients = await self.broadcasts.claim(self.clock(), self.batch, self.senders)
+        if not recipients:
+            return 0
+        results = await asyncio.gather(*(self._deliver(r) for r in recipients))
+        await self.broadcasts.finish(list(results), self.clock())
+        return len(recipients)
+
+    async def run_until_idle(self) -> None:
+        """Deliver until nothing is left to lease now (recipients waiting out a 429 or a
+        back-off are taken by a later run)."""
+        while await self.run_once():
+            pass
+
+    async def run_forever(self) -> None:
+        """The running bot's loop: broadcasts started anywhere (the chat, the command line, a
+        process that died) are finished here."""
+        while True:
+            try:
+                if not await self.run_once():
+                    await asyncio.sleep(IDLE_POLL_S)
+            except Exception:
+                log.warning("broadcast delivery failed; trying again", exc_info=True)
+                await asyncio.sleep(IDLE_POLL_S)
+
+    async def _deliver(self, recipient: Recipient) -> tuple[int, str, str | None]:
+        channel, chat_id = recipient.chat_key.split(":", 1)
+        limiter = self.limiters.get(channel)
+        async with self._in_flight:
+            if limiter is not None:
+                await limiter.acquire(recipient.chat_key)
+            try:
+                await self.senders[channel].send(chat_id, self._message(recipient))
+            except RetryLater as exc:
+                if limiter is not None:
+                    limiter.pause(exc.delay)
+                await self.broadcasts.retry_after([recipient.id], self.clock()
+                                                  + timedelta(seconds=exc.delay))
+                return recipient.id, PENDING, f"rate limited: retry after {exc.delay:g}s"
+            except Undeliverable as exc:
+                await self._unreachable(recipient.chat_key)
+                return recipient.id, FAILED, str(exc)
+            except Exception as exc:  # noqa: BLE001 - the network, the channel: try again
+                why = f"{type(exc).__name__}: {exc}"
+                if recipient.attempts >= MAX_ATTEMPTS:
+                    log.warning("broadcast %d: gave up on a %s chat after %d attempts: %s",
+                                recipient.broadcast_id, channel, recipient.attempts, why)
+                    return recipient.id, FAILED, why
+                await self.broadcasts.retry_after([recipient.id], self.clock() + timedelta(
+                    seconds=2 ** recipient.attempts))
+                return recipient.id, PENDING, why
+        return recipient.id, SENT, None
+
+    def _message(self, recipient: Recipient) -> Rendered:
+        return self.renderer.render(Reply(N_("notice.broadcast"), {"text": recipient.text},
+                                          navigation=True), recipient.locale)
+
+    async def _unreachable(self, chat_key: str) -> None:
+        """The chat blocked the bot or cannot receive: no more messages the bot starts."""
+        async with self.broadcasts.store.transaction() as tx:
+            await tx.opt_out(OptOut(chat_key, True), self.clock())

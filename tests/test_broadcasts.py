@@ -1,0 +1,213 @@
+"""Broadcasts on SQLite and PostgreSQL: the audience chosen once (a chat once, STOP skipped),
+recipients leased so that no two senders take the same one, and delivery against the fake Bot
+API with 429s and blocked users: the counts add up and nobody gets a message twice."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.engine import Engine
+from bot.messages import OptOut
+from bot.render import Renderer
+from handlers.broadcasts import BroadcastDelivery
+from handlers.conversations import Conversations
+from handlers.ratelimit import RateLimiter
+from handlers.telegram import TelegramChannel
+from models.broadcasts import DONE, SENDING, Audience, Broadcasts
+from models.store import Store
+from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.test_enrolment_io import add_workers, worker_row
+
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+async def opt_out(store, *chat_keys: str) -> None:
+    async with store.transaction() as tx:
+        for chat_key in chat_keys:
+            await tx.opt_out(OptOut(chat_key, True), NOW)
+
+
+async def counts(broadcasts: Broadcasts, audience: Audience) -> tuple[int, int]:
+    preview = await broadcasts.preview(audience)
+    return preview.total, preview.opted_out
+
+
+async def test_the_audience_is_chosen_by_every_filter_and_each_chat_once(store):
+    await add_workers(
+        store, worker_row(1), worker_row(2, status="active"),
+        worker_row(3, programme_id="jambi"), worker_row(4, locale="en", kelurahan="Ulak Karang"),
+        worker_row(5, channel="whatsapp", chat_key="whatsapp:6281200000005"),
+        # a second registration from the first chat: one message all the same
+        worker_row(6, chat_key="telegram:1001", status="active"))
+    broadcasts = Broadcasts(store)
+    assert await counts(broadcasts, Audience()) == (5, 0)
+    assert await counts(broadcasts, Audience(programme="padang")) == (4, 0)
+    assert await counts(broadcasts, Audience(status="active")) == (2, 0)
+    assert await counts(broadcasts, Audience(kelurahan="ulak karang ")) == (1, 0)
+    assert await counts(broadcasts, Audience(locale="en")) == (1, 0)
+    assert await counts(broadcasts, Audience(channel="whatsapp")) == (1, 0)
+    assert await counts(broadcasts, Audience(programme="padang", status="enrolled")) == (3, 0)
+    await opt_out(store, "telegram:1002")
+    assert await counts(broadcasts, Audience()) == (5, 1)
+    assert (await broadcasts.preview(Audience())).by_channel == {"telegram": 3, "whatsapp": 1}
+
+    made = await broadcasts.create(Audience(), "Rapat Kepatuhan 15 Desember",
+                                   "Compliance meeting on 15 December", "cli:ani", NOW)
+    assert (made.total, made.pending, made.skipped, made.status) == (5, 4, 1, SENDING)
+    leased = await broadcasts.claim(NOW, 10)
+    assert sorted(r.chat_key for r in leased) == [
+        "telegram:1001", "telegram:1003", "telegram:1004", "whatsapp:6281200000005"]
+    assert {r.chat_key: r.text for r in leased}["telegram:1004"].startswith("Compliance")
+    assert {r.chat_key: r.text for r in leased}["telegram:1001"].startswith("Rapat")
+    assert await broadcasts.claim(NOW, 10) == []  # leased: nobody else takes them
+    assert len(await broadcasts.claim(NOW + timedelta(minutes=3), 10)) == 4  # lease ran out
+
+
+async def test_results_are_kept_and_the_broadcast_ends_when_nobody_is_left(store):
+    await add_workers(store, *(worker_row(n) for n in range(1, 4)))
+    broadcasts = Broadcasts(store)
+    made = await broadcasts.create(Audience(), "Halo", None, "cli:ani", NOW)
+    first, second, third = await broadcasts.claim(NOW, 10)
+    await broadcasts.retry_after([third.id], NOW + timedelta(seconds=30))
+    await broadcasts.finish([(first.id, "sent", None), (second.id, "failed", "blocked"),
+                             (third.id, "pending", "rate limited")], NOW)
+    progress = await broadcasts.progress(made.broadcast_id)
+    assert (progress.sent, progress.failed, progress.pending, progress.status) == (
+        1, 1, 1, SENDING)
+    assert await broadcasts.claim(NOW + timedelta(seconds=10), 10) == []
+    [again] = await broadcasts.claim(NOW + timedelta(seconds=31), 10)
+    assert again.attempts == 2
+    await broadcasts.finish([(again.id, "sent", None)], NOW)
+    assert (await broadcasts.progress(made.broadcast_id)).status == DONE
+    assert await broadcasts.progress(999) is None
+
+
+async def test_two_senders_never_lease_the_same_recipient(store, database_url):
+    await add_workers(store, *(worker_row(n) for n in range(1, 61)))
+    await Broadcasts(store).create(Audience(), "Halo", None, "cli:ani", NOW)
+    other = Store.connect(database_url)
+    try:
+        stores = [Broadcasts(store), Broadcasts(other)]
+        leased = await asyncio.gather(*(stores[n % 2].claim(NOW, 7) for n in range(12)))
+    finally:
+        await other.close()
+    ids = [r.id for batch in leased for r in batch]
+    assert len(ids) == 60 and len(set(ids)) == 60
+
+
+async def test_a_broadcast_reaches_everyone_once_through_429s_and_blocked_users(store,
+                                                                                catalogs):
+    workers = 300
+    await add_workers(store, *(worker_row(n, nik=f"1371011708850{n:03d}")
+                               for n in range(1, workers + 1)))
+    await opt_out(store, "telegram:1010", "telegram:1020")
+    broadcasts = Broadcasts(store)
+    async with FakeTelegram() as tg:
+        conversations = Conversations(store, Engine(catalogs), Renderer(catalogs))
+        channel = TelegramChannel(TOKEN, tg.base_url, conversations)
+        await channel.bot.initialize()
+        for blocked in (1030, 1040, 1050):
+            tg.fail_sends(blocked, 403)
+        tg.fail_sends(1060, 429, retry_after=1)
+        tg.fail_sends(1070, 429, retry_after=1)
+        made = await broadcasts.create(Audience(), "Iuran Anda dibayar sampai 31 Desember.",
+                                       None, "cli:ani", NOW)
+        delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": channel},
+                                     {"telegram": RateLimiter(0)}, batch=50)
+        await delivery.run_until_idle()
+        await asyncio.sleep(1.1)  # the 429s' retry_after
+        await delivery.run_until_idle()
+        await channel.close()
+        progress = await broadcasts.progress(made.broadcast_id)
+        assert (progress.sent, progress.failed, progress.skipped, progress.pending) == (
+            workers - 5, 3, 2, 0)
+        assert progress.status == DONE
+        for n in range(1, workers + 1):
+            chat = 1000 + n
+            expected = 0 if chat in (1010, 1020, 1030, 1040, 1050) else 1
+            assert len(tg.replies(chat)) == expected, chat
+        reply = tg.replies(1001)[0]
+        assert "Pesan dari petugas" in reply.text and "31 Desember" in reply.text
+        assert "🏠 Menu" in reply.buttons
+    for blocked in ("telegram:1030", "telegram:1040", "telegram:1050"):
+        assert (await store.contact(blocked)).opted_out
+    again = await broadcasts.create(Audience(), "Lagi", None, "cli:ani", NOW)
+    assert (again.pending, again.skipped) == (workers - 5, 5)
+
+
+@pytest.mark.parametrize("attempts_fail", [2, 10])
+async def test_network_errors_are_tried_again_then_given_up_with_why(store, catalogs,
+                                                                      attempts_fail):
+    await add_workers(store, worker_row(1))
+    broadcasts = Broadcasts(store)
+    made = await broadcasts.create(Audience(), "Halo", None, "cli:ani", NOW)
+    clock = {"now": NOW}
+
+    class Flaky:
+        calls = 0
+
+        async def send(self, chat_id, message):
+            Flaky.calls += 1
+            if Flaky.calls <= attempts_fail:
+                raise ConnectionError("network down")
+
+    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Flaky()}, {},
+                                 clock=lambda: clock["now"])
+    for _ in range(8):
+        await delivery.run_until_idle()
+        clock["now"] += timedelta(minutes=1)
+    progress = await broadcasts.progress(made.broadcast_id)
+    if attempts_fail < 5:
+        assert (progress.sent, progress.failed, Flaky.calls) == (1, 0, attempts_fail + 1)
+    else:
+        assert (progress.sent, progress.failed, Flaky.calls) == (0, 1, 5)
+
+
+async def test_the_command_line_previews_sends_and_reports(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_e2e import ROOT, START_TIMEOUT_S, environment
+
+    db = tmp_path / "cast.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    async with FakeTelegram() as tg:
+        env = environment(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=TOKEN,
+                          TELEGRAM_API_BASE_URL=tg.base_url, TELEGRAM_RATE="200")
+
+        async def lindungi(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "main.py", *args, cwd=ROOT, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(stdin.encode()),
+                                              START_TIMEOUT_S)
+            return subprocess.CompletedProcess(args, proc.returncode, out.decode(),
+                                               err.decode())
+
+        assert (await lindungi("db", "upgrade")).returncode == 0
+        store = Store.connect(url)
+        try:
+            await add_workers(store, *(worker_row(n) for n in range(1, 21)),
+                              worker_row(21, programme_id="jambi"))
+            await opt_out(store, "telegram:1005")
+        finally:
+            await store.close()
+        declined = await lindungi("broadcast", "--programme", "padang", "--text", "Halo",
+                                  stdin="n\n")
+        assert declined.returncode == 0, declined.stderr
+        assert declined.stdout.splitlines()[0] == (
+            "20 recipients (1 said STOP and are skipped); about 1 s at 200/s on Telegram")
+        assert "not sent" in declined.stdout and tg.calls["sendmessage"] == 0
+        sent = await lindungi("broadcast", "--programme", "padang", "--text",
+                              "Rapat Kepatuhan tanggal 15 Desember", "--yes")
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.splitlines()[-1] == "broadcast 1: 19 sent, 0 failed, 1 skipped"
+        assert sum(len(tg.replies(1000 + n)) for n in range(1, 22)) == 19
+        assert tg.replies(1005) == [] and tg.replies(1021) == []
+        status = await lindungi("broadcast-status", "1")
+        assert status.stdout == "broadcast 1: done; 19 sent, 0 failed, 1 skipped, 0 waiting " \
+                                "(of 20)\n"
+        assert (await lindungi("broadcast-status", "7")).returncode == 1
+        nobody = await lindungi("broadcast", "--programme", "none", "--text", "Halo", "--yes")
+        assert nobody.returncode == 1 and "nobody to send to" in nobody.stderr
