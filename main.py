@@ -30,6 +30,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from telegram.error import InvalidToken
@@ -295,7 +296,7 @@ async def run(settings: Settings) -> None:
         tasks.append(asyncio.create_task(sweep_forever(conversations, media)))
         tasks.append(asyncio.create_task(BroadcastDelivery(
             Broadcasts(store), conversations.renderer, conversations.senders,
-            limiters(settings)).run_forever()))
+            limiters(settings), lease=broadcast_lease(settings)).run_forever()))
         poller = (asyncio.create_task(telegram.poll())
                   if telegram is not None and hook is None else None)
         watched = [asyncio.create_task(stopping.wait())]
@@ -507,6 +508,10 @@ def limiters(settings: Settings) -> dict[str, RateLimiter]:
             "whatsapp": RateLimiter(settings.whatsapp_rate)}
 
 
+def broadcast_lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.broadcast_lease_s)
+
+
 def audience_of(args: argparse.Namespace) -> Audience:
     return Audience(programme=args.programme, status=args.status, occupation=args.occupation,
                     kelurahan=args.kelurahan, locale=args.language, channel=args.channel)
@@ -549,7 +554,7 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
         catalogs, conversations = await build(settings, store)
         senders = await broadcast_senders(settings, conversations)
         delivery = BroadcastDelivery(broadcasts, conversations.renderer, senders,
-                                     limiters(settings))
+                                     limiters(settings), lease=broadcast_lease(settings))
         try:
             with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn()) as bar:

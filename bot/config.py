@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     """The least time between two broadcast messages to one Telegram chat."""
     whatsapp_rate: float = Field(80.0, ge=0)
     """Broadcast messages a second to Twilio's WhatsApp sender (0: no limit)."""
+    broadcast_lease_s: float = Field(60.0, gt=0)
+    """How long a process may hold a batch of broadcast recipients before another (after a
+    crash) takes it over."""
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
 

@@ -14,7 +14,7 @@ takes the ``broadcast`` template, or waits for the chat to write (``handlers.wha
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from bot.i18n import N_
@@ -22,13 +22,16 @@ from bot.messages import OptOut, Rendered, Reply
 from bot.render import Renderer
 from handlers.conversations import RetryLater, Sender, Undeliverable
 from handlers.ratelimit import RateLimiter
-from models.broadcasts import FAILED, PENDING, SENT, Broadcasts, Recipient
+from models.broadcasts import FAILED, LEASE, PENDING, SENT, Broadcasts, Recipient
 
 log = logging.getLogger("lindungi.broadcasts")
 
-BATCH = 100
 CONCURRENCY = 16
 """Sends in flight at once (each still waits for its slot in the channel's rate)."""
+BATCH = 2 * CONCURRENCY
+"""Recipients leased at once: few, so a batch is sent well within its lease."""
+LEASE_MARGIN = timedelta(seconds=2)
+"""A recipient whose lease has less than this left is not sent: another may take it."""
 MAX_ATTEMPTS = 5
 IDLE_POLL_S = 2.0
 
@@ -41,8 +44,10 @@ class BroadcastDelivery:
     def __init__(self, broadcasts: Broadcasts, renderer: Renderer,
                  senders: Mapping[str, Sender], limiters: Mapping[str, RateLimiter], *,
                  clock: Callable[[], datetime] = utc_now, batch: int = BATCH,
-                 concurrency: int = CONCURRENCY):
+                 concurrency: int = CONCURRENCY, lease: timedelta = LEASE):
         self.broadcasts = broadcasts
+        self.lease = lease
+        self._marks = GroupCommit(lambda results: broadcasts.finish(results, self.clock()))
         self.renderer = renderer
         self.senders = senders
         self.limiters = limiters
@@ -51,13 +56,19 @@ class BroadcastDelivery:
         self._in_flight = asyncio.Semaphore(concurrency)
 
     async def run_once(self) -> int:
-        """Lease one batch and deliver it; returns how many recipients it held."""
-        recipients = await self.broadcasts.claim(self.clock(), self.batch, self.senders)
+        """Lease one batch and deliver it; returns how many recipients it held. Each
+        recipient is recorded as soon as it is sent (commits shared by the sends finishing
+        together), so a process killed mid-batch sends again only what was in flight."""
+        now = self.clock()
+        recipients = await self.broadcasts.claim(now, self.batch, self.senders, self.lease)
         if not recipients:
             return 0
-        results = await asyncio.gather(*(self._deliver(r) for r in recipients))
-        await self.broadcasts.finish(list(results), self.clock())
+        deadline = now + self.lease - LEASE_MARGIN
+        await asyncio.gather(*(self._send_and_mark(r, deadline) for r in recipients))
         return len(recipients)
+
+    async def _send_and_mark(self, recipient: Recipient, deadline: datetime) -> None:
+        await self._marks.add(await self._deliver(recipient, deadline))
 
     async def run_until_idle(self) -> None:
         """Deliver until nothing is left to lease now (recipients waiting out a 429 or a
@@ -76,12 +87,15 @@ class BroadcastDelivery:
                 log.warning("broadcast delivery failed; trying again", exc_info=True)
                 await asyncio.sleep(IDLE_POLL_S)
 
-    async def _deliver(self, recipient: Recipient) -> tuple[int, str, str | None]:
+    async def _deliver(self, recipient: Recipient, deadline: datetime
+                       ) -> tuple[int, str, str | None]:
         channel, chat_id = recipient.chat_key.split(":", 1)
         limiter = self.limiters.get(channel)
         async with self._in_flight:
             if limiter is not None:
                 await limiter.acquire(recipient.chat_key)
+            if self.clock() >= deadline:  # a long 429 pause: the lease may pass to another
+                return recipient.id, PENDING, "lease ran out before sending"
             try:
                 await self.senders[channel].send(chat_id, self._message(recipient))
             except RetryLater as exc:
@@ -112,3 +126,32 @@ class BroadcastDelivery:
         """The chat blocked the bot or cannot receive: no more messages the bot starts."""
         async with self.broadcasts.store.transaction() as tx:
             await tx.opt_out(OptOut(chat_key, True), self.clock())
+
+
+class GroupCommit:
+    """Writes that arrive while one is under way are written together by the next, and each
+    caller returns once its own is written (as the message path shares its commits)."""
+
+    def __init__(self, write: Callable[[list], Awaitable[None]]):
+        self.write = write
+        self._waiting: list[tuple[object, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def add(self, item: object) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        await future
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self.write([item for item, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each caller hears of it
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for _, future in batch:
+                future.set_result(None)

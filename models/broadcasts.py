@@ -17,7 +17,7 @@ recipient = BroadcastRecipient.__table__
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 SENDING, DONE = "sending", "done"
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=1)
 """How long a process may take to send a leased batch before another takes it over."""
 INSERT_CHUNK = 1000
 
@@ -129,9 +129,10 @@ class Broadcasts:
                 .outerjoin(contact, contact.c.chat_key == worker.c.chat_key)
                 .order_by(worker.c.id))
 
-    async def claim(self, now: datetime, limit: int, channels: Iterable[str] | None = None
-                    ) -> list[Recipient]:
-        """Lease up to ``limit`` recipients nobody is sending to (of these channels)."""
+    async def claim(self, now: datetime, limit: int, channels: Iterable[str] | None = None,
+                    lease: timedelta = LEASE) -> list[Recipient]:
+        """Lease up to ``limit`` recipients nobody is sending to (of these channels) until
+        ``now + lease``."""
         query = (select(recipient.c.id, recipient.c.broadcast_id, recipient.c.chat_key,
                         recipient.c.locale, recipient.c.attempts, broadcast.c.text_id,
                         broadcast.c.text_en)
@@ -153,7 +154,7 @@ class Broadcasts:
                 await tx.conn.execute(
                     update(recipient).where(recipient.c.id.in_(bindparam("ids",
                                                                          expanding=True)))
-                    .values(lease_until=now + LEASE, attempts=recipient.c.attempts + 1),
+                    .values(lease_until=now + lease, attempts=recipient.c.attempts + 1),
                     {"ids": [r.id for r in rows]})
         return [Recipient(r.id, r.broadcast_id, r.chat_key, r.locale,
                           r.text_en if r.locale == "en" and r.text_en else r.text_id,

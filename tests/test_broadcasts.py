@@ -211,3 +211,62 @@ async def test_the_command_line_previews_sends_and_reports(tmp_path):
         assert (await lindungi("broadcast-status", "7")).returncode == 1
         nobody = await lindungi("broadcast", "--programme", "none", "--text", "Halo", "--yes")
         assert nobody.returncode == 1 and "nobody to send to" in nobody.stderr
+
+
+async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path, bot_log):
+    """SIGKILL the command line mid-broadcast: the bot takes over once the lease runs out,
+    and every worker gets the message. Each recipient is recorded as soon as it is sent, so
+    only a send under way at the kill could go twice; at 50 a second that is one at most."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_e2e import ROOT, START_TIMEOUT_S, bot_process, environment, until_polling
+
+    workers = 150
+    db = tmp_path / "cast.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    async with FakeTelegram() as tg:
+        env = environment(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=TOKEN,
+                          TELEGRAM_API_BASE_URL=tg.base_url, TELEGRAM_RATE="50",
+                          BROADCAST_LEASE_S="3")
+        upgrade = await asyncio.create_subprocess_exec(sys.executable, "main.py", "db",
+                                                       "upgrade", cwd=ROOT, env=env)
+        assert await upgrade.wait() == 0
+        store = Store.connect(url)
+        try:
+            await add_workers(store, *(worker_row(n, nik=f"1371011708850{n:03d}")
+                                       for n in range(1, workers + 1)))
+        finally:
+            await store.close()
+        with bot_log.open("ab") as log:
+            cli = await asyncio.create_subprocess_exec(
+                sys.executable, "main.py", "broadcast", "--text", "Rapat Kepatuhan", "--yes",
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        chats = [1000 + n for n in range(1, workers + 1)]
+        for _ in range(int(START_TIMEOUT_S / 0.05)):
+            if sum(len(tg.replies(chat)) for chat in chats) >= 40:
+                break
+            await asyncio.sleep(0.05)
+        cli.send_signal(signal.SIGKILL)
+        await cli.wait()
+        before = sum(len(tg.replies(chat)) for chat in chats)
+        assert 40 <= before < workers
+        async with bot_process(env, bot_log) as bot:
+            await until_polling(tg, bot)
+            for _ in range(int(START_TIMEOUT_S / 0.1)):
+                if all(tg.replies(chat) for chat in chats):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            bot.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(bot.wait(), START_TIMEOUT_S) == 0
+    counts = [len(tg.replies(chat)) for chat in chats]
+    assert min(counts) == 1, "somebody was skipped"
+    assert sum(counts) - workers <= 1, f"{sum(counts) - workers} sent twice"
+    store = Store.connect(url)
+    try:
+        progress = await Broadcasts(store).progress(1)
+    finally:
+        await store.close()
+    assert (progress.status, progress.sent, progress.pending) == ("done", workers, 0)
