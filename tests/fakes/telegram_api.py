@@ -18,6 +18,7 @@ pollers wait on an event), so the fake keeps up with thousands of updates per se
 """
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -141,6 +142,12 @@ class FakeTelegram:
         self.webhook_answered: set[int] = set()
         """The updates the webhook answered 200 (Telegram then forgets them)."""
         self._pusher: asyncio.Task | None = None
+        self.limits: tuple[float, float] | None = None
+        """(messages a second overall, least seconds between two to one chat): with
+        ``enforce_limits``, a send beyond either is refused with 429, as Telegram does."""
+        self.sent_at: list[float] = []
+        """When each message was accepted (``time.monotonic``)."""
+        self._last_to: dict[int, float] = {}
         self.port: int | None = None
         self.calls: Counter[str] = Counter()
         """How often each API method (lower case) was called; "download": files fetched."""
@@ -285,6 +292,11 @@ class FakeTelegram:
         """Every message sent to this chat so far, whether taken by ``next_reply`` or not."""
         return list(self._sent[chat_id])
 
+    def enforce_limits(self, per_second: float = 30, per_chat_s: float = 1.0) -> None:
+        """Refuse with 429 any send that would make more than ``per_second`` in the last
+        second, or come within ``per_chat_s`` of the last one to its chat."""
+        self.limits = (per_second, per_chat_s)
+
     def fail_sends(self, chat_id: int, code: int, *, retry_after: int = 1,
                    times: int | None = 1) -> None:
         """Refuse the next ``times`` sends (sendMessage or sendPhoto) to this chat (None: all) with
@@ -409,6 +421,8 @@ class FakeTelegram:
             return _error(400, "Bad Request: message is too long")
         if (refusal := self._refusal(chat_id)) is not None:
             return refusal
+        if (refusal := self._over_limits(chat_id)) is not None:
+            return refusal
         sent = self._deliver(chat_id, text, params.get("reply_markup") or {})
         return _ok({"message_id": sent.message_id, "date": int(time.time()),
                     "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
@@ -459,6 +473,18 @@ class FakeTelegram:
             if failure.remaining <= 0:
                 del self._failures[chat_id]
         return _refusal(failure)
+
+    def _over_limits(self, chat_id: int) -> JSONResponse | None:
+        now = time.monotonic()
+        if self.limits is not None:
+            per_second, per_chat = self.limits
+            recent = len(self.sent_at) - bisect.bisect_right(self.sent_at, now - 1.0)
+            if recent >= per_second or now - self._last_to.get(chat_id, -1e9) < per_chat:
+                self.calls["429"] += 1
+                return _error(429, "Too Many Requests: retry after 1", retry_after=1)
+        self.sent_at.append(now)
+        self._last_to[chat_id] = now
+        return None
 
     def _deliver(self, chat_id: int, text: str, markup: dict) -> SentMessage:
         rows = [[_label(button) for button in row] for row in markup.get("keyboard", ())]
