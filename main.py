@@ -17,7 +17,8 @@
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
     python main.py broadcast --text TEXT [--text-en TEXT] [--programme ID] [--status S]
                               [--occupation O] [--kelurahan K] [--language L] [--channel C]
-                              [--yes]   a message to every worker of that audience
+                              [--at 'YYYY-MM-DD HH:MM'] [--yes]
+                              a message to every worker of that audience
     python main.py broadcast-status ID     how far a broadcast has got
 """
 
@@ -30,7 +31,7 @@ import logging
 import signal
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from telegram.error import InvalidToken
@@ -113,6 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cast.add_argument("--kelurahan", help="only this kelurahan")
     cast.add_argument("--language", choices=["id", "en"], help="only this language")
     cast.add_argument("--channel", choices=["telegram", "whatsapp"], help="only this channel")
+    cast.add_argument("--at", type=jakarta_time, metavar="'YYYY-MM-DD HH:MM'",
+                      help="send then (Jakarta time) instead of now; the running bot sends it")
     cast.add_argument("--yes", action="store_true", help="send without asking to confirm")
     status = commands.add_parser("broadcast-status", help="how far a broadcast has got")
     status.add_argument("id", type=int)
@@ -128,6 +131,14 @@ def who(parser: argparse.ArgumentParser) -> None:
                       help="their numeric Telegram user id")
     chat.add_argument("--whatsapp", type=whatsapp_number,
                       help="their WhatsApp number, e.g. 081234567890 or +6281234567890")
+
+
+def jakarta_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=WIB)
+    except ValueError:
+        raise argparse.ArgumentTypeError("write the time as 'YYYY-MM-DD HH:MM' (Jakarta "
+                                         "time), e.g. '2026-12-15 08:00'") from None
 
 
 def telegram_id(text: str) -> str:
@@ -296,7 +307,8 @@ async def run(settings: Settings) -> None:
         tasks.append(asyncio.create_task(sweep_forever(conversations, media)))
         tasks.append(asyncio.create_task(BroadcastDelivery(
             Broadcasts(store), conversations.renderer, conversations.senders,
-            limiters(settings), lease=broadcast_lease(settings)).run_forever()))
+            limiters(settings), lease=broadcast_lease(settings),
+            quiet=settings.quiet()).run_forever()))
         poller = (asyncio.create_task(telegram.poll())
                   if telegram is not None and hook is None else None)
         watched = [asyncio.create_task(stopping.wait())]
@@ -539,6 +551,8 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
                           for c in sorted(preview.by_channel)))
         if preview.total - preview.opted_out == 0:
             raise StartupError("nobody to send to: check the filters")
+        if args.at is not None and args.at <= utc_now():
+            raise StartupError(f"{args.at:%Y-%m-%d %H:%M} (Jakarta time) has passed (--at)")
         if not args.yes:
             try:
                 answer = await asyncio.to_thread(input, "Send it? [y/N] ")
@@ -549,12 +563,22 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
                 return
         made = await broadcasts.create(audience, args.text.strip(),
                                        (args.text_en or "").strip() or None,
-                                       f"cli:{getpass.getuser()}", utc_now())
+                                       f"cli:{getpass.getuser()}", utc_now(), args.at)
         print(f"broadcast {made.broadcast_id}: {made.pending} to send")
+        quiet = settings.quiet()
+        if args.at is not None:
+            print(f"scheduled for {args.at:%Y-%m-%d %H:%M} Jakarta time: the running bot "
+                  f"sends it then (outside the quiet hours, {quiet or 'none'})")
+            return
+        if quiet is not None and quiet.covers(utc_now().astimezone(WIB).time()):
+            print(f"it is quiet hours ({quiet} Jakarta time): the running bot sends it from "
+                  f"{quiet.end:%H:%M}")
+            return
         catalogs, conversations = await build(settings, store)
         senders = await broadcast_senders(settings, conversations)
         delivery = BroadcastDelivery(broadcasts, conversations.renderer, senders,
-                                     limiters(settings), lease=broadcast_lease(settings))
+                                     limiters(settings), lease=broadcast_lease(settings),
+                                     quiet=quiet)
         try:
             with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn()) as bar:

@@ -100,7 +100,7 @@ async def bench_paced(folder: Path, count: int) -> dict:
     async with FakeTelegram() as tg:
         tg.enforce_limits(30, 1.0)
         env = {**os.environ, "DATABASE_URL": url, "TELEGRAM_BOT_TOKEN": TOKEN,
-               "TELEGRAM_API_BASE_URL": tg.base_url}
+               "TELEGRAM_API_BASE_URL": tg.base_url, "QUIET_HOURS": "none"}
         for name in ("TELEGRAM_RATE", "TELEGRAM_CHAT_INTERVAL_S"):
             env.pop(name, None)
         started = time.perf_counter()

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from bot.programmes import BadProgrammes, Programmes, parse_programmes
+from bot.quiet_hours import QuietHours, parse_quiet_hours
 from bot.rules import Rules
 from bot.templates import NO_TEMPLATES, BadTemplates, Templates, parse_templates
 
@@ -66,6 +67,8 @@ class Settings(BaseSettings):
     """The least time between two broadcast messages to one Telegram chat."""
     whatsapp_rate: float = Field(80.0, ge=0)
     """Broadcast messages a second to Twilio's WhatsApp sender (0: no limit)."""
+    quiet_hours: str = "21:00-07:00"
+    """Jakarta time in which no broadcast is sent (``none``: any time)."""
     broadcast_lease_s: float = Field(60.0, gt=0)
     """How long a process may hold a batch of broadcast recipients before another (after a
     crash) takes it over."""
@@ -114,6 +117,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an address starting with http:// or https://, without "
                              "a query, e.g. https://lindungi.example.org")
         return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
+
+    def quiet(self) -> QuietHours | None:
+        return parse_quiet_hours(self.quiet_hours)
 
     @field_validator("webhook_base_url")
     @classmethod

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.i18n import N_
 from bot.messages import OptOut, Rendered, Reply
+from bot.quiet_hours import QuietHours
 from bot.render import Renderer
-from handlers.conversations import RetryLater, Sender, Undeliverable
+from handlers.conversations import WIB, RetryLater, Sender, Undeliverable
 from handlers.ratelimit import RateLimiter
 from models.broadcasts import FAILED, LEASE, PENDING, SENT, Broadcasts, Recipient
 
@@ -44,8 +45,11 @@ class BroadcastDelivery:
     def __init__(self, broadcasts: Broadcasts, renderer: Renderer,
                  senders: Mapping[str, Sender], limiters: Mapping[str, RateLimiter], *,
                  clock: Callable[[], datetime] = utc_now, batch: int = BATCH,
-                 concurrency: int = CONCURRENCY, lease: timedelta = LEASE):
+                 concurrency: int = CONCURRENCY, lease: timedelta = LEASE,
+                 quiet: QuietHours | None = None):
+        """``quiet``: the Jakarta hours in which nothing is sent."""
         self.broadcasts = broadcasts
+        self.quiet = quiet
         self.lease = lease
         self._marks = GroupCommit(lambda results: broadcasts.finish(results, self.clock()))
         self.renderer = renderer
@@ -60,6 +64,8 @@ class BroadcastDelivery:
         recipient is recorded as soon as it is sent (commits shared by the sends finishing
         together), so a process killed mid-batch sends again only what was in flight."""
         now = self.clock()
+        if self.quiet_now():
+            return 0
         recipients = await self.broadcasts.claim(now, self.batch, self.senders, self.lease)
         if not recipients:
             return 0
@@ -96,6 +102,8 @@ class BroadcastDelivery:
                 await limiter.acquire(recipient.chat_key)
             if self.clock() >= deadline:  # a long 429 pause: the lease may pass to another
                 return recipient.id, PENDING, "lease ran out before sending"
+            if self.quiet_now():
+                return recipient.id, PENDING, "quiet hours"
             try:
                 await self.senders[channel].send(chat_id, self._message(recipient))
             except RetryLater as exc:
@@ -117,6 +125,10 @@ class BroadcastDelivery:
                     seconds=2 ** recipient.attempts))
                 return recipient.id, PENDING, why
         return recipient.id, SENT, None
+
+    def quiet_now(self) -> bool:
+        return self.quiet is not None and self.quiet.covers(
+            self.clock().astimezone(WIB).time())
 
     def _message(self, recipient: Recipient) -> Rendered:
         return self.renderer.render(Reply(N_("notice.broadcast"), {"text": recipient.text},

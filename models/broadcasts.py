@@ -98,14 +98,16 @@ class Broadcasts:
         return Preview(len(rows), sum(1 for r in rows if r.opted_out), by_channel)
 
     async def create(self, audience: Audience, text_id: str, text_en: str | None, actor: str,
-                     now: datetime) -> Progress:
+                     now: datetime, scheduled_at: datetime | None = None) -> Progress:
         """Store the broadcast and a row for each chat it goes to (a chat once, however many
-        registrations it holds); chats that said STOP are recorded as skipped."""
+        registrations it holds); chats that said STOP are recorded as skipped. With
+        ``scheduled_at``, nothing is sent before then."""
         async with self.store.transaction() as tx:
             broadcast_id = await tx.conn.scalar(insert(broadcast).values(
                 created_by=actor, created_at=now,
                 audience=json.dumps({k: v for k, v in asdict(audience).items() if v}),
-                text_id=text_id, text_en=text_en or None, status=SENDING
+                text_id=text_id, text_en=text_en or None, status=SENDING,
+                scheduled_at=scheduled_at
             ).returning(broadcast.c.id))
             rows = [{"broadcast_id": broadcast_id, "chat_key": r.chat_key, "locale": r.locale,
                      "state": SKIPPED if r.opted_out else PENDING, "attempts": 0,
@@ -138,7 +140,8 @@ class Broadcasts:
                         broadcast.c.text_en)
                  .join(broadcast, broadcast.c.id == recipient.c.broadcast_id)
                  .where(recipient.c.state == PENDING,
-                        or_(recipient.c.lease_until.is_(None), recipient.c.lease_until < now))
+                        or_(recipient.c.lease_until.is_(None), recipient.c.lease_until < now),
+                        or_(broadcast.c.scheduled_at.is_(None), broadcast.c.scheduled_at <= now))
                  .order_by(recipient.c.id).limit(limit))
         if channels is not None:
             channels = list(channels)

@@ -264,6 +264,8 @@ class Broadcast(SQLModel, table=True):
     text_id: str = Field(sa_column=Column(Text, nullable=False))
     text_en: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     status: str = Field(max_length=20, index=True)
+    scheduled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """Not sent before this time; None: at once."""
     finished_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 

@@ -174,7 +174,8 @@ async def test_the_command_line_previews_sends_and_reports(tmp_path):
     url = f"sqlite+aiosqlite:///{db}"
     async with FakeTelegram() as tg:
         env = environment(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=TOKEN,
-                          TELEGRAM_API_BASE_URL=tg.base_url, TELEGRAM_RATE="200")
+                          TELEGRAM_API_BASE_URL=tg.base_url, TELEGRAM_RATE="200",
+                          QUIET_HOURS="none")  # whatever the hour the tests run at
 
         async def lindungi(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
             proc = await asyncio.create_subprocess_exec(
@@ -229,7 +230,7 @@ async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path
     async with FakeTelegram() as tg:
         env = environment(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=TOKEN,
                           TELEGRAM_API_BASE_URL=tg.base_url, TELEGRAM_RATE="50",
-                          BROADCAST_LEASE_S="3")
+                          BROADCAST_LEASE_S="3", QUIET_HOURS="none")
         upgrade = await asyncio.create_subprocess_exec(sys.executable, "main.py", "db",
                                                        "upgrade", cwd=ROOT, env=env)
         assert await upgrade.wait() == 0
@@ -270,3 +271,84 @@ async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path
     finally:
         await store.close()
     assert (progress.status, progress.sent, progress.pending) == ("done", workers, 0)
+
+
+@pytest.mark.parametrize(("text", "quiet_at", "not_at"), [
+    ("21:00-07:00", ["21:00", "23:59", "00:00", "06:59"], ["07:00", "12:00", "20:59"]),
+    ("12:00-13:30", ["12:00", "13:29"], ["11:59", "13:30", "00:00"]),
+    ("22.00 - 6.00", ["05:00"], ["06:00"]),
+])
+def test_quiet_hours_cover_their_hours_and_wrap_past_midnight(text, quiet_at, not_at):
+    from datetime import time
+
+    from bot.quiet_hours import parse_quiet_hours
+
+    hours = parse_quiet_hours(text)
+    assert all(hours.covers(time.fromisoformat(t)) for t in quiet_at)
+    assert not any(hours.covers(time.fromisoformat(t)) for t in not_at)
+
+
+@pytest.mark.parametrize("text", ["21-07", "25:00-07:00", "21:00-21:00", "malam"])
+def test_quiet_hours_written_wrong_are_refused(text):
+    from bot.quiet_hours import parse_quiet_hours
+
+    with pytest.raises(ValueError):
+        parse_quiet_hours(text)
+    assert parse_quiet_hours("none") is None and parse_quiet_hours("") is None
+
+
+async def test_nothing_goes_before_its_time_nor_in_quiet_hours(store, catalogs):
+    from bot.quiet_hours import parse_quiet_hours
+
+    await add_workers(store, worker_row(1), worker_row(2))
+    broadcasts = Broadcasts(store)
+    # 15 December 08:00 in Jakarta is 01:00 UTC.
+    at = datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
+    later = await broadcasts.create(Audience(), "Rapat Kepatuhan hari ini", None, "cli:ani",
+                                    NOW, scheduled_at=at)
+    sent: list[str] = []
+
+    class Channel:
+        async def send(self, chat_id, message):
+            sent.append(chat_id)
+
+    clock = {"now": NOW}  # 1 December, 10:00 in Jakarta
+    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Channel()},
+                                 {}, clock=lambda: clock["now"],
+                                 quiet=parse_quiet_hours("21:00-07:00"))
+    await delivery.run_until_idle()
+    assert sent == []
+    clock["now"] = datetime(2026, 12, 14, 23, 0, tzinfo=UTC)  # 06:00 in Jakarta: quiet
+    await delivery.run_until_idle()
+    assert sent == []
+    clock["now"] = at
+    await delivery.run_until_idle()
+    assert sorted(sent) == ["1001", "1002"]
+    assert (await broadcasts.progress(later.broadcast_id)).status == "done"
+
+
+async def test_the_command_line_schedules_for_the_running_bot(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_e2e import ROOT, START_TIMEOUT_S, environment
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/at.db"
+    env = environment(DATABASE_URL=url)
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "main.py", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=START_TIMEOUT_S)
+    assert run("db", "upgrade").returncode == 0
+    store = Store.connect(url)
+    try:
+        await add_workers(store, worker_row(1))
+    finally:
+        await store.close()
+    scheduled = run("broadcast", "--text", "Rapat", "--at", "2099-12-15 08:00", "--yes")
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert "scheduled for 2099-12-15 08:00 Jakarta time" in scheduled.stdout
+    assert "waiting (of 1)" in run("broadcast-status", "1").stdout
+    past = run("broadcast", "--text", "Rapat", "--at", "2020-01-01 08:00", "--yes")
+    assert past.returncode == 1 and "has passed" in past.stderr
+    wrong = run("broadcast", "--text", "Rapat", "--at", "besok pagi", "--yes")
+    assert wrong.returncode == 2 and "YYYY-MM-DD HH:MM" in wrong.stderr

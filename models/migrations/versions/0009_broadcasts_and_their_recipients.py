@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("text_id", sa.Text(), nullable=False),
         sa.Column("text_en", sa.Text(), nullable=True),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
