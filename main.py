@@ -42,6 +42,7 @@ from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
+from handlers.broadcasts import MAX_TEXT as MAX_BROADCAST_TEXT
 from handlers.broadcasts import BroadcastDelivery
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
@@ -535,8 +536,12 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
     token set here) are left to the running bot, which delivers every broadcast."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    if not args.text.strip():
-        raise StartupError("the message is empty (--text)")
+    for flag, text in (("--text", args.text), ("--text-en", args.text_en)):
+        if flag == "--text" and not (text or "").strip():
+            raise StartupError("the message is empty (--text)")
+        if text is not None and len(text) > MAX_BROADCAST_TEXT:
+            raise StartupError(f"the message is {len(text)} characters long ({flag}); at most "
+                               f"{MAX_BROADCAST_TEXT}")
     store = await open_store(settings)
     try:
         broadcasts = Broadcasts(store)

@@ -34,6 +34,11 @@ BATCH = 2 * CONCURRENCY
 LEASE_MARGIN = timedelta(seconds=2)
 """A recipient whose lease has less than this left is not sent: another may take it."""
 MAX_ATTEMPTS = 5
+MAX_RATE_LIMITED = 20
+"""Tries a recipient may be put off by 429s (or a channel down) before it is given up."""
+MAX_TEXT = 3000
+"""The longest broadcast text: Telegram takes 4096 characters with the heading and the menu,
+and a message it refuses as too long would count its recipient as unreachable."""
 IDLE_POLL_S = 2.0
 
 
@@ -109,6 +114,8 @@ class BroadcastDelivery:
             except RetryLater as exc:
                 if limiter is not None:
                     limiter.pause(exc.delay)
+                if recipient.attempts >= MAX_RATE_LIMITED:
+                    return recipient.id, FAILED, f"still refused after {recipient.attempts} tries"
                 await self.broadcasts.retry_after([recipient.id], self.clock()
                                                   + timedelta(seconds=exc.delay))
                 return recipient.id, PENDING, f"rate limited: retry after {exc.delay:g}s"

@@ -212,6 +212,9 @@ async def test_the_command_line_previews_sends_and_reports(tmp_path):
         assert (await lindungi("broadcast-status", "7")).returncode == 1
         nobody = await lindungi("broadcast", "--programme", "none", "--text", "Halo", "--yes")
         assert nobody.returncode == 1 and "nobody to send to" in nobody.stderr
+        long = await lindungi("broadcast", "--text", "Halo", "--text-en", "x" * 3001, "--yes")
+        assert long.returncode == 1 and "3001 characters long (--text-en)" in long.stderr
+        assert tg.calls["sendmessage"] == 19
 
 
 async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path, bot_log):
@@ -352,3 +355,28 @@ async def test_the_command_line_schedules_for_the_running_bot(tmp_path):
     assert past.returncode == 1 and "has passed" in past.stderr
     wrong = run("broadcast", "--text", "Rapat", "--at", "besok pagi", "--yes")
     assert wrong.returncode == 2 and "YYYY-MM-DD HH:MM" in wrong.stderr
+
+
+async def test_a_chat_refused_with_429_for_ever_is_given_up_at_last(store, catalogs):
+    from handlers.broadcasts import MAX_RATE_LIMITED
+    from handlers.conversations import RetryLater
+
+    await add_workers(store, worker_row(1))
+    broadcasts = Broadcasts(store)
+    made = await broadcasts.create(Audience(), "Halo", None, "cli:ani", NOW)
+    clock = {"now": NOW}
+
+    class Refusing:
+        calls = 0
+
+        async def send(self, chat_id, message):
+            Refusing.calls += 1
+            raise RetryLater(0.0)
+
+    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Refusing()}, {},
+                                 clock=lambda: clock["now"])
+    for _ in range(MAX_RATE_LIMITED + 5):
+        await delivery.run_until_idle()
+        clock["now"] += timedelta(seconds=1)
+    progress = await broadcasts.progress(made.broadcast_id)
+    assert (progress.failed, progress.pending, Refusing.calls) == (1, 0, MAX_RATE_LIMITED)
