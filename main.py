@@ -536,10 +536,10 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
     token set here) are left to the running bot, which delivers every broadcast."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    for flag, text in (("--text", args.text), ("--text-en", args.text_en)):
-        if flag == "--text" and not (text or "").strip():
-            raise StartupError("the message is empty (--text)")
-        if text is not None and len(text) > MAX_BROADCAST_TEXT:
+    if not args.text.strip():
+        raise StartupError("the message is empty (--text)")
+    for flag, text in (("--text", args.text), ("--text-en", args.text_en or "")):
+        if len(text) > MAX_BROADCAST_TEXT:
             raise StartupError(f"the message is {len(text)} characters long ({flag}); at most "
                                f"{MAX_BROADCAST_TEXT}")
     store = await open_store(settings)
@@ -579,7 +579,7 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
             print(f"it is quiet hours ({quiet} Jakarta time): the running bot sends it from "
                   f"{quiet.end:%H:%M}")
             return
-        catalogs, conversations = await build(settings, store)
+        _, conversations = await build(settings, store)
         senders = await broadcast_senders(settings, conversations)
         delivery = BroadcastDelivery(broadcasts, conversations.renderer, senders,
                                      limiters(settings), lease=broadcast_lease(settings),
@@ -588,10 +588,10 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
             with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn()) as bar:
                 task = bar.add_task(f"broadcast {made.broadcast_id}", total=made.pending)
-                while True:
+                while not delivery.quiet_now():  # quiet hours begun: the bot finishes it
                     done = await delivery.run_once()
-                    now = await broadcasts.progress(made.broadcast_id)
-                    bar.update(task, completed=now.sent + now.failed)
+                    progress = await broadcasts.progress(made.broadcast_id)
+                    bar.update(task, completed=progress.sent + progress.failed)
                     if not done:
                         if not await broadcasts.waiting(made.broadcast_id, senders):
                             break
@@ -599,10 +599,10 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
         finally:
             for sender in senders.values():
                 await sender.close()
-        now = await broadcasts.progress(made.broadcast_id)
-        left = f", {now.pending} left for the running bot" if now.pending else ""
-        print(f"broadcast {made.broadcast_id}: {now.sent} sent, {now.failed} failed, "
-              f"{now.skipped} skipped{left}")
+        progress = await broadcasts.progress(made.broadcast_id)
+        left = f", {progress.pending} left for the running bot" if progress.pending else ""
+        print(f"broadcast {made.broadcast_id}: {progress.sent} sent, {progress.failed} failed, "
+              f"{progress.skipped} skipped{left}")
     finally:
         await store.close()
 

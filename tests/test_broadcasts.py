@@ -3,20 +3,25 @@ recipients leased so that no two senders take the same one, and delivery against
 API with 429s and blocked users: the counts add up and nobody gets a message twice."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
 from bot.engine import Engine
 from bot.messages import OptOut
+from bot.quiet_hours import parse_quiet_hours
 from bot.render import Renderer
-from handlers.broadcasts import BroadcastDelivery
-from handlers.conversations import Conversations
+from handlers.broadcasts import MAX_ATTEMPTS, MAX_RATE_LIMITED, BroadcastDelivery
+from handlers.conversations import Conversations, RetryLater
 from handlers.ratelimit import RateLimiter
 from handlers.telegram import TelegramChannel
 from models.broadcasts import DONE, SENDING, Audience, Broadcasts
 from models.store import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.test_e2e import ROOT, START_TIMEOUT_S, bot_process, environment, until_polling
 from tests.test_enrolment_io import add_workers, worker_row
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -136,40 +141,36 @@ async def test_a_broadcast_reaches_everyone_once_through_429s_and_blocked_users(
     assert (again.pending, again.skipped) == (workers - 5, 5)
 
 
-@pytest.mark.parametrize("attempts_fail", [2, 10])
-async def test_network_errors_are_tried_again_then_given_up_with_why(store, catalogs,
-                                                                      attempts_fail):
+@pytest.mark.parametrize(("failure", "failures", "sent", "failed", "calls"), [
+    (ConnectionError("network down"), 2, 1, 0, 3),  # tried again, then through
+    (ConnectionError("network down"), 10, 0, 1, MAX_ATTEMPTS),  # given up with why
+    (RetryLater(0.0), 1000, 0, 1, MAX_RATE_LIMITED),  # 429s for ever: given up at last
+])
+async def test_failures_are_tried_again_then_given_up(store, catalogs, failure, failures, sent,
+                                                      failed, calls):
     await add_workers(store, worker_row(1))
     broadcasts = Broadcasts(store)
     made = await broadcasts.create(Audience(), "Halo", None, "cli:ani", NOW)
     clock = {"now": NOW}
+    tries = []
 
-    class Flaky:
-        calls = 0
-
+    class Failing:
         async def send(self, chat_id, message):
-            Flaky.calls += 1
-            if Flaky.calls <= attempts_fail:
-                raise ConnectionError("network down")
+            tries.append(chat_id)
+            if len(tries) <= failures:
+                raise failure
 
-    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Flaky()}, {},
+    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Failing()}, {},
                                  clock=lambda: clock["now"])
-    for _ in range(8):
+    for _ in range(MAX_RATE_LIMITED + 5):
         await delivery.run_until_idle()
         clock["now"] += timedelta(minutes=1)
     progress = await broadcasts.progress(made.broadcast_id)
-    if attempts_fail < 5:
-        assert (progress.sent, progress.failed, Flaky.calls) == (1, 0, attempts_fail + 1)
-    else:
-        assert (progress.sent, progress.failed, Flaky.calls) == (0, 1, 5)
+    assert (progress.sent, progress.failed, progress.pending, len(tries)) == (
+        sent, failed, 0, calls)
 
 
 async def test_the_command_line_previews_sends_and_reports(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.test_e2e import ROOT, START_TIMEOUT_S, environment
-
     db = tmp_path / "cast.db"
     url = f"sqlite+aiosqlite:///{db}"
     async with FakeTelegram() as tg:
@@ -221,12 +222,6 @@ async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path
     """SIGKILL the command line mid-broadcast: the bot takes over once the lease runs out,
     and every worker gets the message. Each recipient is recorded as soon as it is sent, so
     only a send under way at the kill could go twice; at 50 a second that is one at most."""
-    import signal
-    import subprocess
-    import sys
-
-    from tests.test_e2e import ROOT, START_TIMEOUT_S, bot_process, environment, until_polling
-
     workers = 150
     db = tmp_path / "cast.db"
     url = f"sqlite+aiosqlite:///{db}"
@@ -282,10 +277,6 @@ async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path
     ("22.00 - 6.00", ["05:00"], ["06:00"]),
 ])
 def test_quiet_hours_cover_their_hours_and_wrap_past_midnight(text, quiet_at, not_at):
-    from datetime import time
-
-    from bot.quiet_hours import parse_quiet_hours
-
     hours = parse_quiet_hours(text)
     assert all(hours.covers(time.fromisoformat(t)) for t in quiet_at)
     assert not any(hours.covers(time.fromisoformat(t)) for t in not_at)
@@ -293,16 +284,12 @@ def test_quiet_hours_cover_their_hours_and_wrap_past_midnight(text, quiet_at, no
 
 @pytest.mark.parametrize("text", ["21-07", "25:00-07:00", "21:00-21:00", "malam"])
 def test_quiet_hours_written_wrong_are_refused(text):
-    from bot.quiet_hours import parse_quiet_hours
-
     with pytest.raises(ValueError):
         parse_quiet_hours(text)
     assert parse_quiet_hours("none") is None and parse_quiet_hours("") is None
 
 
 async def test_nothing_goes_before_its_time_nor_in_quiet_hours(store, catalogs):
-    from bot.quiet_hours import parse_quiet_hours
-
     await add_workers(store, worker_row(1), worker_row(2))
     broadcasts = Broadcasts(store)
     # 15 December 08:00 in Jakarta is 01:00 UTC.
@@ -331,16 +318,13 @@ async def test_nothing_goes_before_its_time_nor_in_quiet_hours(store, catalogs):
 
 
 async def test_the_command_line_schedules_for_the_running_bot(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.test_e2e import ROOT, START_TIMEOUT_S, environment
-
     url = f"sqlite+aiosqlite:///{tmp_path}/at.db"
     env = environment(DATABASE_URL=url)
-    run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "main.py", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=START_TIMEOUT_S)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=START_TIMEOUT_S)
+
     assert run("db", "upgrade").returncode == 0
     store = Store.connect(url)
     try:
@@ -355,28 +339,3 @@ async def test_the_command_line_schedules_for_the_running_bot(tmp_path):
     assert past.returncode == 1 and "has passed" in past.stderr
     wrong = run("broadcast", "--text", "Rapat", "--at", "besok pagi", "--yes")
     assert wrong.returncode == 2 and "YYYY-MM-DD HH:MM" in wrong.stderr
-
-
-async def test_a_chat_refused_with_429_for_ever_is_given_up_at_last(store, catalogs):
-    from handlers.broadcasts import MAX_RATE_LIMITED
-    from handlers.conversations import RetryLater
-
-    await add_workers(store, worker_row(1))
-    broadcasts = Broadcasts(store)
-    made = await broadcasts.create(Audience(), "Halo", None, "cli:ani", NOW)
-    clock = {"now": NOW}
-
-    class Refusing:
-        calls = 0
-
-        async def send(self, chat_id, message):
-            Refusing.calls += 1
-            raise RetryLater(0.0)
-
-    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Refusing()}, {},
-                                 clock=lambda: clock["now"])
-    for _ in range(MAX_RATE_LIMITED + 5):
-        await delivery.run_until_idle()
-        clock["now"] += timedelta(seconds=1)
-    progress = await broadcasts.progress(made.broadcast_id)
-    assert (progress.failed, progress.pending, Refusing.calls) == (1, 0, MAX_RATE_LIMITED)
