@@ -15,11 +15,12 @@
                               the programme's enrolled workers, for BPJS Ketenagakerjaan to register
     python main.py import-kpj FILE.csv     BPJS's answer (nik, kpj): activates them, sends cards
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
-    python main.py broadcast --text TEXT [--text-en TEXT] [--programme ID] [--status S]
-                              [--occupation O] [--kelurahan K] [--language L] [--channel C]
-                              [--at 'YYYY-MM-DD HH:MM'] [--yes]
-                              a message to every worker of that audience
+    python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
+                              [--programme ID] [--status S] [--occupation O] [--kelurahan K]
+                              [--language L] [--channel C] [--at 'YYYY-MM-DD HH:MM'] [--yes]
+                              a message (or a ready reminder) to every worker of that audience
     python main.py broadcast-status ID     how far a broadcast has got
+    python main.py broadcast-cancel ID     stop it
 """
 
 import argparse
@@ -36,24 +37,26 @@ from pathlib import Path
 
 from telegram.error import InvalidToken
 
+from bot.broadcasting import MAX_TEXT as MAX_BROADCAST_TEXT
+from bot.broadcasting import READY, Audience, sending_seconds
 from bot.config import BadSetting, Settings, load_settings
 from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
 from bot.render import Renderer
 from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
-from handlers.broadcasts import MAX_TEXT as MAX_BROADCAST_TEXT
-from handlers.broadcasts import BroadcastDelivery
+from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
 from handlers.ratelimit import RateLimiter
 from handlers.telegram import TelegramChannel
-from models.broadcasts import Audience, Broadcasts
+from models.broadcasts import Broadcasts, NotApplicable
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
 from models.migrate import HEAD, current_revision, upgrade
+from models.reminders import ReminderDays, Reminders
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
 
@@ -106,7 +109,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     kpj.add_argument("file", type=Path)
     cast = commands.add_parser("broadcast", help="send a message to every worker of an "
                                "audience, within the channels' rate limits")
-    cast.add_argument("--text", required=True, help="the message in Indonesian")
+    message = cast.add_mutually_exclusive_group(required=True)
+    message.add_argument("--text", help="the message in Indonesian")
+    message.add_argument("--template", choices=sorted(READY), help="a ready reminder, filled "
+                         "in for each recipient: coverage_ending (workers whose cover has not "
+                         "ended: its end date), documents_missing (heirs of claims waiting "
+                         "for documents: which)")
     cast.add_argument("--text-en", help="the message for those who chose English (default: "
                       "the Indonesian one)")
     cast.add_argument("--programme", metavar="ID", help="only this programme's workers")
@@ -120,6 +128,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cast.add_argument("--yes", action="store_true", help="send without asking to confirm")
     status = commands.add_parser("broadcast-status", help="how far a broadcast has got")
     status.add_argument("id", type=int)
+    stop = commands.add_parser("broadcast-cancel", help="stop a broadcast: what is not sent "
+                               "yet is not sent")
+    stop.add_argument("id", type=int)
     verify = commands.add_parser("verify-card", help="check a membership card's QR token")
     verify.add_argument("token", help="the text of the card's QR code (LD1.…)")
     return parser.parse_args(argv)
@@ -196,11 +207,15 @@ async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversatio
     return catalogs, conversations
 
 
-async def sweep_forever(conversations: Conversations, media: MediaStore | None = None) -> None:
+async def sweep_forever(conversations: Conversations, media: MediaStore | None = None,
+                        reminders: Reminders | None = None) -> None:
     last_prune = 0.0
     while True:
         try:
             await conversations.sweep()
+            if reminders is not None and (made := await reminders.run(utc_now())):
+                log.info("reminders: %s", ", ".join(
+                    f"{count} {kind} ({days} days)" for (kind, days), count in made.items()))
             if media is not None and time.time() - last_prune > PRUNE_EVERY_S:
                 await prune_files(conversations.store, media)
                 last_prune = time.time()
@@ -305,11 +320,16 @@ async def run(settings: Settings) -> None:
         if hook is not None:
             # Only now that the server listens: Telegram posts waiting updates at once.
             await start_telegram(telegram, f"{webhook}/telegram", hook.secret)
-        tasks.append(asyncio.create_task(sweep_forever(conversations, media)))
+        coverage_days, documents_days = settings.reminder_days()
+        tasks.append(asyncio.create_task(sweep_forever(
+            conversations, media, Reminders(store, ReminderDays(coverage_days, documents_days)))))
         tasks.append(asyncio.create_task(BroadcastDelivery(
             Broadcasts(store), conversations.renderer, conversations.senders,
             limiters(settings), lease=broadcast_lease(settings),
             quiet=settings.quiet()).run_forever()))
+        tasks.append(asyncio.create_task(ProgressReports(
+            Broadcasts(store), conversations.renderer, conversations.senders,
+            conversations.engine.rules).run_forever()))
         poller = (asyncio.create_task(telegram.poll())
                   if telegram is not None and hook is None else None)
         watched = [asyncio.create_task(stopping.wait())]
@@ -536,9 +556,12 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
     token set here) are left to the running bot, which delivers every broadcast."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    if not args.text.strip():
+    if args.text is not None and not args.text.strip():
         raise StartupError("the message is empty (--text)")
-    for flag, text in (("--text", args.text), ("--text-en", args.text_en or "")):
+    if args.template and args.text_en:
+        raise StartupError("a ready reminder (--template) has its own English text: leave "
+                           "out --text-en")
+    for flag, text in (("--text", args.text or ""), ("--text-en", args.text_en or "")):
         if len(text) > MAX_BROADCAST_TEXT:
             raise StartupError(f"the message is {len(text)} characters long ({flag}); at most "
                                f"{MAX_BROADCAST_TEXT}")
@@ -546,15 +569,20 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
     try:
         broadcasts = Broadcasts(store)
         audience = audience_of(args)
-        preview = await broadcasts.preview(audience)
-        rates = {"telegram": settings.telegram_rate, "whatsapp": settings.whatsapp_rate}
-        seconds = max((n / rates[c] for c, n in preview.by_channel.items() if rates[c] > 0),
-                      default=0.0)
+        today = utc_now().astimezone(WIB).date()
+        try:
+            preview = await broadcasts.preview(audience, args.template, today)
+        except NotApplicable as exc:
+            raise StartupError(
+                f"--template {args.template} goes to heirs of claims waiting for documents: "
+                f"filter it by --language and --channel only (not {exc})") from None
+        rates = settings.rules().broadcast_rates
+        seconds = sending_seconds(preview.by_channel, rates)
         print(f"{preview.total} recipients ({preview.opted_out} said STOP and are skipped); "
               f"about {duration(seconds)} at "
               + ", ".join(f"{rates[c]:g}/s on {CHANNEL_NAMES[c]}"
                           for c in sorted(preview.by_channel)))
-        if preview.total - preview.opted_out == 0:
+        if preview.reachable == 0:
             raise StartupError("nobody to send to: check the filters")
         if args.at is not None and args.at <= utc_now():
             raise StartupError(f"{args.at:%Y-%m-%d %H:%M} (Jakarta time) has passed (--at)")
@@ -566,9 +594,10 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
             if answer.strip().lower() not in ("y", "ya", "yes"):
                 print("not sent")
                 return
-        made = await broadcasts.create(audience, args.text.strip(),
+        made = await broadcasts.create(audience, args.text.strip() if args.text else None,
                                        (args.text_en or "").strip() or None,
-                                       f"cli:{getpass.getuser()}", utc_now(), args.at)
+                                       f"cli:{getpass.getuser()}", utc_now(), args.at,
+                                       args.template, today)
         print(f"broadcast {made.broadcast_id}: {made.pending} to send")
         quiet = settings.quiet()
         if args.at is not None:
@@ -646,9 +675,29 @@ async def broadcast_status(settings: Settings, broadcast_id: int) -> bool:
     if progress is None:
         print(f"lindungi: no broadcast {broadcast_id}", file=sys.stderr)
         return False
+    cancelled = f", {progress.cancelled} cancelled" if progress.cancelled else ""
     print(f"broadcast {broadcast_id}: {progress.status}; {progress.sent} sent, "
-          f"{progress.failed} failed, {progress.skipped} skipped, {progress.pending} waiting "
-          f"(of {progress.total})")
+          f"{progress.failed} failed, {progress.skipped} skipped{cancelled}, "
+          f"{progress.pending} waiting (of {progress.total})")
+    return True
+
+
+async def broadcast_cancel(settings: Settings, broadcast_id: int) -> bool:
+    store = await open_store(settings)
+    try:
+        before = await Broadcasts(store).progress(broadcast_id)
+        if before is None:
+            print(f"lindungi: no broadcast {broadcast_id}", file=sys.stderr)
+            return False
+        if before.status != "sending":
+            print(f"lindungi: broadcast {broadcast_id} is already {before.status}",
+                  file=sys.stderr)
+            return False
+        after = await Broadcasts(store).cancel(broadcast_id, f"cli:{getpass.getuser()}",
+                                               utc_now())
+    finally:
+        await store.close()
+    print(f"broadcast {broadcast_id} cancelled: {after.sent} sent, {after.cancelled} not sent")
     return True
 
 
@@ -667,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "broadcast",
-                        "broadcast-status")
+                        "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
         if command == "db":
@@ -689,6 +738,9 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(broadcast(settings, args))
         elif command == "broadcast-status":
             if not asyncio.run(broadcast_status(settings, args.id)):
+                return 1
+        elif command == "broadcast-cancel":
+            if not asyncio.run(broadcast_cancel(settings, args.id)):
                 return 1
         elif command == "verify-card":
             if not asyncio.run(check_card(settings, args.token)):

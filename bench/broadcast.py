@@ -28,11 +28,12 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from bot.broadcasting import Audience
 from bot.i18n import Catalogs
 from bot.render import Renderer
 from handlers.broadcasts import BroadcastDelivery
 from handlers.ratelimit import RateLimiter
-from models.broadcasts import Audience, Broadcasts
+from models.broadcasts import Broadcasts
 from models.migrate import upgrade
 from models.store import Store, worker
 from tests.fakes.telegram_api import TOKEN, FakeTelegram

@@ -4,6 +4,7 @@ A claim is never dropped: a death reported for someone not covered on that day i
 ``not_covered`` for staff to review, and one waiting for documents as ``documents_incomplete``.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -23,6 +24,7 @@ STATUSES = (DOCUMENTS_INCOMPLETE, SUBMITTED, IN_REVIEW, MORE_DOCUMENTS, APPROVED
             PAID, NOT_COVERED)
 OPEN = frozenset({DOCUMENTS_INCOMPLETE, SUBMITTED, IN_REVIEW, MORE_DOCUMENTS, APPROVED,
                   NOT_COVERED})
+WAITING_FOR_DOCUMENTS = frozenset({DOCUMENTS_INCOMPLETE, MORE_DOCUMENTS})
 
 DOCUMENTS = {
     "death_certificate": N_("document.death_certificate"),
@@ -51,6 +53,13 @@ def add_working_days(day: date, days: int) -> date:
 def documents_for(relationship: str) -> tuple[str, ...]:
     """The documents this heir sends: the marriage book only from a widow or widower."""
     return tuple(kind for kind in DOCUMENTS if kind != "marriage_book" or relationship == "spouse")
+
+
+def missing(relationship: str, documents: Mapping[str, str]) -> tuple[str, ...]:
+    """The documents an heir of this relationship still has to send, given the ones sent
+    (kind → status): those never sent, and those staff rejected."""
+    return tuple(kind for kind in documents_for(relationship)
+                 if documents.get(kind) in (None, "rejected"))
 
 
 def masked_name(name: str) -> str:
@@ -94,5 +103,4 @@ class ClaimInfo:
 
     def missing(self) -> tuple[str, ...]:
         """The documents still to send (or to send again, after a rejection)."""
-        return tuple(kind for kind in documents_for(self.relationship)
-                     if self.documents.get(kind) in (None, "rejected"))
+        return missing(self.relationship, self.documents)

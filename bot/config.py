@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     broadcast_lease_s: float = Field(60.0, gt=0)
     """How long a process may hold a batch of broadcast recipients before another (after a
     crash) takes it over."""
+    reminder_coverage_days: str = "30,7"
+    """Days before a worker's coverage ends that they are reminded (``none``: never)."""
+    reminder_documents_days: str = "3,7"
+    """Days after a claim last changed, still lacking documents, that the heir is reminded
+    (``none``: never)."""
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
 
@@ -210,6 +215,17 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("reminder_coverage_days", "reminder_documents_days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    def reminder_days(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(days before coverage ends, days after a claim stalls) to remind on."""
+        return (parse_days(self.reminder_coverage_days),
+                parse_days(self.reminder_documents_days))
+
     @field_validator("income_brackets")
     @classmethod
     def _brackets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -254,7 +270,23 @@ class Settings(BaseSettings):
         return Rules(default_locale=self.default_locale,
                      session_ttl=timedelta(hours=self.session_ttl_hours),
                      income_brackets=self.income_brackets,
-                     jkk_rate_percent=self.jkk_rate_percent, jkm_monthly=self.jkm_monthly)
+                     jkk_rate_percent=self.jkk_rate_percent, jkm_monthly=self.jkm_monthly,
+                     broadcast_rates={"telegram": self.telegram_rate,
+                                      "whatsapp": self.whatsapp_rate},
+                     quiet_hours=self.quiet())
+
+
+def parse_days(text: str) -> tuple[int, ...]:
+    """"30,7" → (30, 7); "" or "none" → (); ValueError for anything else."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        days = tuple(sorted({int(part) for part in text.split(",")}, reverse=True))
+    except ValueError:
+        raise ValueError("write whole days separated by commas, e.g. 30,7, or none") from None
+    if any(not 1 <= day <= 365 for day in days):
+        raise ValueError("each day must be from 1 to 365")
+    return days
 
 
 class BadSetting(Exception):

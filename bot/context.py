@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.messages import Effect, Reply, WorkerInfo
 
@@ -45,6 +46,12 @@ class Lookup(Protocol):
     async def claims_by_status(self, statuses: tuple[str, ...], limit: int
                                ) -> tuple[list[ClaimInfo], int]:
         """The oldest claims in these statuses, and how many there are in all."""
+
+    async def broadcast_preview(self, audience: Audience, reminder: str | None, today: date
+                                ) -> Preview:
+        """Who a broadcast would reach now (a ready reminder: with its first values)."""
+
+    async def broadcast_progress(self, broadcast_id: int) -> Progress | None: ...
 
     async def next_number(self, series: str) -> int:
         """The next number of a series people read out (1, 2, …), never given twice."""

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from bot import enrolment
+from bot.broadcasting import BROADCASTER
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
+from bot.flows.broadcast import BroadcastComposer
 from bot.flows.claim import ClaimReport
 from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
@@ -81,8 +83,9 @@ class Engine:
         self.flows = {"registration": Registration(self.rules, self.labels, programmes),
                       "lookup": StatusLookup(self.labels, programmes),
                       "claim": ClaimReport(self.labels),
-                      "claim_status": ClaimStatus(self.labels)}
-        self.staff = StaffDesk(programmes)
+                      "claim_status": ClaimStatus(self.labels),
+                      "broadcast": BroadcastComposer(self.labels, self.rules, programmes)}
+        self.staff = StaffDesk(programmes, self.rules)
 
     def labels(self, choice: Choice) -> list[str]:
         """A choice's label in every language, for matching what the user typed."""
@@ -97,8 +100,11 @@ class Engine:
         text = clean(inbound.text) if inbound.kind == "text" else ""
         command = self.command(text) if inbound.kind == "text" else None
         staff = staff_command(text) if inbound.kind == "text" else None
-        if staff and await ctx.lookup.staff_role(inbound.channel, inbound.chat_id):
-            await self.staff.handle(staff, inbound, turn, ctx)
+        if staff and (role := await ctx.lookup.staff_role(inbound.channel, inbound.chat_id)):
+            if staff == "broadcast" and len(text.split()) == 1:
+                self._compose(s, role, turn, ctx)
+            else:
+                await self.staff.handle(staff, inbound, turn, ctx, role)
             return self._finish(s, turn, ctx)
         if staff:
             command = "menu"  # to anyone else a staff command is an unknown word
@@ -122,6 +128,14 @@ class Engine:
         else:
             await self._answer_menu(s, inbound, text, turn, ctx)
         return self._finish(s, turn, ctx)
+
+    def _compose(self, s: Session, role: str, turn: Turn, ctx: Context) -> None:
+        """``/siaran``: an admin starts composing a broadcast."""
+        if role != BROADCASTER:
+            turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
+            return
+        s.pause()
+        self.flows["broadcast"].start(s, turn, ctx)
 
     @staticmethod
     def _finish(s: Session, turn: Turn, ctx: Context) -> Outcome:

@@ -7,13 +7,13 @@ the code uses is translated in every language.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_time, format_timedelta
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 
@@ -38,6 +38,20 @@ class Money:
     """An amount in rupiah, formatted for the reader's locale."""
 
     rupiah: int
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length of time as people say it ("5 menit", "about 2 hours"), rounded."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment, shown as a Jakarta date and time ("15 Desember 2026 08.00")."""
+
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,13 @@ def format_value(value: Any, locale: str) -> str:
         return format_currency(
             value.rupiah, "IDR", locale=babel_locale, format="¤#,##0", currency_digits=False
         )
+    if isinstance(value, Duration):
+        return format_timedelta(timedelta(seconds=max(value.seconds, 1)), threshold=1.5,
+                                locale=babel_locale)
+    if isinstance(value, When):
+        clock = "HH.mm" if locale == "id" else "HH:mm"  # as each is written: 08.05, 08:05
+        return (f"{format_date(value.at, 'd MMMM y', locale=babel_locale)} "
+                f"{format_time(value.at, clock, locale=babel_locale)}")
     if isinstance(value, date):
         return format_date(value, "d MMMM y", locale=babel_locale)
     if isinstance(value, int) and not isinstance(value, bool):

@@ -261,8 +261,33 @@ class LinkChat:
     chat_key: str
 
 
+@dataclass(frozen=True)
+class StartBroadcast:
+    """Effect: staff confirmed a broadcast in the chat; its recipients are chosen as it is
+    stored, and ``actor`` sees its progress in a message kept up to date."""
+
+    audience: Mapping[str, str]
+    """The filters given (``bot.broadcasting.Audience`` fields)."""
+    text_id: str | None
+    text_en: str | None
+    reminder: str | None
+    """A ready reminder's name instead of a text."""
+    actor: str
+    locale: str
+    """The language the actor reads the progress in."""
+    scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CancelBroadcast:
+    """Effect: staff stopped a broadcast; what is not sent yet is not sent."""
+
+    broadcast_id: int
+    actor: str
+
+
 Effect = (RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
-          | OptOut | LinkChat)
+          | OptOut | LinkChat | StartBroadcast | CancelBroadcast)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@ default 21:00 to 07:00 Jakarta time. Pure: the caller gives the local time."""
 
 import re
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta, timezone
 
+WIB = timezone(timedelta(hours=7), "WIB")
+"""Jakarta time (Western Indonesia), in which the programmes' dates and quiet hours are kept."""
 PATTERN = re.compile(r"([01]?\d|2[0-3])[:.]([0-5]\d)\s*-\s*([01]?\d|2[0-3])[:.]([0-5]\d)")
 
 

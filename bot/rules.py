@@ -4,8 +4,11 @@ Amounts confirmed by two sources are defaults here; every one can be overridden 
 because a regulation may change before the code does.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from bot.quiet_hours import QuietHours, parse_quiet_hours
 
 CONSENT_VERSION = "2026-11"
 """Bumped whenever the consent text changes, so each stored consent says what was agreed to."""
@@ -19,6 +22,11 @@ class Rules:
     """Declarable monthly incomes (the JKK base); the first is the lowest, and the default."""
     jkk_rate_percent: float = 1.0
     jkm_monthly: int = 6_800
+    broadcast_rates: Mapping[str, float] = field(
+        default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0})
+    """Messages a second each channel sends broadcasts at: how long one takes."""
+    quiet_hours: QuietHours | None = field(
+        default_factory=lambda: parse_quiet_hours("21:00-07:00"))
 
     def contribution(self, monthly_income: int) -> int:
         """Monthly JKK + JKM premium: 1% of declared income + Rp6.800 (Rp16.800 at the minimum)."""

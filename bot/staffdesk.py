@@ -1,16 +1,20 @@
 """Staff commands in the chat: review the registrations waiting for a verifier, approve them
 (which takes a programme place, or a place in line) or reject them with a reason. The worker
-is told in their own language; every decision is recorded with who made it.
+is told in their own language; every decision is recorded with who made it. Also where a
+broadcast stands (``/siaran ID``) and stopping it (``/batalsiaran ID``, admins); composing one
+is a flow of its own (``bot.flows.broadcast``).
 
 Only people in the staff list reach this; to anyone else these commands are unknown words.
 """
 
 from bot import enrolment
+from bot.broadcasting import BROADCASTER, progress_reply
 from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
 from bot.i18n import N_, Lines, Msg
-from bot.messages import ChangeStatus, Inbound, Notify, Reply, WorkerInfo
+from bot.messages import CancelBroadcast, ChangeStatus, Inbound, Notify, Reply, WorkerInfo
 from bot.programmes import Programmes
+from bot.rules import Rules
 from bot.status import STATE
 from bot.text import clean
 from bot.validators import mask_nik
@@ -20,6 +24,8 @@ COMMANDS = {
     "setujui": "approve", "setuju": "approve", "approve": "approve",
     "tolak": "reject", "reject": "reject",
     "petugas": "help", "staff": "help",
+    "siaran": "broadcast", "broadcast": "broadcast",
+    "batalsiaran": "broadcast_cancel", "cancelbroadcast": "broadcast_cancel",
 }
 REVIEW_LIMIT = 10
 MIN_REASON = 3
@@ -35,11 +41,13 @@ def staff_command(text: str) -> str | None:
 
 
 class StaffDesk:
-    def __init__(self, programmes: Programmes | None):
+    def __init__(self, programmes: Programmes | None, rules: Rules):
         self.programmes = programmes
+        self.rules = rules
         self.claims = ClaimDesk()
 
-    async def handle(self, command: str, inbound: Inbound, turn: Turn, ctx: Context) -> None:
+    async def handle(self, command: str, inbound: Inbound, turn: Turn, ctx: Context,
+                     role: str) -> None:
         words = clean(inbound.text).split(maxsplit=2)[1:]
         actor = inbound.chat_key
         if command.startswith("claim."):
@@ -53,6 +61,8 @@ class StaffDesk:
             await self._reject(words[0].upper(), words[1], actor, turn, ctx)
         elif command == "reject":
             turn.say(Reply(N_("staff.reject_usage"), navigation=True))
+        elif command in ("broadcast", "broadcast_cancel"):
+            await self._broadcast(command, words, actor, role, turn, ctx)
         else:
             turn.say(Reply(N_("staff.help"), navigation=True))
 
@@ -133,6 +143,29 @@ class StaffDesk:
             for effect in await enrolment.fill_places(programme, ctx.lookup, ctx.today,
                                                       released=1):
                 turn.do(effect)
+
+    async def _broadcast(self, command: str, words: list[str], actor: str, role: str,
+                         turn: Turn, ctx: Context) -> None:
+        """``/siaran 12``: where broadcast 12 stands; ``/batalsiaran 12``: stop it (admins)."""
+        number = int(words[0]) if words and words[0].isdigit() and len(words[0]) < 10 else None
+        if number is None:
+            turn.say(Reply(N_("staff.broadcast.usage"), navigation=True))
+            return
+        progress = await ctx.lookup.broadcast_progress(number)
+        if progress is None:
+            turn.say(Reply(N_("staff.broadcast.not_found"), {"id": str(number)},
+                           navigation=True))
+        elif command == "broadcast":
+            turn.say(progress_reply(progress, ctx.now, self.rules.broadcast_rates,
+                                    self.rules.quiet_hours))
+        elif role != BROADCASTER:
+            turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
+        elif progress.status != "sending":
+            turn.say(Reply(N_("staff.broadcast.over"), {"id": str(number)}, navigation=True))
+        else:
+            turn.do(CancelBroadcast(number, actor))
+            turn.say(Reply(N_("staff.broadcast.cancelled"),
+                           {"id": str(number), "waiting": progress.pending}, navigation=True))
 
     def _programme(self, worker: WorkerInfo):
         return self.programmes.by_id(worker.programme_id) if self.programmes and \

@@ -8,8 +8,9 @@ limits, record what became of it, and go on until none is left.
   broadcast or notice tries it again;
 - a network error is tried again with back-off, up to ``MAX_ATTEMPTS``, then failed with why.
 
-A broadcast goes to WhatsApp as a notice (kind ``broadcast``): past the chat's 24 hours it
-takes the ``broadcast`` template, or waits for the chat to write (``handlers.whatsapp``).
+A broadcast goes to WhatsApp as a notice (kind ``broadcast``, or the ready reminder's): past
+the chat's 24 hours it takes that kind's template, or waits for the chat to write
+(``handlers.whatsapp``).
 """
 
 import asyncio
@@ -17,13 +18,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from bot.i18n import N_
-from bot.messages import OptOut, Rendered, Reply
+from bot.broadcasting import progress_reply, reminder_reply, text_reply
+from bot.messages import OptOut, Rendered
 from bot.quiet_hours import QuietHours
 from bot.render import Renderer
+from bot.rules import Rules
 from handlers.conversations import WIB, RetryLater, Sender, Undeliverable
 from handlers.ratelimit import RateLimiter
-from models.broadcasts import FAILED, LEASE, PENDING, SENT, Broadcasts, Recipient
+from models.broadcasts import FAILED, LEASE, PENDING, SENDING, SENT, Broadcasts, Recipient
 
 log = logging.getLogger("lindungi.broadcasts")
 
@@ -36,10 +38,12 @@ LEASE_MARGIN = timedelta(seconds=2)
 MAX_ATTEMPTS = 5
 MAX_RATE_LIMITED = 20
 """Tries a recipient may be put off by 429s (or a channel down) before it is given up."""
-MAX_TEXT = 3000
-"""The longest broadcast text: Telegram takes 4096 characters with the heading and the menu,
-and a message it refuses as too long would count its recipient as unreachable."""
 IDLE_POLL_S = 2.0
+REPORT_EVERY = timedelta(seconds=5)
+"""How often the progress shown to staff is brought up to date (Telegram edits count against
+the chat's limit of about one message a second)."""
+SHOWN = "shown"
+"""The progress message of a channel that cannot edit: the first report went out."""
 
 
 def utc_now() -> datetime:
@@ -138,13 +142,73 @@ class BroadcastDelivery:
             self.clock().astimezone(WIB).time())
 
     def _message(self, recipient: Recipient) -> Rendered:
-        return self.renderer.render(Reply(N_("notice.broadcast"), {"text": recipient.text},
-                                          navigation=True), recipient.locale)
+        reply = (reminder_reply(recipient.reminder, recipient.params or {})
+                 if recipient.reminder else text_reply(recipient.text or ""))
+        return self.renderer.render(reply, recipient.locale)
 
     async def _unreachable(self, chat_key: str) -> None:
         """The chat blocked the bot or cannot receive: no more messages the bot starts."""
         async with self.broadcasts.store.transaction() as tx:
             await tx.opt_out(OptOut(chat_key, True), self.clock())
+
+
+class ProgressReports:
+    """Keeps the staff member who started a broadcast in the chat told how it goes: one
+    message, edited in place every few seconds where the channel can (Telegram's ``post``);
+    where it cannot (WhatsApp), the first report and the last."""
+
+    def __init__(self, broadcasts: Broadcasts, renderer: Renderer,
+                 senders: Mapping[str, Sender], rules: Rules, *,
+                 clock: Callable[[], datetime] = utc_now, every: timedelta = REPORT_EVERY):
+        self.broadcasts = broadcasts
+        self.renderer = renderer
+        self.senders = senders
+        self.rules = rules
+        self.clock = clock
+        self.every = every
+
+    async def run_once(self) -> int:
+        """Show the progress that is due; returns how many messages were sent or edited."""
+        now = self.clock()
+        shown = 0
+        for due in await self.broadcasts.progress_due(now, self.every):
+            channel, chat_id = due.chat_key.split(":", 1)
+            sender = self.senders.get(channel)
+            progress = await self.broadcasts.progress(due.broadcast_id)
+            if sender is None or progress is None:
+                continue
+            final = progress.status != SENDING
+            message = self.renderer.render(progress_reply(
+                progress, now, self.rules.broadcast_rates, self.rules.quiet_hours), due.locale)
+            post = getattr(sender, "post", None)
+            message_id = due.message_id
+            try:
+                if post is not None:
+                    message_id = await post(chat_id, message, due.message_id)
+                elif due.message_id is None or final:
+                    await sender.send(chat_id, message)
+                    message_id = SHOWN
+                else:
+                    continue
+            except Undeliverable as exc:
+                log.warning("broadcast %d: its progress cannot be shown: %s",
+                            due.broadcast_id, exc)
+                final = True
+            except Exception as exc:  # noqa: BLE001 - shown again at the next round
+                log.warning("broadcast %d: showing its progress failed: %s", due.broadcast_id,
+                            exc)
+                continue
+            await self.broadcasts.progress_shown(due.broadcast_id, message_id, final)
+            shown += 1
+        return shown
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.warning("showing broadcast progress failed; trying again", exc_info=True)
+            await asyncio.sleep(self.every.total_seconds() / 2)
 
 
 class GroupCommit:

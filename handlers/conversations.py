@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +23,7 @@ from bot.context import Context
 from bot.engine import Engine
 from bot.i18n import N_
 from bot.messages import Inbound, Rendered, Reply
+from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.session import Session
 from handlers.effects import apply_effects
@@ -30,7 +31,6 @@ from models.store import Store, Tx
 
 log = logging.getLogger("lindungi.conversations")
 
-WIB = timezone(timedelta(hours=7), "WIB")
 MAX_BATCH = 200
 BATCH_ATTEMPTS = 3
 SEND_ATTEMPTS = 6

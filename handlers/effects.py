@@ -8,8 +8,10 @@ a change is stored the same way whoever makes it.
 import logging
 from datetime import datetime
 
+from bot.broadcasting import Audience
 from bot.messages import (
     AddDocuments,
+    CancelBroadcast,
     ChangeClaim,
     ChangeStatus,
     Effect,
@@ -18,9 +20,12 @@ from bot.messages import (
     Notify,
     OptOut,
     Rendered,
+    StartBroadcast,
 )
+from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.validators import mask_nik
+from models.broadcasts import cancel_broadcast, recipients, store_broadcast
 from models.store import Tx
 
 log = logging.getLogger("lindungi.effects")
@@ -56,6 +61,13 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, ChangeClaim):
             await tx.change_claim(effect, now)
             log.info("claim %s: %s -> %s", effect.reference, effect.old, effect.new)
+        elif isinstance(effect, StartBroadcast):
+            await start_broadcast(tx, effect, now)
+        elif isinstance(effect, CancelBroadcast):
+            stopped = await cancel_broadcast(tx.conn, effect.broadcast_id, now)
+            await tx.record(effect.actor, "broadcast.cancel", str(effect.broadcast_id),
+                            {"not_sent": stopped}, now)
+            log.info("broadcast %d cancelled: %d not sent", effect.broadcast_id, stopped)
         elif isinstance(effect, ChangeStatus):
             info = await tx.change_status(effect, now)
             log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
@@ -74,3 +86,20 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
             log.info("worker registered: %s NIK %s (%s)", effect.reference,
                      mask_nik(effect.nik), effect.status)
     return deliveries
+
+
+async def start_broadcast(tx: Tx, effect: StartBroadcast, now: datetime) -> int:
+    """Store a broadcast confirmed in the chat, its recipients as they are now; the one who
+    started it is shown its progress."""
+    audience = Audience(**effect.audience)
+    rows = await recipients(tx.conn, audience, effect.reminder, now.astimezone(WIB).date())
+    broadcast_id = await store_broadcast(
+        tx.conn, rows, audience=audience.given(), text_id=effect.text_id,
+        text_en=effect.text_en, reminder=effect.reminder, actor=effect.actor, now=now,
+        scheduled_at=effect.scheduled_at, progress_chat=effect.actor,
+        progress_locale=effect.locale)
+    await tx.record(effect.actor, "broadcast.create", str(broadcast_id),
+                    {"audience": audience.given(), "reminder": effect.reminder,
+                     "recipients": len(rows)}, now)
+    log.info("broadcast %d started from a chat: %d recipients", broadcast_id, len(rows))
+    return broadcast_id

@@ -11,6 +11,7 @@ or as refused, never as something still to fetch.
 """
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from dataclasses import replace
@@ -75,7 +76,7 @@ class TelegramChannel:
             png = await asyncio.to_thread(render_card, message.card)
             photo = InputFile(png, filename=f"kartu-{message.card.reference}.png")
         attachment = await self._attachment(message)
-        try:
+        with refusals():
             async with self._sending:
                 if attachment is not None:
                     await self._send_file(int(chat_id), message, attachment)
@@ -84,14 +85,25 @@ class TelegramChannel:
                                                 reply_markup=keyboard(message))
                 else:
                     await self._send_card(int(chat_id), message, photo)
-        except RetryAfter as exc:
-            raise RetryLater(seconds(exc)) from exc
-        except Forbidden as exc:
-            raise Undeliverable(str(exc)) from exc
-        except BadRequest as exc:
-            raise Undeliverable(str(exc)) from exc
-        except (TimedOut, NetworkError) as exc:
-            raise RetryLater(1.0) from exc
+
+    async def post(self, chat_id: str, message: Rendered, replace: str | None) -> str:
+        """A message kept up to date (a broadcast's progress, for staff): ``replace``, the
+        earlier one, is edited in place; a new one is sent when there is none, or it is gone.
+        Returns the message's id."""
+        with refusals():
+            async with self._sending:
+                if replace is not None:
+                    try:
+                        await self.bot.edit_message_text(message.text, chat_id=int(chat_id),
+                                                         message_id=int(replace))
+                        return replace
+                    except BadRequest as exc:
+                        if "not modified" in str(exc).lower():
+                            return replace
+                        log.info("progress message %s cannot be edited (%s): sending anew",
+                                 replace, exc)
+                sent = await self.bot.send_message(int(chat_id), message.text)
+                return str(sent.message_id)
 
     async def _attachment(self, message: Rendered) -> InputFile | None:
         """A stored file to send (a claim document, for staff); one no longer on disk is
@@ -216,6 +228,20 @@ class TelegramChannel:
                 return replace(announced, refused="download")
             return await asyncio.to_thread(self.media.save, data, announced.mime_type,
                                            announced.file_name)
+
+
+@contextlib.contextmanager
+def refusals():
+    """Telegram's refusals as the senders know them: wait and try again (429, the network),
+    or give up on the chat (blocked, or a request Telegram will never take)."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise RetryLater(seconds(exc)) from exc
+    except (Forbidden, BadRequest) as exc:
+        raise Undeliverable(str(exc)) from exc
+    except (TimedOut, NetworkError) as exc:
+        raise RetryLater(1.0) from exc
 
 
 def seconds(error: RetryAfter) -> float:

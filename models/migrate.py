@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0009"
+HEAD = "0010"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 
@@ -32,7 +32,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the database to the newest revision (does nothing when it is already there)."""
+    """Bring the database to the newest revision (does nothing when it is already there).
+
+    On SQLite, foreign keys are off while the migrations run, then checked: altering a column
+    rebuilds the table, and dropping the old one would otherwise fail for the rows that refer
+    to it (SQLite's documented procedure for schema changes)."""
     if await current_revision(engine) == HEAD:
         return
     from alembic import command
@@ -42,5 +46,17 @@ async def upgrade(engine: AsyncEngine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = (await connection.get_raw_connection()).driver_connection if sqlite else None
+        if raw is not None:  # outside any transaction, where the pragma takes effect
+            await raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            async with connection.begin():
+                await connection.run_sync(run)
+                if sqlite and (await connection.exec_driver_sql(
+                        "PRAGMA foreign_key_check")).first() is not None:
+                    raise RuntimeError("a migration left rows referring to missing ones")
+        finally:
+            if raw is not None:
+                await raw.execute("PRAGMA foreign_keys=ON")

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, upd
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import claims, enrolment
+from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.messages import (
     AddDocuments,
@@ -310,7 +311,7 @@ class Tx:
             account_holder=effect.account_holder, estimate=effect.estimate, channel=channel,
             chat_key=chat_key, locale=effect.locale, consent_version=effect.consent_version,
             consented_at=datetime.fromisoformat(effect.consented_at), created_at=now,
-            complete_at=now if effect.status == claims.SUBMITTED else None,
+            complete_at=now if effect.status == claims.SUBMITTED else None, changed_at=now,
         ).returning(claim.c.id))
         await self._documents(claim_id, effect.documents, now)
 
@@ -319,7 +320,7 @@ class Tx:
         moved on; a claim complete from now has 3 working days to be paid."""
         row = (await self.conn.execute(select(claim.c.id, claim.c.status).where(
             claim.c.reference == effect.reference))).one()
-        values: dict = {"status": effect.status}
+        values: dict = {"status": effect.status, "changed_at": now}
         if effect.status == claims.SUBMITTED and effect.old != claims.SUBMITTED:
             values["complete_at"] = now
         moved = await self.conn.execute(update(claim).where(
@@ -347,7 +348,7 @@ class Tx:
             update(claim).where(claim.c.reference == change.reference,
                                 claim.c.status == change.old)
             .values(status=change.new, status_reason=change.reason if change.reason else
-                    claim.c.status_reason).returning(claim.c.id))
+                    claim.c.status_reason, changed_at=now).returning(claim.c.id))
         claim_id = result.scalar()
         if claim_id is None:
             raise StaleChange(change.reference)
@@ -541,6 +542,18 @@ class Tx:
                                        .order_by(worker.c.created_at, worker.c.id).limit(limit))
         total = await self.conn.scalar(select(func.count()).where(waiting))
         return [_info_of(row._mapping) for row in rows], total
+
+    async def broadcast_preview(self, audience: Audience, reminder: str | None, today: date
+                                ) -> Preview:
+        from models import broadcasts  # it builds on this module
+
+        return broadcasts.preview_of(await broadcasts.recipients(self.conn, audience, reminder,
+                                                                 today))
+
+    async def broadcast_progress(self, broadcast_id: int) -> Progress | None:
+        from models import broadcasts
+
+        return await broadcasts.progress_of(self.conn, broadcast_id)
 
     async def staff_role(self, channel: str, chat_id: str) -> str | None:
         return await self.conn.scalar(select(staff.c.role).where(

@@ -187,6 +187,9 @@ class Claim(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
     complete_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     """When the last document came: BPJS Ketenagakerjaan must pay within 3 working days."""
+    changed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """When the claim or its documents last changed: reminders of missing documents count
+    from here."""
 
 
 class ClaimDocument(SQLModel, table=True):
@@ -253,36 +256,70 @@ class WorkerChat(SQLModel, table=True):
 
 class Broadcast(SQLModel, table=True):
     """A message staff send to many workers at once: who (``audience``, the filters as JSON),
-    what (the text in Indonesian, and in English for those who chose it), and where it stands:
-    ``sending`` until every recipient is sent or given up on, then ``done``."""
+    what (the text in Indonesian, and in English for those who chose it, or a ready
+    ``reminder``), and where it stands: ``sending`` until every recipient is sent or given up
+    on, then ``done``; or ``cancelled``. Started in the chat, its progress is kept up to date
+    in one message to the staff member (``progress_*``)."""
 
     __tablename__ = "broadcast"
     id: int | None = Field(default=None, primary_key=True)
     created_by: str = Field(max_length=100)
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     audience: str = Field(sa_column=Column(Text, nullable=False))
-    text_id: str = Field(sa_column=Column(Text, nullable=False))
+    text_id: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     text_en: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reminder: str | None = Field(default=None, max_length=40)
+    """A ready reminder (``bot.broadcasting.READY``) instead of a text."""
     status: str = Field(max_length=20, index=True)
     scheduled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     """Not sent before this time; None: at once."""
     finished_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    progress_chat: str | None = Field(default=None, max_length=100)
+    """The chat of the staff member shown the progress; None: started elsewhere."""
+    progress_locale: str | None = Field(default=None, max_length=5)
+    progress_message: str | None = Field(default=None, max_length=64)
+    """The progress message, edited in place where the channel allows."""
+    progress_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    progress_final: bool = False
+    """The last word on the broadcast (done or cancelled) has been shown."""
 
 
 class BroadcastRecipient(SQLModel, table=True):
-    """One chat a broadcast goes to, once: ``pending`` until a process leases and sends it,
-    then ``sent``, ``failed`` (with why) or ``skipped`` (the chat said STOP)."""
+    """One message of a broadcast to one chat, once: ``pending`` until a process leases and
+    sends it, then ``sent``, ``failed`` (with why), ``skipped`` (the chat said STOP) or
+    ``cancelled``. A chat gets one message per ``subject``: the worker or claim a reminder is
+    about (a family's phone may hold two workers), or none for a text."""
 
     __tablename__ = "broadcast_recipient"
-    __table_args__ = (UniqueConstraint("broadcast_id", "chat_key",
+    __table_args__ = (UniqueConstraint("broadcast_id", "chat_key", "subject",
                                        name="uq_broadcast_recipient_chat"),
                       Index("ix_broadcast_recipient_state", "state", "lease_until"))
     id: int | None = Field(default=None, primary_key=True)
     broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
     chat_key: str = Field(max_length=100)
     locale: str = Field(max_length=5)
+    subject: str = Field(default="", max_length=20)
+    params: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """A reminder's values for this recipient, as JSON."""
     state: str = Field(max_length=20)
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     attempts: int = 0
     error: str | None = Field(default=None, max_length=200)
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class Reminder(SQLModel, table=True):
+    """A reminder the bot sent by itself: once per ``kind``, ``subject`` (the worker's or the
+    claim's reference), ``cycle`` (the coverage end date, or when the claim last changed) and
+    ``occasion`` (days before or after), whatever restarts or processes come between."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("kind", "subject", "cycle", "occasion",
+                                       name="uq_reminder_occasion"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    subject: str = Field(max_length=20)
+    cycle: str = Field(max_length=40)
+    occasion: int
+    broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import enrolment
+from bot import claims, enrolment
+from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.context import Context
 from bot.engine import Engine
 from bot.messages import (
     AddDocuments,
+    CancelBroadcast,
     ChangeClaim,
     ChangeStatus,
     FileClaim,
@@ -28,6 +30,7 @@ from bot.messages import (
     RegisterWorker,
     Rendered,
     Reply,
+    StartBroadcast,
     WorkerInfo,
 )
 from bot.programmes import Programmes, parse_programmes
@@ -78,6 +81,11 @@ class Memory:
     numbers: dict[str, int] = field(default_factory=dict)
     opted_out: dict[str, bool] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)
+    broadcasts: list[StartBroadcast] = field(default_factory=list)
+    """Broadcasts confirmed in the chat."""
+    cancelled: list[CancelBroadcast] = field(default_factory=list)
+    progress: dict[int, Progress] = field(default_factory=dict)
+    """Broadcasts as the store would report them, by id."""
 
     def apply(self, effect, chat_key: str, now: datetime) -> None:
         if isinstance(effect, RegisterWorker):
@@ -137,6 +145,10 @@ class Memory:
             self.links.append((effect.chat_key, effect.reference))
         elif isinstance(effect, OptOut):
             self.opted_out[effect.chat_key] = effect.opted_out
+        elif isinstance(effect, StartBroadcast):
+            self.broadcasts.append(effect)
+        elif isinstance(effect, CancelBroadcast):
+            self.cancelled.append(effect)
         else:
             self.notices.append(effect)
 
@@ -188,6 +200,45 @@ class Memory:
     async def claims_by_status(self, statuses, limit):
         chosen = [c for c in self.claims.values() if c.status in statuses]
         return chosen[:limit], len(chosen)
+
+    async def broadcast_preview(self, audience: Audience, reminder: str | None, today
+                                ) -> Preview:
+        """As ``models.broadcasts.recipients`` chooses them, over what is in memory."""
+        if reminder == "documents_missing":
+            chosen = [(c.chat_key, {"reference": c.reference, "documents": list(c.missing())})
+                      for c in self.claims.values() if c.status in claims.WAITING_FOR_DOCUMENTS
+                      and audience.locale in (None, c.locale)
+                      and audience.channel in (None, c.chat_key.split(":")[0])]
+        else:
+            registered = {effect.reference: effect for _, effect in self.workers}
+            chosen = []
+            for w in self.infos.values():
+                given = registered[w.reference]
+                if (audience.programme in (None, w.programme_id)
+                        and audience.status in (None, w.status)
+                        and audience.occupation in (None, given.occupation)
+                        and (audience.kelurahan or given.kelurahan).casefold()
+                        == given.kelurahan.casefold()
+                        and audience.locale in (None, w.locale)
+                        and audience.channel in (None, w.chat_key.split(":")[0])):
+                    if reminder is None:
+                        chosen.append((w.chat_key, None))
+                    elif w.status in enrolment.HOLDING and w.coverage_end and \
+                            w.coverage_end >= today:
+                        chosen.append((w.chat_key, {
+                            "full_name": w.full_name, "reference": w.reference,
+                            "coverage_end": w.coverage_end.isoformat()}))
+            if reminder is None:
+                chosen = list(dict.fromkeys(chosen))
+        reachable = [(key, values) for key, values in chosen if not self.opted_out.get(key)]
+        by_channel: dict[str, int] = {}
+        for key, _ in reachable:
+            by_channel[key.split(":")[0]] = by_channel.get(key.split(":")[0], 0) + 1
+        return Preview(len(chosen), len(chosen) - len(reachable), by_channel,
+                       reachable[0][1] if reachable else None)
+
+    async def broadcast_progress(self, broadcast_id: int) -> Progress | None:
+        return self.progress.get(broadcast_id)
 
     async def next_number(self, series: str) -> int:
         self.numbers[series] = self.numbers.get(series, 0) + 1

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from bot.broadcasting import Audience
 from bot.engine import Engine
 from bot.messages import OptOut
 from bot.quiet_hours import parse_quiet_hours
@@ -18,7 +19,7 @@ from handlers.broadcasts import MAX_ATTEMPTS, MAX_RATE_LIMITED, BroadcastDeliver
 from handlers.conversations import Conversations, RetryLater
 from handlers.ratelimit import RateLimiter
 from handlers.telegram import TelegramChannel
-from models.broadcasts import DONE, SENDING, Audience, Broadcasts
+from models.broadcasts import DONE, SENDING, Broadcasts
 from models.store import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_e2e import ROOT, START_TIMEOUT_S, bot_process, environment, until_polling
@@ -216,6 +217,32 @@ async def test_the_command_line_previews_sends_and_reports(tmp_path):
         long = await lindungi("broadcast", "--text", "Halo", "--text-en", "x" * 3001, "--yes")
         assert long.returncode == 1 and "3001 characters long (--text-en)" in long.stderr
         assert tg.calls["sendmessage"] == 19
+
+        reminder = await lindungi("broadcast", "--template", "coverage_ending", "--programme",
+                                  "jambi", "--yes")
+        assert reminder.returncode == 0, reminder.stderr
+        assert reminder.stdout.splitlines()[-1] == "broadcast 2: 1 sent, 0 failed, 0 skipped"
+        [card] = tg.replies(1021)
+        assert "PEKERJA 21" in card.text and "berakhir pada 31 Desember 2026" in card.text
+        heirs = await lindungi("broadcast", "--template", "documents_missing", "--programme",
+                               "padang", "--yes")
+        assert heirs.returncode == 1
+        assert "filter it by --language and --channel only (not programme)" in heirs.stderr
+        both = await lindungi("broadcast", "--template", "coverage_ending", "--text", "Halo")
+        assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+        later = await lindungi("broadcast", "--text", "Rapat Kepatuhan", "--at",
+                               "2099-12-15 08:00", "--yes")
+        assert "broadcast 3: 20 to send" in later.stdout
+        stopped = await lindungi("broadcast-cancel", "3")
+        assert stopped.returncode == 0, stopped.stderr
+        assert stopped.stdout == "broadcast 3 cancelled: 0 sent, 20 not sent\n"
+        assert (await lindungi("broadcast-status", "3")).stdout == (
+            "broadcast 3: cancelled; 0 sent, 0 failed, 1 skipped, 20 cancelled, 0 waiting "
+            "(of 21)\n")
+        again = await lindungi("broadcast-cancel", "3")
+        assert again.returncode == 1 and "already cancelled" in again.stderr
+        assert (await lindungi("broadcast-cancel", "9")).returncode == 1
 
 
 async def test_a_broadcast_killed_midway_is_finished_by_the_running_bot(tmp_path, bot_log):

@@ -26,10 +26,12 @@ NIK_2 = "1371011708850002"
 
 def environment(**settings: str) -> dict[str, str]:
     """This environment without any Lindungi setting a developer may have exported, plus
-    ``settings``."""
+    ``settings``. Reminders are off unless asked for: when they fall due depends on the day
+    the tests run."""
     env = {name: value for name, value in os.environ.items()
            if name.lower() not in Settings.model_fields}
-    return {**env, "PYTHONIOENCODING": "utf-8", **settings}
+    return {**env, "PYTHONIOENCODING": "utf-8", "REMINDER_COVERAGE_DAYS": "none",
+            "REMINDER_DOCUMENTS_DAYS": "none", **settings}
 
 
 def run_main(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:

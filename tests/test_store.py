@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.messages import RegisterWorker
 from models.migrate import HEAD, alembic_config, current_revision, upgrade
-from models.store import conversation, inbound, worker
+from models.store import as_utc, conversation, inbound, worker
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 
@@ -157,3 +157,49 @@ async def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(sqlite_st
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
         assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() >= 5000
+
+
+async def test_migration_0010_keeps_claims_and_broadcasts_made_before(store):
+    """Down to 0009 and up again with a claim and a broadcast stored in between: the claim
+    counts its reminders from when it was last complete or filed, the recipient is about no
+    subject, and the unique key still holds one message per chat."""
+    from alembic import command
+
+    def migrate(connection, step, revision):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        step(config, revision)
+
+    async with store.engine.begin() as connection:
+        await connection.run_sync(migrate, command.downgrade, "0009")
+    filed = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    async with store.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO claim (reference, deceased_nik, status, date_of_death, cause, "
+            "heir_name, heir_nik, heir_phone, relationship, bank_name, account_number, "
+            "account_holder, estimate, channel, chat_key, locale, consent_version, "
+            "consented_at, created_at) VALUES ('JKM-2026-000001', '1371011708850001', "
+            "'documents_incomplete', '2026-11-25', 'illness', 'SITI', '1371015708850002', "
+            "'+6281298765432', 'spouse', 'BRI', '1', 'SITI', 42000000, 'telegram', "
+            "'telegram:8001', 'id', '2026-11', :at, :at)"), {"at": filed})
+        await conn.execute(text(
+            "INSERT INTO broadcast (created_by, created_at, audience, text_id, status) "
+            "VALUES ('cli:ani', :at, '{}', 'Halo', 'sending')"), {"at": filed})
+        await conn.execute(text(
+            "INSERT INTO broadcast_recipient (broadcast_id, chat_key, locale, state, attempts)"
+            " VALUES (1, 'telegram:1001', 'id', 'pending', 0)"))
+    await upgrade(store.engine)
+    assert await current_revision(store.engine) == HEAD
+    async with store.engine.connect() as conn:
+        changed = await conn.scalar(text("SELECT changed_at FROM claim"))
+        subject = await conn.scalar(text("SELECT subject FROM broadcast_recipient"))
+        final = await conn.scalar(text("SELECT progress_final FROM broadcast"))
+    if not isinstance(changed, datetime):  # SQLite hands raw SQL its text back
+        changed = datetime.fromisoformat(changed)
+    assert as_utc(changed) == filed
+    assert (subject, bool(final)) == ("", False)
+    with pytest.raises(IntegrityError):
+        async with store.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO broadcast_recipient (broadcast_id, chat_key, locale, state, "
+                "attempts, subject) VALUES (1, 'telegram:1001', 'id', 'pending', 0, '')"))

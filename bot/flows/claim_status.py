@@ -18,7 +18,6 @@ from bot.text import key
 from bot.validators import Err, Ok
 
 REFERENCE = re.compile(r"^JKM-?(\d{4})-?(\d{1,6})$")
-WAITING_FOR_DOCUMENTS = frozenset({claims.DOCUMENTS_INCOMPLETE, claims.MORE_DOCUMENTS})
 
 QUESTIONS = {q.name: q for q in (
     Question("reference", N_("claim_status.reference.prompt"),
@@ -93,7 +92,7 @@ class ClaimStatus:
             s.leave_flow()
             turn.say(Reply(N_("claim_status.not_found"), navigation=True))
             return
-        missing = claim.missing() if claim.status in WAITING_FOR_DOCUMENTS else ()
+        missing = claim.missing() if claim.status in claims.WAITING_FOR_DOCUMENTS else ()
         turn.say(Reply(N_("claim_status.shown"), {
             "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status]),
             "reason": Msg(N_("claim_status.reason"), {"reason": claim.reason})
@@ -123,7 +122,7 @@ class ClaimStatus:
             return
         reference = s.data["reference"]
         claim = await ctx.lookup.claim_by_reference(reference)
-        if claim is None or claim.status not in WAITING_FOR_DOCUMENTS:
+        if claim is None or claim.status not in claims.WAITING_FOR_DOCUMENTS:
             s.leave_flow()  # staff decided meanwhile (the heir was sent a notice of it)
             turn.say(Reply(N_("claim_status.moved_on"), {
                 "reference": reference,

@@ -70,6 +70,8 @@ class SentMessage:
     """The uploaded image, as sent, for a sendPhoto."""
     document: bytes | None = None
     """The uploaded file, as sent, for a sendDocument."""
+    edits: int = 0
+    """How many times editMessageText changed it (``text`` is the latest)."""
 
     @property
     def buttons(self) -> list[str]:
@@ -171,7 +173,7 @@ class FakeTelegram:
             "getme": self._get_me, "deletewebhook": self._delete_webhook,
             "setwebhook": self._set_webhook, "getupdates": self._get_updates,
             "sendmessage": self._send_message, "sendphoto": self._send_photo,
-            "senddocument": self._send_document,
+            "senddocument": self._send_document, "editmessagetext": self._edit_message_text,
             "getfile": self._get_file, **dict.fromkeys(NO_OPS, self._true)}
         self.app = Starlette(routes=[
             Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
@@ -427,6 +429,29 @@ class FakeTelegram:
         return _ok({"message_id": sent.message_id, "date": int(time.time()),
                     "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
                     "from": BOT_USER, "text": text})
+
+    async def _edit_message_text(self, params: Params) -> JSONResponse:
+        """Changes a message sent before, as Telegram does: the same text again is refused."""
+        try:
+            chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        except (KeyError, ValueError):
+            return _error(400, "Bad Request: chat not found")
+        text = params.get("text") or ""
+        found = next((m for m in self._sent[chat_id] if m.message_id == message_id), None)
+        if found is None:
+            return _error(400, "Bad Request: message to edit not found")
+        if not text.strip() or len(text) > MAX_TEXT:
+            return _error(400, "Bad Request: message text is empty or too long")
+        if text == found.text:
+            return _error(400, "Bad Request: message is not modified: specified new message "
+                          "content and reply markup are exactly the same")
+        if (refusal := self._refusal(chat_id)) is not None:
+            return refusal
+        found.text = text
+        found.edits += 1
+        return _ok({"message_id": message_id, "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"},
+                    "from": BOT_USER, "text": text, "edit_date": int(time.time())})
 
     async def _send_photo(self, params: Params) -> JSONResponse:
         return await self._send_file(params, "photo")
