@@ -35,10 +35,9 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from telegram.error import InvalidToken
-
 from bot.broadcasting import MAX_TEXT as MAX_BROADCAST_TEXT
-from bot.broadcasting import READY, Audience, sending_seconds
+from bot.broadcasting import READY, Audience, finish_time, sending_seconds
+from bot.broadcasting import Progress as BroadcastProgress
 from bot.config import BadSetting, Settings, load_settings
 from bot.engine import Engine
 from bot.i18n import N_, Catalogs, MissingCatalog
@@ -50,7 +49,7 @@ from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
 from handlers.ratelimit import RateLimiter
-from handlers.telegram import TelegramChannel
+from handlers.telegram import InvalidToken, TelegramChannel
 from models.broadcasts import Broadcasts, NotApplicable
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
@@ -678,8 +677,21 @@ async def broadcast_status(settings: Settings, broadcast_id: int) -> bool:
     cancelled = f", {progress.cancelled} cancelled" if progress.cancelled else ""
     print(f"broadcast {broadcast_id}: {progress.status}; {progress.sent} sent, "
           f"{progress.failed} failed, {progress.skipped} skipped{cancelled}, "
-          f"{progress.pending} waiting (of {progress.total})")
+          f"{progress.pending} waiting (of {progress.total}){expected_finish(settings, progress)}")
     return True
+
+
+def expected_finish(settings: Settings, progress: BroadcastProgress) -> str:
+    """"; done around …" for a broadcast still sending: what is left at the channels' rates,
+    from now or its scheduled time, the quiet hours skipped."""
+    if progress.status != "sending" or not progress.pending:
+        return ""
+    now = utc_now()
+    start = max(now, progress.scheduled_at or now).astimezone(WIB)
+    rules = settings.rules()
+    finish = finish_time(start, sending_seconds(progress.pending_by_channel or {},
+                                                rules.broadcast_rates), rules.quiet_hours)
+    return f"; done around {finish:%Y-%m-%d %H:%M} Jakarta time"
 
 
 async def broadcast_cancel(settings: Settings, broadcast_id: int) -> bool:

@@ -25,7 +25,7 @@ from bot.messages import (
 from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.validators import mask_nik
-from models.broadcasts import cancel_broadcast, recipients, store_broadcast
+from models.broadcasts import cancel_broadcast, create_broadcast
 from models.store import Tx
 
 log = logging.getLogger("lindungi.effects")
@@ -64,9 +64,7 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, StartBroadcast):
             await start_broadcast(tx, effect, now)
         elif isinstance(effect, CancelBroadcast):
-            stopped = await cancel_broadcast(tx.conn, effect.broadcast_id, now)
-            await tx.record(effect.actor, "broadcast.cancel", str(effect.broadcast_id),
-                            {"not_sent": stopped}, now)
+            stopped = await cancel_broadcast(tx, effect.broadcast_id, effect.actor, now)
             log.info("broadcast %d cancelled: %d not sent", effect.broadcast_id, stopped)
         elif isinstance(effect, ChangeStatus):
             info = await tx.change_status(effect, now)
@@ -89,17 +87,12 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
 
 
 async def start_broadcast(tx: Tx, effect: StartBroadcast, now: datetime) -> int:
-    """Store a broadcast confirmed in the chat, its recipients as they are now; the one who
-    started it is shown its progress."""
-    audience = Audience(**effect.audience)
-    rows = await recipients(tx.conn, audience, effect.reminder, now.astimezone(WIB).date())
-    broadcast_id = await store_broadcast(
-        tx.conn, rows, audience=audience.given(), text_id=effect.text_id,
-        text_en=effect.text_en, reminder=effect.reminder, actor=effect.actor, now=now,
-        scheduled_at=effect.scheduled_at, progress_chat=effect.actor,
-        progress_locale=effect.locale)
-    await tx.record(effect.actor, "broadcast.create", str(broadcast_id),
-                    {"audience": audience.given(), "reminder": effect.reminder,
-                     "recipients": len(rows)}, now)
-    log.info("broadcast %d started from a chat: %d recipients", broadcast_id, len(rows))
+    """Store a broadcast confirmed in the chat; the one who started it is shown its
+    progress."""
+    broadcast_id = await create_broadcast(
+        tx, Audience(**effect.audience), text_id=effect.text_id, text_en=effect.text_en,
+        reminder=effect.reminder, actor=effect.actor, now=now,
+        today=now.astimezone(WIB).date(), scheduled_at=effect.scheduled_at,
+        progress_chat=effect.actor, progress_locale=effect.locale)
+    log.info("broadcast %d started from a chat", broadcast_id)
     return broadcast_id

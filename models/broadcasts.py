@@ -5,7 +5,7 @@ several share the work; SQLite's write lock serialises the leasing), and marked 
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import claims, enrolment
 from bot.broadcasting import READY, Audience, Preview, Progress
 from bot.quiet_hours import WIB
-from models.store import Store, as_utc, claim, claim_document, contact, worker
+from models.store import Store, Tx, as_utc, claim, claim_document, contact, worker
 from models.tables import Broadcast, BroadcastRecipient
 
 broadcast = Broadcast.__table__
@@ -169,7 +169,9 @@ async def store_broadcast(conn: AsyncConnection, rows: list[dict], *, audience: 
     broadcast_id = await conn.scalar(insert(broadcast).values(
         created_by=actor, created_at=now, audience=json.dumps(audience, ensure_ascii=False),
         text_id=text_id, text_en=text_en or None, reminder=reminder, status=SENDING,
-        scheduled_at=scheduled_at, progress_chat=progress_chat,
+        # in UTC, as every time is stored: SQLite keeps the digits and drops the zone
+        scheduled_at=scheduled_at.astimezone(UTC) if scheduled_at else None,
+        progress_chat=progress_chat,
         progress_locale=progress_locale).returning(broadcast.c.id))
     stored = [{"broadcast_id": broadcast_id, "chat_key": r["chat_key"], "locale": r["locale"],
                "subject": r["subject"],
@@ -184,16 +186,38 @@ async def store_broadcast(conn: AsyncConnection, rows: list[dict], *, audience: 
     return broadcast_id
 
 
-async def cancel_broadcast(conn: AsyncConnection, broadcast_id: int, now: datetime) -> int:
+async def create_broadcast(tx: Tx, audience: Audience, *, text_id: str | None,
+                           text_en: str | None, reminder: str | None, actor: str,
+                           now: datetime, today: date, scheduled_at: datetime | None = None,
+                           progress_chat: str | None = None,
+                           progress_locale: str | None = None) -> int:
+    """Choose the recipients as they are now, store the broadcast, and record who sent it to
+    whom, in the caller's transaction; returns its id."""
+    rows = await recipients(tx.conn, audience, reminder, today)
+    broadcast_id = await store_broadcast(
+        tx.conn, rows, audience=audience.given(), text_id=text_id, text_en=text_en,
+        reminder=reminder, actor=actor, now=now, scheduled_at=scheduled_at,
+        progress_chat=progress_chat, progress_locale=progress_locale)
+    await tx.record(actor, "broadcast.create", str(broadcast_id),
+                    {"audience": audience.given(), "reminder": reminder,
+                     "recipients": len(rows)}, now)
+    return broadcast_id
+
+
+async def cancel_broadcast(tx: Tx, broadcast_id: int, actor: str, now: datetime) -> int:
     """Stop a broadcast: its recipients not sent yet are not sent (a send already under way
-    still lands). Returns how many were stopped; 0 for a broadcast already over."""
-    stopped = await conn.execute(update(recipient).where(
+    still lands), recorded with who stopped it. Returns how many were stopped; 0 for a
+    broadcast already over."""
+    stopped = (await tx.conn.execute(update(recipient).where(
         recipient.c.broadcast_id == broadcast_id, recipient.c.state == PENDING)
-        .values(state=CANCELLED, lease_until=None, error="cancelled"))
-    await conn.execute(update(broadcast).where(broadcast.c.id == broadcast_id,
-                                               broadcast.c.status == SENDING)
-                       .values(status=CANCELLED, finished_at=now))
-    return stopped.rowcount
+        .values(state=CANCELLED, lease_until=None, error="cancelled"))).rowcount
+    await tx.conn.execute(update(broadcast).where(broadcast.c.id == broadcast_id,
+                                                  broadcast.c.status == SENDING)
+                          .values(status=CANCELLED, finished_at=now))
+    if stopped:
+        await tx.record(actor, "broadcast.cancel", str(broadcast_id), {"not_sent": stopped},
+                        now)
+    return stopped
 
 
 async def progress_of(conn: AsyncConnection, broadcast_id: int) -> Progress | None:
@@ -235,24 +259,16 @@ class Broadcasts:
         """Store the broadcast and a row for each recipient. With ``scheduled_at``, nothing
         is sent before then."""
         async with self.store.transaction() as tx:
-            rows = await recipients(tx.conn, audience, reminder,
-                                    today or now.astimezone(WIB).date())
-            broadcast_id = await store_broadcast(
-                tx.conn, rows, audience=audience.given(), text_id=text_id, text_en=text_en,
-                reminder=reminder, actor=actor, now=now, scheduled_at=scheduled_at)
-            await tx.record(actor, "broadcast.create", str(broadcast_id),
-                            {"audience": audience.given(), "reminder": reminder,
-                             "recipients": len(rows)}, now)
+            broadcast_id = await create_broadcast(
+                tx, audience, text_id=text_id, text_en=text_en, reminder=reminder, actor=actor,
+                now=now, today=today or now.astimezone(WIB).date(), scheduled_at=scheduled_at)
         return await self.progress(broadcast_id)
 
     async def cancel(self, broadcast_id: int, actor: str, now: datetime) -> Progress | None:
         async with self.store.transaction() as tx:
             if await progress_of(tx.conn, broadcast_id) is None:
                 return None
-            stopped = await cancel_broadcast(tx.conn, broadcast_id, now)
-            if stopped:
-                await tx.record(actor, "broadcast.cancel", str(broadcast_id),
-                                {"not_sent": stopped}, now)
+            await cancel_broadcast(tx, broadcast_id, actor, now)
         return await self.progress(broadcast_id)
 
     async def claim(self, now: datetime, limit: int, channels: Iterable[str] | None = None,

@@ -13,7 +13,7 @@ import pytest
 from bot.broadcasting import Audience
 from bot.engine import Engine
 from bot.messages import OptOut
-from bot.quiet_hours import parse_quiet_hours
+from bot.quiet_hours import WIB, parse_quiet_hours
 from bot.render import Renderer
 from handlers.broadcasts import MAX_ATTEMPTS, MAX_RATE_LIMITED, BroadcastDelivery
 from handlers.conversations import Conversations, RetryLater
@@ -234,6 +234,9 @@ async def test_the_command_line_previews_sends_and_reports(tmp_path):
         later = await lindungi("broadcast", "--text", "Rapat Kepatuhan", "--at",
                                "2099-12-15 08:00", "--yes")
         assert "broadcast 3: 20 to send" in later.stdout
+        assert (await lindungi("broadcast-status", "3")).stdout == (
+            "broadcast 3: sending; 0 sent, 0 failed, 1 skipped, 20 waiting (of 21); done "
+            "around 2099-12-15 08:00 Jakarta time\n")
         stopped = await lindungi("broadcast-cancel", "3")
         assert stopped.returncode == 0, stopped.stderr
         assert stopped.stdout == "broadcast 3 cancelled: 0 sent, 20 not sent\n"
@@ -319,10 +322,11 @@ def test_quiet_hours_written_wrong_are_refused(text):
 async def test_nothing_goes_before_its_time_nor_in_quiet_hours(store, catalogs):
     await add_workers(store, worker_row(1), worker_row(2))
     broadcasts = Broadcasts(store)
-    # 15 December 08:00 in Jakarta is 01:00 UTC.
+    # 15 December 08:00 in Jakarta (as --at and the chat give it) is 01:00 UTC.
     at = datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
     later = await broadcasts.create(Audience(), "Rapat Kepatuhan hari ini", None, "cli:ani",
-                                    NOW, scheduled_at=at)
+                                    NOW, scheduled_at=at.astimezone(WIB))
+    assert (await broadcasts.progress(later.broadcast_id)).scheduled_at == at
     sent: list[str] = []
 
     class Channel:

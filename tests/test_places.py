@@ -153,6 +153,12 @@ async def test_the_sweep_lapses_ended_cover_and_fills_free_places(store, catalog
     assert await taken(store) == 3
     assert "Ada tempat untuk Anda" in p.sender.texts("2")[0]
     assert p.sender.texts("4") == []
+    again = Pipeline(store, catalogs, programmes=town_programme(3))  # restarted: told once
+    await again.conversations.start()
+    await again.conversations.sweep()
+    await again.conversations.idle()
+    await again.conversations.stop()
+    assert again.sender.texts("2") == again.sender.texts("3") == again.sender.texts("4") == []
     async with store.transaction() as tx:
         last = await tx.worker_by_nik(nik_for(4))
         assert await tx.waiting_position(last) == 1
