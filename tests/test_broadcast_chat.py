@@ -231,3 +231,29 @@ def test_times_are_read_as_jakarta_time(typed, expected):
 def test_a_message_keeps_its_lines():
     assert tidy("  Rapat\u200b Kepatuhan  \r\n\r\n\r\n\r\nBawa KTP \x07") == (
         "Rapat Kepatuhan\n\nBawa KTP")
+
+
+async def test_a_reminder_with_nobody_to_remind_says_so_in_the_preview(catalogs):
+    memory = Memory(staff={f"telegram:{ADMIN}": "admin"})
+    register(memory, 1, status=enrolment.WAITING_VERIFICATION)
+    await play(Chat(catalogs, memory, chat_id=ADMIN), [
+        ("/siaran", ["broadcast.message.prompt"]),
+        ("1", ["broadcast.audience.prompt"], ["Saat ini 0 penerima"]),
+        ("1", ["broadcast.preview"], ["Tidak ada penerima dengan filter ini"]),
+        ("1", ["broadcast.audience.nobody", "broadcast.audience.prompt"]),
+    ])
+    assert memory.broadcasts == []
+
+
+async def test_an_admin_on_whatsapp_broadcasts_with_numbered_choices(catalogs):
+    memory = memory_with_workers()
+    memory.staff["whatsapp:6281234567890"] = "admin"
+    chat = Chat(catalogs, memory, chat_id="6281234567890", channel="whatsapp")
+    await play(chat, [
+        ("/siaran", ["broadcast.message.prompt"], ["Balas 1 atau 2."]),
+        (MEETING, ["broadcast.english.prompt"]),
+        ("1", ["broadcast.audience.prompt"]),
+        ("1", ["broadcast.preview"], ["Balas 1, 2, 3, atau 4."]),
+        ("1", ["broadcast.started"]),
+    ])
+    assert memory.broadcasts[0].actor == "whatsapp:6281234567890"

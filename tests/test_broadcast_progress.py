@@ -3,6 +3,7 @@ when the admin confirms, delivered, its progress shown to the admin in one messa
 place (the first report and the last where a channel cannot edit), and stopped with
 /batalsiaran: what was not sent is never sent."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -17,9 +18,11 @@ from handlers.effects import start_broadcast
 from handlers.telegram import TelegramChannel
 from models.broadcasts import CANCELLED, DONE, Broadcasts
 from models.staff import StaffDirectory
-from models.store import staff_action
+from models.store import Store, staff_action
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.test_e2e import START_TIMEOUT_S, bot_process, environment, run_main, until_polling
 from tests.test_enrolment_io import add_workers, worker_row
+from tests.test_telegram import Step, walk
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 10:00 in Jakarta
 ADMIN = 5001
@@ -153,3 +156,40 @@ async def test_a_progress_message_that_is_gone_is_sent_anew(store, catalogs):
         again = await bot.channel.post(str(ADMIN), Rendered("📢 Siaran #1: 5 terkirim"), "999")
         assert again != first and [m.text for m in tg.replies(ADMIN)] == [
             "📢 Siaran #1: 0 terkirim", "📢 Siaran #1: 5 terkirim"]
+
+
+async def test_the_running_bot_takes_a_broadcast_from_the_chat_to_the_end(tmp_path, bot_log):
+    """``main.py run`` as a subprocess: an admin composes a broadcast on Telegram; every worker
+    gets it once, and the admin's progress message ends, edited in place, with the counts."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/chat-broadcast.db"
+    async with FakeTelegram() as tg:
+        env = environment(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=TOKEN,
+                          TELEGRAM_API_BASE_URL=tg.base_url, QUIET_HOURS="none",
+                          TELEGRAM_RATE="20")  # 150 messages: 7.5 s, time to see progress
+        assert run_main("db", "upgrade", env=env).returncode == 0
+        assert run_main("staff", "add", "--telegram-id", str(ADMIN), "--role", "admin",
+                        env=env).returncode == 0
+        store = Store.connect(url)
+        try:
+            await add_workers(store, *(worker_row(n, nik=f"1371011708850{n:03d}")
+                                       for n in range(1, 151)))
+        finally:
+            await store.close()
+        async with bot_process(env, bot_log) as bot:
+            await until_polling(tg, bot)
+            await walk(tg, ADMIN, [Step("text", "/siaran", "Siaran baru"),
+                                   Step("text", MEETING, "versi Bahasa Inggris"),
+                                   Step("text", "1", "Saat ini 150 penerima"),
+                                   Step("text", "1", "Penerima: 150"),
+                                   Step("text", "1", "mulai dikirim ke 150 penerima")])
+            report = await tg.next_reply(ADMIN, timeout=START_TIMEOUT_S)
+            assert report.text.startswith("📢 Siaran #1:")
+            for _ in range(int(START_TIMEOUT_S / 0.2)):
+                if report.text.startswith("✅"):
+                    break
+                await asyncio.sleep(0.2)
+        assert report.text == ("✅ Siaran #1 selesai: 150 terkirim, 0 gagal, 0 dilewati "
+                               "(sudah minta berhenti).")
+        assert report.edits >= 1  # the one message, brought up to date
+        assert len(tg.replies(ADMIN)) == 6  # five answers and one progress message
+    assert all(len(tg.replies(1000 + n)) == 1 for n in range(1, 151))

@@ -126,7 +126,7 @@ class BroadcastComposer:
         elif step == "english":
             self._read_english(s, inbound, text, turn)
         elif step == "audience":
-            await self._read_audience(s, text, turn, ctx)
+            self._read_audience(s, text, turn)
         elif step == "filter":
             self._read_filter(s, text, turn)
         elif step == "schedule":
@@ -224,7 +224,7 @@ class BroadcastComposer:
                 return Msg(choice.label, choice.params)
         return value
 
-    async def _read_audience(self, s: Session, text: str, turn: Turn, ctx: Context) -> None:
+    def _read_audience(self, s: Session, text: str, turn: Turn) -> None:
         choices = self._audience_choices(s)
         picked = exact(text, choices, self.labels)
         if picked is None:
@@ -301,10 +301,14 @@ class BroadcastComposer:
 
     @staticmethod
     def _sample(s: Session, preview: Preview) -> tuple:
-        if s.data.get("reminder"):
-            reply = reminder_reply(s.data["reminder"], preview.sample or {})
-        else:
+        """What a recipient receives: the text, or the reminder with its first recipient's
+        values (with nobody to send to, that says so)."""
+        if not s.data.get("reminder"):
             reply = text_reply(s.data["text_id"])
+        elif preview.sample is None:
+            return N_("broadcast.audience.nobody"), None
+        else:
+            reply = reminder_reply(s.data["reminder"], preview.sample)
         return reply.msgid, reply.params
 
     @staticmethod
