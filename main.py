@@ -32,35 +32,45 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from bot.broadcasting import MAX_TEXT as MAX_BROADCAST_TEXT
-from bot.broadcasting import READY, Audience, finish_time, sending_seconds
-from bot.broadcasting import Progress as BroadcastProgress
+from bot.broadcasting import READY
 from bot.config import BadSetting, Settings, load_settings
-from bot.engine import Engine
-from bot.i18n import N_, Catalogs, MissingCatalog
+from bot.i18n import N_
 from bot.render import Renderer
 from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
+from handlers.broadcast_commands import (
+    broadcast,
+    broadcast_cancel,
+    broadcast_lease,
+    broadcast_status,
+    limiters,
+)
 from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.console import TerminalChannel
 from handlers.conversations import WIB, Conversations, utc_now
 from handlers.media import MediaStore
-from handlers.ratelimit import RateLimiter
+from handlers.startup import (
+    StartupError,
+    build,
+    card_key,
+    load_catalogs,
+    open_store,
+    start_telegram,
+)
 from handlers.telegram import InvalidToken, TelegramChannel
-from models.broadcasts import Broadcasts, NotApplicable
+from models.broadcasts import Broadcasts
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
-from models.migrate import HEAD, current_revision, upgrade
+from models.migrate import upgrade
 from models.reminders import ReminderDays, Reminders
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
 
 log = logging.getLogger("lindungi")
-MAIN = Path(__file__).resolve()
 SWEEP_EVERY_S = 600
 PRUNE_EVERY_S = 24 * 3600
 UNUSED_FILE_AGE_S = 7 * 24 * 3600
@@ -68,10 +78,6 @@ UNUSED_FILE_AGE_S = 7 * 24 * 3600
 NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio", "twilio")
 """Libraries whose debug logs carry bot tokens in URLs or NIKs in query parameters (Twilio's
 client logs every request's headers at INFO)."""
-
-
-class StartupError(Exception):
-    """A problem that stops the bot (mostly at start-up), told in one line."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -167,45 +173,6 @@ def whatsapp_number(text: str) -> str:
     return checked.value.lstrip("+")
 
 
-async def open_store(settings: Settings) -> Store:
-    """The store, migrated to the newest revision. Alembic stays resident once imported (about
-    10 MB), so a long-running bot has ``db upgrade`` done by a child process."""
-    key = settings.dtsen_hmac_key.get_secret_value().encode() if settings.dtsen_hmac_key else None
-    store = Store.connect(settings.database_url, key)
-    try:
-        if await current_revision(store.engine) != HEAD:
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, str(MAIN), "db", "upgrade",
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-            _, errors = await child.communicate()
-            if child.returncode:
-                lines = errors.decode(errors="replace").strip().splitlines() or ["failed"]
-                raise StartupError(lines[-1].removeprefix("lindungi: "))
-    except StartupError:
-        await store.close()
-        raise
-    except Exception as exc:
-        await store.close()
-        raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc
-    return store
-
-
-async def card_key(settings: Settings, store: Store) -> bytes:
-    """CARD_SIGNING_KEY if set, else a key made once and kept in the database."""
-    if settings.card_signing_key:
-        return settings.card_signing_key.get_secret_value().encode()
-    return await store.secret("card")
-
-
-async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
-    catalogs = load_catalogs()
-    engine = Engine(catalogs, settings.rules(), settings.programmes(),
-                    await card_key(settings, store))
-    conversations = Conversations(store, engine, Renderer(catalogs),
-                                  journal_retention=settings.journal_retention)
-    return catalogs, conversations
-
-
 async def sweep_forever(conversations: Conversations, media: MediaStore | None = None,
                         reminders: Reminders | None = None) -> None:
     last_prune = 0.0
@@ -230,16 +197,6 @@ async def prune_files(store: Store, media: MediaStore) -> int:
     if removed:
         log.info("%d received files no claim uses were deleted", removed)
     return removed
-
-
-async def start_telegram(telegram: TelegramChannel, webhook_url: str | None = None,
-                         secret: str | None = None) -> None:
-    try:
-        await telegram.start(webhook_url, secret)
-    except Exception as exc:
-        where = " and WEBHOOK_BASE_URL" if webhook_url else ""
-        raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
-                           f"TELEGRAM_API_BASE_URL{where}): {exc}") from exc
 
 
 async def webhook_secret(settings: Settings, store: Store) -> str:
@@ -450,14 +407,6 @@ async def import_dtsen(settings: Settings, path: Path, size: int) -> None:
           f"{report.unchanged} unchanged, {report.bad} bad")
 
 
-def load_catalogs() -> Catalogs:
-    """The catalogs, or the one line that says which is missing."""
-    try:
-        return Catalogs()
-    except MissingCatalog as exc:
-        raise StartupError(str(exc)) from exc
-
-
 async def export_batch(settings: Settings, programme_id: str, output: Path | None) -> None:
     """``export-enrolment``: the file the branch registers members from. It holds full NIKs,
     so it is made readable by its owner only, and never written over."""
@@ -533,184 +482,6 @@ def configure_logging(level: str) -> None:
 def quiet_libraries() -> None:
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def limiters(settings: Settings) -> dict[str, RateLimiter]:
-    return {"telegram": RateLimiter(settings.telegram_rate, settings.telegram_chat_interval_s),
-            "whatsapp": RateLimiter(settings.whatsapp_rate)}
-
-
-def broadcast_lease(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.broadcast_lease_s)
-
-
-def audience_of(args: argparse.Namespace) -> Audience:
-    return Audience(programme=args.programme, status=args.status, occupation=args.occupation,
-                    kelurahan=args.kelurahan, locale=args.language, channel=args.channel)
-
-
-async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
-    """``broadcast``: the preview (how many, how long at the current rates), a confirmation,
-    then delivery with a progress bar. Recipients of a channel this process cannot reach (no
-    token set here) are left to the running bot, which delivers every broadcast."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    if args.text is not None and not args.text.strip():
-        raise StartupError("the message is empty (--text)")
-    if args.template and args.text_en:
-        raise StartupError("a ready reminder (--template) has its own English text: leave "
-                           "out --text-en")
-    for flag, text in (("--text", args.text or ""), ("--text-en", args.text_en or "")):
-        if len(text) > MAX_BROADCAST_TEXT:
-            raise StartupError(f"the message is {len(text)} characters long ({flag}); at most "
-                               f"{MAX_BROADCAST_TEXT}")
-    store = await open_store(settings)
-    try:
-        broadcasts = Broadcasts(store)
-        audience = audience_of(args)
-        today = utc_now().astimezone(WIB).date()
-        try:
-            preview = await broadcasts.preview(audience, args.template, today)
-        except NotApplicable as exc:
-            raise StartupError(
-                f"--template {args.template} goes to heirs of claims waiting for documents: "
-                f"filter it by --language and --channel only (not {exc})") from None
-        rates = settings.rules().broadcast_rates
-        seconds = sending_seconds(preview.by_channel, rates)
-        print(f"{preview.total} recipients ({preview.opted_out} said STOP and are skipped); "
-              f"about {duration(seconds)} at "
-              + ", ".join(f"{rates[c]:g}/s on {CHANNEL_NAMES[c]}"
-                          for c in sorted(preview.by_channel)))
-        if preview.reachable == 0:
-            raise StartupError("nobody to send to: check the filters")
-        if args.at is not None and args.at <= utc_now():
-            raise StartupError(f"{args.at:%Y-%m-%d %H:%M} (Jakarta time) has passed (--at)")
-        if not args.yes:
-            try:
-                answer = await asyncio.to_thread(input, "Send it? [y/N] ")
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() not in ("y", "ya", "yes"):
-                print("not sent")
-                return
-        made = await broadcasts.create(audience, args.text.strip() if args.text else None,
-                                       (args.text_en or "").strip() or None,
-                                       f"cli:{getpass.getuser()}", utc_now(), args.at,
-                                       args.template, today)
-        print(f"broadcast {made.broadcast_id}: {made.pending} to send")
-        quiet = settings.quiet()
-        if args.at is not None:
-            print(f"scheduled for {args.at:%Y-%m-%d %H:%M} Jakarta time: the running bot "
-                  f"sends it then (outside the quiet hours, {quiet or 'none'})")
-            return
-        if quiet is not None and quiet.covers(utc_now().astimezone(WIB).time()):
-            print(f"it is quiet hours ({quiet} Jakarta time): the running bot sends it from "
-                  f"{quiet.end:%H:%M}")
-            return
-        _, conversations = await build(settings, store)
-        senders = await broadcast_senders(settings, conversations)
-        delivery = BroadcastDelivery(broadcasts, conversations.renderer, senders,
-                                     limiters(settings), lease=broadcast_lease(settings),
-                                     quiet=quiet)
-        try:
-            with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn()) as bar:
-                task = bar.add_task(f"broadcast {made.broadcast_id}", total=made.pending)
-                while not delivery.quiet_now():  # quiet hours begun: the bot finishes it
-                    done = await delivery.run_once()
-                    progress = await broadcasts.progress(made.broadcast_id)
-                    bar.update(task, completed=progress.sent + progress.failed)
-                    if not done:
-                        if not await broadcasts.waiting(made.broadcast_id, senders):
-                            break
-                        await asyncio.sleep(0.5)  # a 429 or a back-off to wait out
-        finally:
-            for sender in senders.values():
-                await sender.close()
-        progress = await broadcasts.progress(made.broadcast_id)
-        left = f", {progress.pending} left for the running bot" if progress.pending else ""
-        print(f"broadcast {made.broadcast_id}: {progress.sent} sent, {progress.failed} failed, "
-              f"{progress.skipped} skipped{left}")
-    finally:
-        await store.close()
-
-
-async def broadcast_senders(settings: Settings, conversations: Conversations) -> dict:
-    senders: dict = {}
-    if settings.telegram_bot_token is not None:
-        telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
-                                   settings.telegram_api_base_url, conversations,
-                                   settings.telegram_send_concurrency)
-        await start_telegram(telegram)
-        senders["telegram"] = telegram
-    if settings.whatsapp_configured:
-        from handlers.links import MediaLinks
-        from handlers.whatsapp import WhatsAppChannel
-
-        senders["whatsapp"] = WhatsAppChannel(
-            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
-            settings.twilio_whatsapp_from, settings.public_base_url,
-            api_base_url=settings.twilio_api_base_url,
-            links=MediaLinks(settings.public_base_url, conversations.engine.card_key),
-            store=conversations.store,
-            templates=settings.templates(notice_values(conversations.renderer.catalogs).get))
-    return senders
-
-
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
-
-
-def duration(seconds: float) -> str:
-    whole = int(seconds) + 1
-    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
-
-
-async def broadcast_status(settings: Settings, broadcast_id: int) -> bool:
-    store = await open_store(settings)
-    try:
-        progress = await Broadcasts(store).progress(broadcast_id)
-    finally:
-        await store.close()
-    if progress is None:
-        print(f"lindungi: no broadcast {broadcast_id}", file=sys.stderr)
-        return False
-    cancelled = f", {progress.cancelled} cancelled" if progress.cancelled else ""
-    print(f"broadcast {broadcast_id}: {progress.status}; {progress.sent} sent, "
-          f"{progress.failed} failed, {progress.skipped} skipped{cancelled}, "
-          f"{progress.pending} waiting (of {progress.total}){expected_finish(settings, progress)}")
-    return True
-
-
-def expected_finish(settings: Settings, progress: BroadcastProgress) -> str:
-    """"; done around …" for a broadcast still sending: what is left at the channels' rates,
-    from now or its scheduled time, the quiet hours skipped."""
-    if progress.status != "sending" or not progress.pending:
-        return ""
-    now = utc_now()
-    start = max(now, progress.scheduled_at or now).astimezone(WIB)
-    rules = settings.rules()
-    finish = finish_time(start, sending_seconds(progress.pending_by_channel or {},
-                                                rules.broadcast_rates), rules.quiet_hours)
-    return f"; done around {finish:%Y-%m-%d %H:%M} Jakarta time"
-
-
-async def broadcast_cancel(settings: Settings, broadcast_id: int) -> bool:
-    store = await open_store(settings)
-    try:
-        before = await Broadcasts(store).progress(broadcast_id)
-        if before is None:
-            print(f"lindungi: no broadcast {broadcast_id}", file=sys.stderr)
-            return False
-        if before.status != "sending":
-            print(f"lindungi: broadcast {broadcast_id} is already {before.status}",
-                  file=sys.stderr)
-            return False
-        after = await Broadcasts(store).cancel(broadcast_id, f"cli:{getpass.getuser()}",
-                                               utc_now())
-    finally:
-        await store.close()
-    print(f"broadcast {broadcast_id} cancelled: {after.sent} sent, {after.cancelled} not sent")
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,82 @@
+"""What every command of ``main.py`` starts from: the store (migrated), the engine and the
+conversations over it, Telegram reached; and the one-line error that stops a command.
+
+A long-running bot never imports Alembic: a database behind the code is brought up to date by a
+child ``python main.py db upgrade``.
+"""
+
+import asyncio
+import sys
+from pathlib import Path
+
+from bot.config import Settings
+from bot.engine import Engine
+from bot.i18n import Catalogs, MissingCatalog
+from bot.render import Renderer
+from handlers.conversations import Conversations
+from handlers.telegram import TelegramChannel
+from models.migrate import HEAD, current_revision
+from models.store import Store
+
+MAIN = Path(__file__).resolve().parent.parent / "main.py"
+
+
+class StartupError(Exception):
+    """A problem that stops the bot (mostly at start-up), told in one line."""
+
+
+async def open_store(settings: Settings) -> Store:
+    """The store, migrated to the newest revision. Alembic stays resident once imported (about
+    10 MB), so a long-running bot has ``db upgrade`` done by a child process."""
+    key = settings.dtsen_hmac_key.get_secret_value().encode() if settings.dtsen_hmac_key else None
+    store = Store.connect(settings.database_url, key)
+    try:
+        if await current_revision(store.engine) != HEAD:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, str(MAIN), "db", "upgrade",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            _, errors = await child.communicate()
+            if child.returncode:
+                lines = errors.decode(errors="replace").strip().splitlines() or ["failed"]
+                raise StartupError(lines[-1].removeprefix("lindungi: "))
+    except StartupError:
+        await store.close()
+        raise
+    except Exception as exc:
+        await store.close()
+        raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc
+    return store
+
+
+async def card_key(settings: Settings, store: Store) -> bytes:
+    """CARD_SIGNING_KEY if set, else a key made once and kept in the database."""
+    if settings.card_signing_key:
+        return settings.card_signing_key.get_secret_value().encode()
+    return await store.secret("card")
+
+
+async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
+    catalogs = load_catalogs()
+    engine = Engine(catalogs, settings.rules(), settings.programmes(),
+                    await card_key(settings, store))
+    conversations = Conversations(store, engine, Renderer(catalogs),
+                                  journal_retention=settings.journal_retention)
+    return catalogs, conversations
+
+
+def load_catalogs() -> Catalogs:
+    """The catalogs, or the one line that says which is missing."""
+    try:
+        return Catalogs()
+    except MissingCatalog as exc:
+        raise StartupError(str(exc)) from exc
+
+
+async def start_telegram(telegram: TelegramChannel, webhook_url: str | None = None,
+                         secret: str | None = None) -> None:
+    try:
+        await telegram.start(webhook_url, secret)
+    except Exception as exc:
+        where = " and WEBHOOK_BASE_URL" if webhook_url else ""
+        raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
+                           f"TELEGRAM_API_BASE_URL{where}): {exc}") from exc
