@@ -4,7 +4,7 @@ report), the Content template configured for the notice; with no template, the n
 and sent when the chat writes again. And the templates file, checked as a table."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +12,10 @@ from sqlalchemy import select
 from bot.i18n import Catalogs
 from bot.messages import Inbound
 from bot.templates import BadTemplates, Template, Templates, notice_values, parse_templates
+from handlers.broadcasts import BroadcastDelivery
 from handlers.whatsapp import WhatsAppChannel
+from models.broadcasts import Broadcasts
+from models.reminders import COVERAGE, Reminders
 from models.staff import StaffDirectory
 from models.store import outbox, outgoing
 from tests.chat import town_programme
@@ -244,3 +247,24 @@ async def test_a_held_notice_stays_held_when_the_chat_says_stop(setup):
     await setup.worker_says("mulai")
     await setup.pipeline.conversations.idle()
     assert "Kabar baik" in bodies(setup.twilio)[-1] and await setup.held() == []
+
+
+REMINDER_ID = "HX" + "c3" * 16
+
+
+@pytest.mark.parametrize("setup", [TEMPLATES + f"""
+[reminder_coverage_ending]
+variables = ["full_name", "coverage_end"]
+id = "{REMINDER_ID}"
+"""], indirect=True)
+async def test_a_reminder_past_24_hours_goes_as_its_own_template(setup):
+    await setup.approve_after(1)  # enrolled: cover until 31 December
+    setup.pipeline.now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # the chat has long been quiet
+    assert await Reminders(setup.store).run(setup.pipeline.now) == {(COVERAGE, 30): 1}
+    before = len(setup.twilio.messages(TO))
+    await BroadcastDelivery(Broadcasts(setup.store), setup.pipeline.conversations.renderer,
+                            {"whatsapp": setup.channel}, {},
+                            clock=lambda: setup.pipeline.now).run_until_idle()
+    [reminder] = setup.twilio.messages(TO)[before:]
+    assert reminder.content_sid == REMINDER_ID
+    assert reminder.content_variables == {"1": "BUDI SANTOSO", "2": "31 Desember 2026"}
