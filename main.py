@@ -38,6 +38,7 @@ from pathlib import Path
 from bot.broadcasting import READY
 from bot.config import BadSetting, Settings, load_settings
 from bot.i18n import N_
+from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
@@ -50,7 +51,7 @@ from handlers.broadcast_commands import (
 )
 from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.console import TerminalChannel
-from handlers.conversations import WIB, Conversations, utc_now
+from handlers.conversations import Conversations, utc_now
 from handlers.media import MediaStore
 from handlers.startup import (
     StartupError,

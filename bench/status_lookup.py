@@ -404,10 +404,11 @@ async def measure(url: str, workers: int, lookups: int) -> dict:
     from bot.i18n import Catalogs
     from bot.messages import Inbound
     from bot.programmes import parse_programmes
+    from bot.quiet_hours import WIB
     from bot.rules import Rules
     from bot.session import Session
     from bot.status import STATE
-    from handlers.conversations import WIB, new_reference
+    from handlers.conversations import new_reference
     from models.store import Store
 
     programmes = parse_programmes((ROOT / "programmes.toml").read_text())

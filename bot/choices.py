@@ -30,13 +30,16 @@ def yes_no(yes_label: str, no_label: str) -> tuple[Choice, Choice]:
 
 
 def match(
-    text: str, choices: Sequence[Choice], labels: Callable[[Choice], Iterable[str]]
+    text: str, choices: Sequence[Choice], labels: Callable[[Choice], Iterable[str]],
+    whole: bool = False,
 ) -> Choice | None:
     """The option the text picks, or None if it picks none or more than one.
 
     An option is picked by its number, its label in any language, one of its aliases, or by the
     longest label or alias found word for word inside the text ("saya ojol" picks "Ojek / ojol").
-    A "yes" option is never picked by a text with a negation in it ("tidak setuju").
+    A "yes" option is never picked by a text with a negation in it ("tidak setuju"). With
+    ``whole``, only the number or a whole name picks: where free text is also an answer (a
+    broadcast that mentions "dokumen" is a text, not the documents reminder).
     """
     typed = key(text)
     if not typed:
@@ -54,7 +57,7 @@ def match(
         if typed in names:
             return choice
         lengths = [len(n.split()) for n in names if _contains(typed_words, n.split())]
-        if lengths:
+        if lengths and not whole:
             best.append((max(lengths), choice))
     if not best:
         return None

@@ -10,9 +10,10 @@ from datetime import timedelta
 
 from bot.broadcasting import MAX_TEXT, Audience, Progress, finish_time, sending_seconds
 from bot.config import Settings
+from bot.quiet_hours import WIB
 from bot.templates import notice_values
 from handlers.broadcasts import BroadcastDelivery
-from handlers.conversations import WIB, Conversations, utc_now
+from handlers.conversations import Conversations, utc_now
 from handlers.ratelimit import RateLimiter
 from handlers.startup import StartupError, build, open_store, start_telegram
 from handlers.telegram import TelegramChannel

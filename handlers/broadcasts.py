@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 from bot.broadcasting import progress_reply, reminder_reply, text_reply
 from bot.messages import OptOut, Rendered
-from bot.quiet_hours import QuietHours
+from bot.quiet_hours import WIB, QuietHours
 from bot.render import Renderer
 from bot.rules import Rules
-from handlers.conversations import WIB, RetryLater, Sender, Undeliverable
+from handlers.conversations import RetryLater, Sender, Undeliverable
 from handlers.ratelimit import RateLimiter
 from models.broadcasts import FAILED, LEASE, PENDING, SENDING, SENT, Broadcasts, Recipient
 

@@ -42,8 +42,9 @@ from bot.cards import read_link
 from bot.enrolment import ACTIVE, effective_status
 from bot.messages import MEDIA_TYPES
 from bot.programmes import Programmes
+from bot.quiet_hours import WIB
 from bot.status import card_of
-from handlers.conversations import WIB, Conversations, database_error
+from handlers.conversations import Conversations, database_error
 from handlers.links import CARD_PATH, FILE_PATH
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel

@@ -151,7 +151,7 @@ async def test_nobody_to_send_to_is_said_and_the_language_can_change_midway(cata
         ("1", ["broadcast.audience.nobody", "broadcast.audience.prompt"]),
         ("bahasa", ["language.prompt"]),
         ("2", ["language.set", "broadcast.audience.again"], ["• Language: English"]),
-        ("clear filters", ["broadcast.audience.prompt"], ["1 recipients now"]),
+        ("clear filters", ["broadcast.audience.prompt"], ["Recipients now: 1."]),
         ("bantuan", ["broadcast.help"], ["Nothing goes out before you pick Send"]),
     ])
     assert memory.broadcasts == []

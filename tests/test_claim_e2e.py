@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from bot.engine import Engine
 from bot.messages import ChangeStatus, FileClaim, StoredDocument
+from bot.quiet_hours import WIB
 from bot.render import Renderer
-from handlers.conversations import WIB, Conversations
+from handlers.conversations import Conversations
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from main import prune_files

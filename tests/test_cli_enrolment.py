@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from handlers.conversations import WIB
+from bot.quiet_hours import WIB
 from models.store import Store
 from tests.test_e2e import START_TIMEOUT_S, environment
 from tests.test_enrolment_io import add_workers, nik, worker_row

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import httpx
 
-from handlers.conversations import WIB
+from bot.quiet_hours import WIB
 from tests.fakes.twilio_api import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -20,6 +20,7 @@ from bot.broadcasting import (
     sending_seconds,
     text_reply,
 )
+from bot.choices import match
 from bot.context import Context, Turn
 from bot.i18n import N_, Duration, Lines, Msg, When
 from bot.messages import Choice, Inbound, Reply, StartBroadcast
@@ -28,7 +29,6 @@ from bot.programmes import Programmes
 from bot.quiet_hours import WIB
 from bot.rules import Rules
 from bot.session import Session
-from bot.text import key
 
 MIN_TEXT = 10
 """Shorter is a slip (a stray number, "ok"), not a message for thousands."""
@@ -144,7 +144,7 @@ class BroadcastComposer:
                      navigation=True)
 
     def _read_message(self, s: Session, inbound: Inbound, text: str, turn: Turn) -> None:
-        picked = exact(text, READY_CHOICES, self.labels)
+        picked = match(text, READY_CHOICES, self.labels, whole=True)
         if picked is not None:
             s.data.update(reminder=picked.value, text_id=None, text_en=None)
             s.step = "audience"
@@ -156,7 +156,7 @@ class BroadcastComposer:
             turn.say(Reply(N_("broadcast.english.prompt"), choices=(SKIP,), navigation=True))
 
     def _read_english(self, s: Session, inbound: Inbound, text: str, turn: Turn) -> None:
-        if exact(text, (SKIP,), self.labels):
+        if match(text, (SKIP,), self.labels, whole=True):
             s.data["text_en"] = None
         else:
             message = self._text(inbound, turn, N_("broadcast.expect.english"), (SKIP,))
@@ -226,7 +226,7 @@ class BroadcastComposer:
 
     def _read_audience(self, s: Session, text: str, turn: Turn) -> None:
         choices = self._audience_choices(s)
-        picked = exact(text, choices, self.labels)
+        picked = match(text, choices, self.labels, whole=True)
         if picked is None:
             turn.say(self._error(N_("choice.unknown"), N_("broadcast.expect.audience"),
                                  choices))
@@ -261,7 +261,7 @@ class BroadcastComposer:
 
     def _read_filter(self, s: Session, text: str, turn: Turn) -> None:
         name = s.data.get("filter") or "kelurahan"
-        if name == "kelurahan" and exact(text, (ANY,), self.labels):
+        if name == "kelurahan" and match(text, (ANY,), self.labels, whole=True):
             s.data["filters"].pop(name, None)
         elif name == "kelurahan":
             if not 2 <= len(text) <= 60 or not any(ch.isalpha() for ch in text):
@@ -271,7 +271,7 @@ class BroadcastComposer:
             s.data["filters"][name] = text
         else:
             choices = (ANY, *self._values(name))
-            picked = exact(text, choices, self.labels)
+            picked = match(text, choices, self.labels, whole=True)
             if picked is None:
                 turn.say(self._error(N_("choice.unknown"), N_("broadcast.expect.choice"),
                                      choices))
@@ -331,7 +331,7 @@ class BroadcastComposer:
 
     async def _read_confirm(self, s: Session, inbound: Inbound, text: str, turn: Turn,
                             ctx: Context) -> None:
-        picked = exact(text, CONFIRM_CHOICES, self.labels)
+        picked = match(text, CONFIRM_CHOICES, self.labels, whole=True)
         if picked is None:
             turn.say(self._error(N_("choice.unknown"), N_("broadcast.expect.confirm"),
                                  CONFIRM_CHOICES))
@@ -381,19 +381,6 @@ class BroadcastComposer:
 
 
 CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
-
-
-def exact(text: str, choices: tuple[Choice, ...], labels) -> Choice | None:
-    """The option the whole text names (its number, label or an alias): a broadcast text that
-    merely mentions "dokumen" must not pick the documents reminder."""
-    typed = key(text)
-    if typed.isdigit():
-        number = int(typed)
-        return choices[number - 1] if 1 <= number <= len(choices) else None
-    for choice in choices:
-        if typed and typed in {key(name) for name in (*labels(choice), *choice.aliases)}:
-            return choice
-    return None
 
 
 def tidy(text: str) -> str:
