@@ -23,6 +23,10 @@ REGISTER = Choice("register", N_("menu.register"), aliases=("daftar", "register"
 COMMAND_CHOICES = {choice.value: choice for choice in (STATUS, LOOKUP, REGISTER)}
 
 
+MAX_NUMBER_DIGITS = 2
+"""Options are picked by number up to "99": a longer number (a code, "000001") is an answer."""
+
+
 def yes_no(yes_label: str, no_label: str) -> tuple[Choice, Choice]:
     return (Choice("yes", yes_label, aliases=YES_WORDS), Choice("no", no_label, aliases=NO_WORDS))
 
@@ -45,7 +49,7 @@ def match(
     if not typed:
         return None
     if typed.isdigit():
-        number = int(typed)
+        number = int(typed) if len(typed) <= MAX_NUMBER_DIGITS else 0
         return choices[number - 1] if 1 <= number <= len(choices) else None
     typed_words = typed.split()
     negated = bool(NEGATIONS.intersection(typed_words))

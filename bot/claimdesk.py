@@ -118,7 +118,9 @@ class ClaimDesk:
             "died": claim.date_of_death, "estimate": Money(claim.estimate),
             "cause": Msg(CAUSE_TEXT.get(claim.cause, N_("claim.cause.illness"))),
             "route": Msg(N_("staff.claims.jkk")) if claim.cause == WORK_ACCIDENT else "",
-            "deadline": self._deadline(claim, ctx), "documents": Lines(documents)},
+            "deadline": self._deadline(claim, ctx), "documents": Lines(documents),
+            "others": Msg(N_("staff.claims.others"), {"others": ", ".join(claim.others)})
+            if claim.others else ""},
             navigation=True)
 
     async def _document(self, command: str, claim: claims.ClaimInfo, words: list[str],
@@ -165,6 +167,13 @@ class ClaimDesk:
         if claim.status not in allowed:
             turn.say(Reply(N_("staff.claims.not_now"), {
                 "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status])},
+                navigation=True))
+            return
+        if command == "approve" and claim.others:
+            # Two heirs reported the same death: one report is rejected before the other
+            # can be approved.
+            turn.say(Reply(N_("staff.claims.contested"), {
+                "reference": claim.reference, "others": ", ".join(claim.others)},
                 navigation=True))
             return
         turn.do(ChangeClaim(claim.reference, claim.status, new, actor, reason=reason))

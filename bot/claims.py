@@ -89,6 +89,10 @@ class ClaimInfo:
     complete_at: datetime | None = None
     files: dict[str, Media] = field(default_factory=dict)
     """Kind → the stored file, for staff to look at."""
+    heir_phone: str = ""
+    others: tuple[str, ...] = ()
+    """Other reports of the same death not rejected (another heir's): staff resolve them
+    before any is approved."""
 
     def deadline(self) -> date | None:
         """BPJS Ketenagakerjaan pays within 3 working days of a complete application (late:

@@ -3,14 +3,18 @@
 The engine stays free of I/O: the host passes these in, bound to the transaction the step runs in.
 """
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.messages import Effect, Reply, WorkerInfo
+
+if TYPE_CHECKING:
+    from bot.proof import ProofInfo
 
 
 class Lookup(Protocol):
@@ -39,7 +43,27 @@ class Lookup(Protocol):
 
     async def staff_role(self, channel: str, chat_id: str) -> str | None: ...
 
-    async def claim_by_deceased(self, nik: str) -> ClaimInfo | None: ...
+    async def open_claims(self, nik: str) -> list[ClaimInfo]:
+        """The claims for this deceased NIK that are not rejected, oldest first."""
+
+    async def chats_of(self, reference: str) -> list[tuple[str, datetime]]:
+        """The chats holding a registration, each with since when: the one it was made
+        from first, then those linked later, in order."""
+
+    async def limit_used(self, kind: str, key: str, since: datetime) -> int:
+        """How much of a limit (``bot.limits``) ``key`` has used since then."""
+
+    async def open_proof(self, chat_key: str, purpose: str, subject: str, now: datetime,
+                         method: str = "code") -> "ProofInfo | None":
+        """This chat's newest pending request for this purpose and subject (a code, or a
+        staff check), while it can still be answered."""
+
+    async def code_matches(self, proof_id: int, code: str) -> bool: ...
+
+    async def proof_by_reference(self, reference: str) -> "ProofInfo | None": ...
+
+    async def staff_checks(self, now: datetime, limit: int) -> tuple[list["ProofInfo"], int]:
+        """The oldest requests waiting for a staff member to check a KTP, and how many."""
 
     async def claim_by_reference(self, reference: str) -> ClaimInfo | None: ...
 
@@ -57,12 +81,18 @@ class Lookup(Protocol):
         """The next number of a series people read out (1, 2, …), never given twice."""
 
 
+def new_code() -> str:
+    """A one-time code people type: six digits, from the system's secure source."""
+    return f"{secrets.randbelow(10 ** 6):06d}"
+
+
 @dataclass(frozen=True)
 class Context:
     now: datetime
     today: date
     lookup: Lookup
     new_reference: Callable[[], str]
+    new_code: Callable[[], str] = new_code
 
 
 @dataclass

@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot import enrolment
+from bot import enrolment, proof
 from bot.broadcasting import BROADCASTER
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
@@ -21,7 +21,7 @@ from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, Catalogs, Msg
-from bot.messages import Choice, Effect, Inbound, OptOut, Reply
+from bot.messages import Choice, Effect, Inbound, Notify, OptOut, Reply, UnlinkChat
 from bot.programmes import Programmes
 from bot.questions import Question
 from bot.rules import Rules
@@ -45,6 +45,7 @@ COMMANDS = {
               "claim", "report a death", "lapor kematian"),
     "claim_status": ("status klaim", "cek klaim", "claim status", "check claim"),
     "lookup": ("cek nik", "cek orang lain", "check nik", "check someone else"),
+    "not_me": ("bukan saya", "bukan aku", "not me", "it was not me", "it wasn't me"),
 }
 COMMAND_BY_WORD = {word: name for name, words in COMMANDS.items() for word in words}
 
@@ -213,6 +214,9 @@ class Engine:
         elif command == "card":
             s.pause()
             await self._card(s, inbound, turn, ctx)
+        elif command == "not_me":
+            s.pause()
+            await self._not_me(inbound, turn, ctx)
         elif command == "claim" and s.flow == "claim":
             self.flows["claim"].reprompt(s, turn, ctx)
         elif command == "claim" and s.paused and s.paused["flow"] == "claim":
@@ -297,6 +301,27 @@ class Engine:
         for worker in workers[:STATUS_LIMIT]:
             turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
         turn.say(Reply(N_("status.more"), choices=(LOOKUP,), navigation=True))
+
+    async def _not_me(self, inbound: Inbound, turn: Turn, ctx: Context) -> None:
+        """"BUKAN SAYA": the chats linked to this chat's registrations after it (within
+        ``proof.UNDO_WINDOW``) lose the link, and are told. A chat linked later cannot undo
+        the links of those that held the registration before it."""
+        removed = 0
+        for worker in await ctx.lookup.workers_of_chat(inbound.chat_key):
+            chats = await ctx.lookup.chats_of(worker.reference)
+            mine = next((since for chat, since in chats if chat == inbound.chat_key), None)
+            if mine is None:
+                continue
+            for chat, since in chats:
+                if chat != inbound.chat_key and since > mine and \
+                        ctx.now - since <= proof.UNDO_WINDOW and chat != worker.chat_key:
+                    turn.do(UnlinkChat(worker.reference, chat, inbound.chat_key))
+                    turn.do(Notify(chat, worker.locale, (Reply(
+                        N_("notice.unlinked"), {"reference": worker.reference},
+                        navigation=True),)))
+                    removed += 1
+        turn.say(Reply(N_("unlink.done") if removed else N_("unlink.none"),
+                       {"count": removed}, navigation=True))
 
     async def _card(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         """The card of every active worker registered from this chat."""

@@ -31,6 +31,9 @@ NOT_ELIGIBLE = "not_eligible"
 
 STATUSES = (WAITING_VERIFICATION, WAITING_LIST, ENROLLED, ACTIVE, LAPSED, REJECTED, ENDED,
             SELF_PAID, NOT_ELIGIBLE)
+DECEASED = "deceased"
+"""Not a stored status: how a registration whose death an heir reported is shown (and treated:
+no card, reminder, broadcast or approval), whatever its status was."""
 HOLDING = frozenset({ENROLLED, ACTIVE})
 """The statuses that hold one of the programme's places."""
 REJECTABLE = frozenset({WAITING_VERIFICATION, WAITING_LIST, ENROLLED, ACTIVE})
@@ -69,8 +72,11 @@ async def place(programme: Programme, lookup: Lookup, today: date) -> Placement:
 
 
 def effective_status(worker: WorkerInfo, today: date) -> str:
-    """The status as the worker should hear it today: cover past its end date has lapsed even
-    before the nightly sweep has written so."""
+    """The status as the worker (or their family) should hear it today: a death reported is
+    said first; cover past its end date has lapsed even before the nightly sweep has written
+    so."""
+    if worker.died_on is not None:
+        return DECEASED
     if worker.status in HOLDING and worker.coverage_end and worker.coverage_end < today:
         return LAPSED
     return worker.status

@@ -255,10 +255,64 @@ class OptOut:
 
 @dataclass(frozen=True)
 class LinkChat:
-    """Effect: a registered worker confirmed who they are from another chat."""
+    """Effect: a registered worker proved from another chat that the registration is theirs
+    (a code sent to their chats, or a staff member who checked their KTP)."""
 
     reference: str
     chat_key: str
+
+
+@dataclass(frozen=True)
+class UnlinkChat:
+    """Effect: a chat the worker says is not theirs loses the link (``actor``: who said so)."""
+
+    reference: str
+    chat_key: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class Count:
+    """Effect: one more of a limit's ``kind`` (``bot.limits``) for ``key`` (a chat key or a
+    NIK), kept in the database; ``amount``: how much (bytes, for files)."""
+
+    kind: str
+    key: str
+    amount: int = 1
+
+
+@dataclass(frozen=True)
+class RequestProof:
+    """Effect: a chat asks to act for a registration or a claim it is not linked to. With
+    ``code``, the code sent (by the ``Notify`` effects beside it) to the chats that are; with
+    ``reference``, a number to show at the office, for a staff member to check the KTP."""
+
+    purpose: str
+    subject: str
+    chat_key: str
+    locale: str
+    expires_at: datetime
+    code: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class TryProof:
+    """Effect: a code typed for proof request ``proof_id``, right or wrong (the request fails
+    after ``bot.proof.CODE_TRIES`` wrong ones)."""
+
+    proof_id: int
+    passed: bool
+
+
+@dataclass(frozen=True)
+class DecideProof:
+    """Effect: a staff member approved or refused a request checked at the office."""
+
+    proof_id: int
+    approved: bool
+    actor: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +341,8 @@ class CancelBroadcast:
 
 
 Effect = (RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
-          | OptOut | LinkChat | StartBroadcast | CancelBroadcast)
+          | OptOut | LinkChat | UnlinkChat | Count | RequestProof | TryProof | DecideProof
+          | StartBroadcast | CancelBroadcast)
 
 
 @dataclass(frozen=True)
@@ -311,3 +366,7 @@ class WorkerInfo:
     queued_at: datetime | None = None
     queue_ticket: int | None = None
     monthly_income: int = 0
+    phone: str = ""
+    died_on: date | None = None
+    """The date of death an heir reported (a claim not rejected): no card, reminder,
+    broadcast or approval from then on."""

@@ -22,8 +22,6 @@ class Session:
     """Set when an idle draft was deleted; the next reply says so."""
     opted_out: bool = False
     """The chat sent STOP: no notices or reminders until it says MULAI/START."""
-    lookups: list[str] = field(default_factory=list)
-    """When this chat last asked about someone else's status (a limit applies per hour)."""
     updated_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:

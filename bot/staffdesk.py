@@ -1,18 +1,29 @@
 """Staff commands in the chat: review the registrations waiting for a verifier, approve them
-(which takes a programme place, or a place in line) or reject them with a reason. The worker
-is told in their own language; every decision is recorded with who made it. Also where a
-broadcast stands (``/siaran ID``) and stopping it (``/batalsiaran ID``, admins); composing one
-is a flow of its own (``bot.flows.broadcast``).
+(which takes a programme place, or a place in line) or reject them with a reason, each checked
+against the DTSEN extract as it is now. The worker is told in their own language; every
+decision is recorded with who made it. Also the requests to link a chat that staff check at the
+office (a lost phone: ``/tautan``), where a broadcast stands (``/siaran ID``) and stopping it
+(``/batalsiaran ID``, admins); composing one is a flow of its own (``bot.flows.broadcast``).
 
 Only people in the staff list reach this; to anyone else these commands are unknown words.
 """
 
-from bot import enrolment
+from bot import enrolment, proof
 from bot.broadcasting import BROADCASTER, progress_reply
+from bot.channels import name_of
 from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
 from bot.i18n import N_, Lines, Msg
-from bot.messages import CancelBroadcast, ChangeStatus, Inbound, Notify, Reply, WorkerInfo
+from bot.messages import (
+    CancelBroadcast,
+    ChangeStatus,
+    DecideProof,
+    Inbound,
+    LinkChat,
+    Notify,
+    Reply,
+    WorkerInfo,
+)
 from bot.programmes import Programmes
 from bot.rules import Rules
 from bot.status import STATE
@@ -24,6 +35,9 @@ COMMANDS = {
     "setujui": "approve", "setuju": "approve", "approve": "approve",
     "tolak": "reject", "reject": "reject",
     "petugas": "help", "staff": "help",
+    "tautan": "links", "links": "links",
+    "setujuitautan": "link_approve", "approvelink": "link_approve",
+    "tolaktautan": "link_refuse", "refuselink": "link_refuse",
     "siaran": "broadcast", "broadcast": "broadcast",
     "batalsiaran": "broadcast_cancel", "cancelbroadcast": "broadcast_cancel",
 }
@@ -61,6 +75,14 @@ class StaffDesk:
             await self._reject(words[0].upper(), words[1], actor, turn, ctx)
         elif command == "reject":
             turn.say(Reply(N_("staff.reject_usage"), navigation=True))
+        elif command == "links":
+            await self._links(turn, ctx)
+        elif command == "link_approve" and words:
+            await self._decide_link(words[0].upper(), None, actor, turn, ctx)
+        elif command == "link_refuse" and len(words) == 2 and len(words[1]) >= MIN_REASON:
+            await self._decide_link(words[0].upper(), words[1], actor, turn, ctx)
+        elif command in ("link_approve", "link_refuse"):
+            turn.say(Reply(N_("staff.links.usage"), navigation=True))
         elif command in ("broadcast", "broadcast_cancel"):
             await self._broadcast(command, words, actor, role, turn, ctx)
         else:
@@ -71,18 +93,20 @@ class StaffDesk:
         if not waiting:
             turn.say(Reply(N_("staff.review_empty"), navigation=True))
             return
-        items = tuple(self._item(n, w) for n, w in enumerate(waiting, 1))
+        items = tuple([self._item(n, w, await ctx.lookup.dtsen_desil(w.nik))
+                       for n, w in enumerate(waiting, 1)])
         turn.say(Reply(N_("staff.review"), {"count": total, "shown": len(items),
                                             "items": Lines(items)}, navigation=True))
 
-    def _item(self, number: int, worker: WorkerInfo) -> Msg:
+    def _item(self, number: int, worker: WorkerInfo, desil: int | None) -> Msg:
+        """One registration to review, with the DTSEN extract as it is now (refreshed every
+        quarter), not as it was at registration."""
         programme = self._programme(worker)
-        if worker.dtsen_desil is None:
+        if desil is None:
             dtsen = Msg(N_("staff.dtsen_missing"))
         else:
             dtsen = Msg(N_("staff.dtsen_desil"), {
-                "desil": worker.dtsen_desil,
-                "max_desil": programme.dtsen_max_desil if programme else "-"})
+                "desil": desil, "max_desil": programme.dtsen_max_desil if programme else "-"})
         return Msg(N_("staff.review_item"), {
             "n": number, "reference": worker.reference, "full_name": worker.full_name,
             "nik": mask_nik(worker.nik), "region": programme.region.name if programme else "-",
@@ -99,6 +123,11 @@ class StaffDesk:
         if worker is None:
             return
         programme = self._programme(worker)
+        if worker.died_on is not None:
+            turn.say(Reply(N_("staff.deceased"), {"reference": reference,
+                                                   "died_on": worker.died_on},
+                           navigation=True))
+            return
         if worker.status != enrolment.WAITING_VERIFICATION:
             turn.say(Reply(N_("staff.not_waiting"), {"reference": reference,
                                                       "status": Msg(status_label(worker))},
@@ -106,6 +135,12 @@ class StaffDesk:
             return
         if programme is None or not programme.period.covers(ctx.today):
             turn.say(Reply(N_("staff.no_programme"), {"reference": reference}, navigation=True))
+            return
+        desil = await ctx.lookup.dtsen_desil(worker.nik)
+        if desil is not None and desil > programme.dtsen_max_desil:
+            turn.say(Reply(N_("staff.dtsen_above"), {
+                "reference": reference, "desil": desil,
+                "max_desil": programme.dtsen_max_desil}, navigation=True))
             return
         placed = await enrolment.place(programme, ctx.lookup, ctx.today)
         turn.do(ChangeStatus(reference, worker.status, placed.status, actor=actor,
@@ -143,6 +178,53 @@ class StaffDesk:
             for effect in await enrolment.fill_places(programme, ctx.lookup, ctx.today,
                                                       released=1):
                 turn.do(effect)
+
+    async def _links(self, turn: Turn, ctx: Context) -> None:
+        """The requests to link a chat waiting for a staff member to see the KTP."""
+        checks, total = await ctx.lookup.staff_checks(ctx.now, REVIEW_LIMIT)
+        if not checks:
+            turn.say(Reply(N_("staff.links.empty"), navigation=True))
+            return
+        items = []
+        for n, check in enumerate(checks, 1):
+            worker = await ctx.lookup.worker_by_reference(check.subject)
+            items.append(Msg(N_("staff.links.item"), {
+                "n": n, "reference": check.reference, "worker": check.subject,
+                "full_name": worker.full_name if worker else "-",
+                "nik": mask_nik(worker.nik) if worker else "-",
+                "channel": name_of(check.chat_key), "since": check.created_at.date()}))
+        turn.say(Reply(N_("staff.links.list"), {"count": total, "shown": len(items),
+                                                "items": Lines(tuple(items))},
+                       navigation=True))
+
+    async def _decide_link(self, reference: str, refusal: str | None, actor: str, turn: Turn,
+                           ctx: Context) -> None:
+        """Link the chat once its person showed their KTP (``refusal`` None), or refuse."""
+        check = await ctx.lookup.proof_by_reference(reference)
+        worker = await ctx.lookup.worker_by_reference(check.subject) if check else None
+        if check is None or worker is None or check.state != proof.PENDING \
+                or check.expires_at <= ctx.now:
+            turn.say(Reply(N_("staff.links.not_found"), {"reference": reference},
+                           navigation=True))
+            return
+        turn.do(DecideProof(check.id, refusal is None, actor, refusal))
+        if refusal is not None:
+            turn.do(Notify(check.chat_key, check.locale, (Reply(
+                N_("notice.link_refused"), {"reference": reference, "reason": refusal},
+                navigation=True),)))
+            turn.say(Reply(N_("staff.links.refused"), {"reference": reference},
+                           navigation=True))
+            return
+        turn.do(LinkChat(worker.reference, check.chat_key))
+        turn.do(Notify(check.chat_key, check.locale, (Reply(
+            N_("notice.link_approved"), {"reference": worker.reference,
+                                         "full_name": worker.full_name}, navigation=True),)))
+        for effect in proof.linked_notices(worker, check.chat_key,
+                                           await proof.holders(ctx, worker), ctx.now):
+            turn.do(effect)
+        turn.say(Reply(N_("staff.links.approved"), {"reference": reference,
+                                                     "worker": worker.reference},
+                       navigation=True))
 
     async def _broadcast(self, command: str, words: list[str], actor: str, role: str,
                          turn: Turn, ctx: Context) -> None:

@@ -22,6 +22,7 @@ STATE = {
     enrolment.ENDED: N_("worker_status.ended"),
     enrolment.SELF_PAID: N_("worker_status.self_paid"),
     enrolment.NOT_ELIGIBLE: N_("worker_status.not_eligible"),
+    enrolment.DECEASED: N_("worker_status.deceased"),
 }
 CLAIM_STATE = {
     claims.DOCUMENTS_INCOMPLETE: N_("claim_status.documents_incomplete"),
@@ -39,6 +40,7 @@ NEXT = {
     enrolment.ENDED: N_("status.next.ask_branch"),
     enrolment.SELF_PAID: N_("status.next.bpu"),
     enrolment.NOT_ELIGIBLE: N_("status.next.bpu"),
+    enrolment.DECEASED: N_("status.next.deceased"),
 }
 """What to do next, where there is something to do."""
 
@@ -54,17 +56,18 @@ async def status_reply(worker: WorkerInfo, programmes: Programmes | None, lookup
     params = {"full_name": worker.full_name, "reference": worker.reference,
               "state": Msg(STATE[status], {"position": position, "reason": worker.reason,
                                            "coverage_end": worker.coverage_end,
-                                           "kpj": worker.kpj}),
+                                           "kpj": worker.kpj, "died_on": worker.died_on}),
               "programme": Msg(N_("status.no_programme")),
               "next": Msg(NEXT.get(status, N_("status.next.wait")), {
                   "bpu": Money(enrolment.BPU_CONTRIBUTION),
                   "branch": programme.branch if programme else ""})}
     if programme and status not in (enrolment.NOT_ELIGIBLE, enrolment.SELF_PAID):
         params["programme"] = Msg(N_("status.programme"), enrolment.programme_params(programme))
-    claim = await lookup.claim_by_deceased(worker.nik)
+    claim = next((c for c in await lookup.open_claims(worker.nik) if c.status in claims.OPEN),
+                 None)
     params["claim"] = Msg(N_("status.claim"), {
         "reference": claim.reference, "status": Msg(CLAIM_STATE[claim.status])}) \
-        if claim and claim.status in claims.OPEN else ""
+        if claim else ""
     return Reply(N_("status.worker"), params, navigation=True)
 
 

@@ -196,6 +196,16 @@ def validate_phone(text: str) -> Result:
     return Ok(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+# --- one-time codes ----------------------------------------------------------------------
+
+def validate_code(text: str) -> Result:
+    """A one-time code of six digits as people type it: "123456", "123 456", "123-456"."""
+    raw = re.sub(r"[\s.\-]", "", text)
+    if not (raw.isascii() and raw.isdigit() and len(raw) == 6):
+        return Err(N_("proof.code.invalid"))
+    return Ok(raw)
+
+
 # --- registry ----------------------------------------------------------------------------
 
 Validator = Callable[[str, date], Result]
@@ -207,5 +217,6 @@ VALIDATORS: dict[str, Validator] = {
     "place": lambda text, today: validate_place(text),
     "free_text": lambda text, today: validate_free_text(text),
     "phone": lambda text, today: validate_phone(text),
+    "code": lambda text, today: validate_code(text),
 }
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.context import Context
 from bot.engine import Engine
 from bot.i18n import N_
+from bot.limits import LONGEST
 from bot.messages import Inbound, Rendered, Reply
 from bot.quiet_hours import WIB
 from bot.render import Renderer
@@ -37,6 +38,8 @@ SEND_ATTEMPTS = 6
 FLUSH_DELAY_S = 0.2
 NOTICE_POLL_S = 5.0
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+PROOFS_KEPT = timedelta(days=90)
+"""How long the record of who asked to act for a registration (and how it ended) is kept."""
 
 
 class Undeliverable(Exception):
@@ -154,6 +157,7 @@ class Conversations:
             now - self.engine.rules.session_ttl,
             lambda state: self.engine.expire_stored(state, now))
         forgotten = await self.store.forget_journal(now - self.journal_retention)
+        forgotten += await self.store.forget_counts(now - LONGEST, now - PROOFS_KEPT)
         lapsed = await self.store.lapse(now.astimezone(WIB).date())
         async with self.store.transaction() as tx:
             ctx = self._context(tx, now)
@@ -162,7 +166,7 @@ class Conversations:
         for delivery in deliveries:
             self._deliver_later(*delivery)
         if expired or forgotten or lapsed or deliveries:
-            log.info("sweep: %d idle drafts forgotten, %d journal rows removed, %d covers "
+            log.info("sweep: %d idle drafts forgotten, %d old rows removed, %d covers "
                      "lapsed, %d workers enrolled from waiting lists", expired, forgotten,
                      lapsed, len(deliveries))
 
@@ -342,7 +346,12 @@ class Conversations:
     def _deliver_later(self, channel: str, mark: tuple[str, ...], chat_key: str,
                        messages: list[Rendered]) -> None:
         """Send after what this chat was sent before; ``mark`` records it sent (see
-        ``Tx.mark_delivered``)."""
+        ``Tx.mark_delivered``). A chat on a channel this process does not run (the terminal
+        chat, WhatsApp without Twilio set) is left for a process that does."""
+        if channel not in self.senders:
+            log.info("a message to a %s chat waits: that channel is not running here",
+                     channel)
+            return
         previous = self._tails.get(chat_key)
         task = asyncio.create_task(
             self._deliver(previous, channel, mark, chat_key, messages))

@@ -14,13 +14,18 @@ from bot.messages import (
     CancelBroadcast,
     ChangeClaim,
     ChangeStatus,
+    Count,
+    DecideProof,
     Effect,
     FileClaim,
     LinkChat,
     Notify,
     OptOut,
     Rendered,
+    RequestProof,
     StartBroadcast,
+    TryProof,
+    UnlinkChat,
 )
 from bot.quiet_hours import WIB
 from bot.render import Renderer
@@ -50,9 +55,25 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, AddDocuments):
             await tx.add_documents(effect, now)
             log.info("claim %s: %d documents added", effect.reference, len(effect.documents))
+        elif isinstance(effect, Count):
+            await tx.count(effect, now)
+        elif isinstance(effect, RequestProof):
+            await tx.request_proof(effect, now)
+            log.info("%s proof asked for %s (%s)", effect.purpose, effect.subject,
+                     "code" if effect.code else effect.reference)
+        elif isinstance(effect, TryProof):
+            await tx.try_proof(effect, now)
+            log.info("proof request %d: %s code", effect.proof_id,
+                     "right" if effect.passed else "wrong")
+        elif isinstance(effect, DecideProof):
+            await tx.decide_proof(effect, now)
         elif isinstance(effect, LinkChat):
             await tx.link_chat(effect, now)
             log.info("worker %s linked to a %s chat", effect.reference,
+                     effect.chat_key.split(":")[0])
+        elif isinstance(effect, UnlinkChat):
+            await tx.unlink_chat(effect, now)
+            log.info("worker %s: a %s chat unlinked", effect.reference,
                      effect.chat_key.split(":")[0])
         elif isinstance(effect, OptOut):
             await tx.opt_out(effect, now)

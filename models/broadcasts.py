@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import claims, enrolment
 from bot.broadcasting import READY, Audience, Preview, Progress
+from bot.channels import BROADCAST
 from bot.quiet_hours import WIB
-from models.store import Store, Tx, as_utc, claim, claim_document, contact, worker
+from models.store import ALIVE, Store, Tx, as_utc, claim, claim_document, contact, worker
 from models.tables import Broadcast, BroadcastRecipient
 
 broadcast = Broadcast.__table__
@@ -21,7 +22,6 @@ recipient = BroadcastRecipient.__table__
 
 PENDING, SENT, FAILED, SKIPPED, CANCELLED = "pending", "sent", "failed", "skipped", "cancelled"
 SENDING, DONE = "sending", "done"
-CHANNELS = ("telegram", "whatsapp")
 LEASE = timedelta(minutes=1)
 """How long a process may take to send a leased batch before another takes it over."""
 INSERT_CHUNK = 1000
@@ -55,7 +55,9 @@ class ProgressDue:
 
 
 def worker_conditions(audience: Audience) -> list:
-    wanted = []
+    """The workers an audience takes: never one whose death was reported, nor a chat on a
+    channel that takes no broadcasts (the terminal)."""
+    wanted = [ALIVE, worker.c.channel.in_(BROADCAST)]
     if audience.programme:
         wanted.append(worker.c.programme_id == audience.programme)
     if audience.status:
@@ -117,7 +119,7 @@ def coverage_query(audience: Audience, today: date):
 
 def documents_query(audience: Audience):
     """Claims waiting for the heir's documents."""
-    wanted = [claim.c.status.in_(claims.WAITING_FOR_DOCUMENTS)]
+    wanted = [claim.c.status.in_(claims.WAITING_FOR_DOCUMENTS), claim.c.channel.in_(BROADCAST)]
     if audience.locale:
         wanted.append(claim.c.locale == audience.locale)
     if audience.channel:
@@ -230,7 +232,7 @@ async def progress_of(conn: AsyncConnection, broadcast_id: int) -> Progress | No
             recipient.c.broadcast_id == broadcast_id).group_by(recipient.c.state))).all())
     by_channel = {}
     if counts.get(PENDING):
-        for channel in CHANNELS:
+        for channel in BROADCAST:
             by_channel[channel] = await conn.scalar(
                 select(func.count()).select_from(recipient).where(
                     recipient.c.broadcast_id == broadcast_id, recipient.c.state == PENDING,

@@ -32,7 +32,7 @@ from bot.validators import Err, mask_nik, validate_nik
 from handlers.effects import apply_effects
 from models.csvfile import BadFile, read_table
 from models.dtsen import NIK_PROBLEMS
-from models.store import StaleChange, Store, Tx, worker
+from models.store import ALIVE, StaleChange, Store, Tx, worker
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",
                   "mulai", "selesai")
@@ -45,7 +45,11 @@ KPJ_COLUMNS = {
     "nik": ("nik",),
     "kpj": ("kpj", "no_kpj", "kpj_number", "no kpj", "nomor_kpj", "nomor kpj"),
 }
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA = re.compile(r"(^|[;,\r\n])(\s*)(?=[=+\-@\t\r])")
+"""Where a spreadsheet would start reading a formula: at the start of a cell, or of a part of
+it after a ``;`` or ``,`` (a spreadsheet set to split on either)."""
+NUMBER = re.compile(r"^\+?\d+$")
+"""A plain number (a NIK, a ``+62…`` phone number): no formula, kept as it is."""
 """A cell starting with one of these is run as a formula when the file is opened in a
 spreadsheet; workers type their occupation (and names of places) themselves."""
 
@@ -55,7 +59,7 @@ ENROLLED_ROWS = (
            worker.c.kelurahan, worker.c.kecamatan, worker.c.coverage_start,
            worker.c.coverage_end)
     .where(worker.c.programme_id == bindparam("programme"),
-           worker.c.status == enrolment.ENROLLED)
+           worker.c.status == enrolment.ENROLLED, ALIVE)
     .order_by(worker.c.created_at, worker.c.id)
     .limit(bindparam("chunk")))
 ENROLLED_AFTER = ENROLLED_ROWS.where(or_(
@@ -77,8 +81,9 @@ def create_private(path: Path):
 
 
 def _cell(text: str) -> str:
-    """Free text as a spreadsheet shows it, never as a formula it runs."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """A cell as a spreadsheet shows it, never as a formula it runs: each place a formula
+    could start gets a ``'`` before it."""
+    return text if NUMBER.match(text) else FORMULA.sub(r"\1'\2", text)
 
 
 def occupation_label(catalogs: Catalogs, occupation: str, other: str | None) -> str:
@@ -98,7 +103,7 @@ async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programm
     written = 0
     with create_private(path) as out:
         try:
-            rows = csv.writer(out)
+            rows = csv.writer(out, quoting=csv.QUOTE_ALL)
             rows.writerow(EXPORT_COLUMNS)
             params: dict = {"programme": programme.id, "chunk": EXPORT_CHUNK}
             query = ENROLLED_ROWS
@@ -107,10 +112,10 @@ async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programm
                     chunk = (await conn.execute(query, params)).all()
                 for w in chunk:
                     address = f"{w.kelurahan}, {w.kecamatan}, {programme.region.name}"
-                    rows.writerow((
-                        w.nik, _cell(w.full_name), w.birth_date.isoformat(), w.phone,
-                        _cell(occupation_label(catalogs, w.occupation, w.occupation_other)),
-                        _cell(address), programme.name,
+                    rows.writerow(_cell(value) for value in (
+                        w.nik, w.full_name, w.birth_date.isoformat(), w.phone,
+                        occupation_label(catalogs, w.occupation, w.occupation_other),
+                        address, programme.name,
                         w.coverage_start.isoformat() if w.coverage_start else "",
                         w.coverage_end.isoformat() if w.coverage_end else ""))
                 written += len(chunk)
@@ -262,6 +267,8 @@ class KpjImporter:
             return f"KPJ {kpj} already belongs to {holder}"
         if info.kpj is not None:
             return f"{info.reference} already has KPJ {info.kpj} ({info.status})"
+        if info.died_on is not None:
+            return f"{info.reference}: death reported ({info.died_on.isoformat()})"
         if info.status != enrolment.ENROLLED:
             return f"{info.reference} is {info.status}, not enrolled"
         if enrolment.effective_status(info, self.today) == enrolment.LAPSED:
@@ -294,6 +301,8 @@ async def verify_card(store: Store, key: bytes, token: str, programmes: Programm
     status = enrolment.effective_status(info, today)
     if status == enrolment.ACTIVE:
         return True, f"genuine: {who}, active until {info.coverage_end.isoformat()}"
+    if status == enrolment.DECEASED:
+        return False, f"genuine but not active: {who}: death reported ({info.died_on.isoformat()})"
     if status == enrolment.LAPSED:
         ended = info.coverage_end.isoformat() if info.coverage_end else "an unknown date"
         return False, f"genuine but not active: {who}: lapsed, cover ended on {ended}"

@@ -12,24 +12,30 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot import claims, enrolment
+from bot import claims, enrolment, proof
 from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.messages import (
     AddDocuments,
     ChangeClaim,
     ChangeStatus,
+    Count,
+    DecideProof,
     FileClaim,
     LinkChat,
     Media,
     OptOut,
     RegisterWorker,
     Rendered,
+    RequestProof,
+    TryProof,
+    UnlinkChat,
     WorkerInfo,
 )
+from bot.proof import ProofInfo
 from models.db import create_engine
 from models.tables import (
     AppSecret,
@@ -39,10 +45,12 @@ from models.tables import (
     Conversation,
     DtsenEntry,
     InboundMessage,
+    LimitEvent,
     NumberSeries,
     Outbox,
     OutgoingMessage,
     ProgrammePlace,
+    ProofRequest,
     Staff,
     StaffAction,
     Worker,
@@ -64,6 +72,8 @@ sequence = NumberSeries.__table__
 contact = Contact.__table__
 outgoing = OutgoingMessage.__table__
 worker_chat = WorkerChat.__table__
+proof_request = ProofRequest.__table__
+limit_event = LimitEvent.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""
@@ -134,10 +144,13 @@ class Tx:
     event loop, which is what a busy bot cannot afford per message.
     """
 
-    def __init__(self, conn: AsyncConnection, dtsen_key: bytes | None = None):
+    def __init__(self, conn: AsyncConnection, dtsen_key: bytes | None = None,
+                 hash_key: bytes = b""):
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
         self.dtsen_key = dtsen_key
+        self.hash_key = hash_key
+        """Keys the hashes of what limits count (chats, NIKs) and of proof codes."""
         self._known: dict[str, WorkerInfo | None] = {}
         self._new: list[dict] = []
         self._quotas: dict[str, int] = {}
@@ -285,6 +298,119 @@ class Tx:
         await self.conn.execute(_insert_ignoring(self.postgres, worker_chat).values(
             chat_key=effect.chat_key, worker_reference=effect.reference, linked_at=now))
 
+    async def unlink_chat(self, effect: UnlinkChat, now: datetime) -> None:
+        """A link the worker undid ("BUKAN SAYA"), recorded with who undid it."""
+        removed = await self.conn.execute(delete(worker_chat).where(
+            worker_chat.c.chat_key == effect.chat_key,
+            worker_chat.c.worker_reference == effect.reference))
+        if removed.rowcount:
+            await self.record(effect.actor, "link.undone", effect.reference,
+                              {"chat": effect.chat_key.split(":", 1)[0]}, now)
+
+    async def chats_of(self, reference: str) -> list[tuple[str, datetime]]:
+        await self.flush()
+        row = (await self.conn.execute(select(worker.c.chat_key, worker.c.created_at).where(
+            worker.c.reference == reference))).first()
+        if row is None:
+            return []
+        linked = await self.conn.execute(
+            select(worker_chat.c.chat_key, worker_chat.c.linked_at)
+            .where(worker_chat.c.worker_reference == reference)
+            .order_by(worker_chat.c.linked_at, worker_chat.c.chat_key))
+        return [(row.chat_key, as_utc(row.created_at))] + [
+            (chat, as_utc(at)) for chat, at in linked if chat != row.chat_key]
+
+    # --- limits and proofs ------------------------------------------------------------------
+
+    def _hashed(self, kind: str, key: str) -> bytes:
+        """What a limit counts by: a keyed hash of the chat or the NIK (``kind`` names which),
+        so the table holds no NIK."""
+        return hmac.digest(self.hash_key, f"{kind.split('.')[0]}|{key}".encode(), "sha256")
+
+    async def limit_used(self, kind: str, key: str, since: datetime) -> int:
+        return await self.conn.scalar(
+            select(func.coalesce(func.sum(limit_event.c.amount), 0)).where(
+                limit_event.c.key_hash == self._hashed(kind, key),
+                limit_event.c.kind == kind, limit_event.c.at >= since)) or 0
+
+    async def count(self, effect: Count, now: datetime) -> None:
+        await self.conn.execute(insert(limit_event).values(
+            key_hash=self._hashed(effect.kind, effect.key), kind=effect.kind,
+            amount=effect.amount, at=now))
+
+    def _code_hash(self, code: str) -> bytes:
+        return hmac.digest(self.hash_key, f"code|{code}".encode(), "sha256")
+
+    async def request_proof(self, effect: RequestProof, now: datetime) -> None:
+        """Store a proof request; a new code replaces the chat's earlier one."""
+        method = proof.CODE if effect.code is not None else proof.STAFF
+        if method == proof.CODE:
+            await self.conn.execute(update(proof_request).where(
+                proof_request.c.chat_key == effect.chat_key,
+                proof_request.c.purpose == effect.purpose,
+                proof_request.c.subject == effect.subject,
+                proof_request.c.method == proof.CODE,
+                proof_request.c.state == proof.PENDING).values(state="replaced"))
+        await self.conn.execute(insert(proof_request).values(
+            reference=effect.reference, purpose=effect.purpose, subject=effect.subject,
+            chat_key=effect.chat_key, locale=effect.locale, method=method,
+            code_hash=self._code_hash(effect.code) if effect.code is not None else None,
+            tries=0, state=proof.PENDING, created_at=now, expires_at=effect.expires_at))
+
+    async def try_proof(self, effect: TryProof, now: datetime) -> None:
+        if effect.passed:
+            values: dict = {"state": "passed", "decided_at": now}
+        else:
+            values = {"tries": proof_request.c.tries + 1, "state": case(
+                (proof_request.c.tries + 1 >= proof.CODE_TRIES, "failed"),
+                else_=proof_request.c.state)}
+        await self.conn.execute(update(proof_request).where(
+            proof_request.c.id == effect.proof_id,
+            proof_request.c.state == proof.PENDING).values(**values))
+
+    async def decide_proof(self, effect: DecideProof, now: datetime) -> None:
+        """A staff member's answer to a request checked at the office; ``StaleChange`` if
+        another answered it first."""
+        state = "approved" if effect.approved else "refused"
+        row = (await self.conn.execute(update(proof_request).where(
+            proof_request.c.id == effect.proof_id, proof_request.c.state == proof.PENDING)
+            .values(state=state, decided_by=effect.actor, decided_at=now, reason=effect.reason)
+            .returning(proof_request.c.reference, proof_request.c.subject,
+                       proof_request.c.chat_key))).first()
+        if row is None:
+            raise StaleChange(str(effect.proof_id))
+        await self.record(effect.actor, f"link.{state}", row.subject,
+                          {"request": row.reference, "chat": row.chat_key.split(":", 1)[0],
+                           "reason": effect.reason}, now)
+
+    async def open_proof(self, chat_key: str, purpose: str, subject: str, now: datetime,
+                         method: str = proof.CODE) -> ProofInfo | None:
+        row = (await self.conn.execute(_proofs().where(
+            proof_request.c.chat_key == chat_key, proof_request.c.purpose == purpose,
+            proof_request.c.subject == subject, proof_request.c.method == method,
+            proof_request.c.state == proof.PENDING, proof_request.c.expires_at > now)
+            .order_by(proof_request.c.id.desc()).limit(1))).first()
+        return _proof_of(row) if row else None
+
+    async def code_matches(self, proof_id: int, code: str) -> bool:
+        stored = await self.conn.scalar(select(proof_request.c.code_hash).where(
+            proof_request.c.id == proof_id))
+        return stored is not None and hmac.compare_digest(stored, self._code_hash(code))
+
+    async def proof_by_reference(self, reference: str) -> ProofInfo | None:
+        row = (await self.conn.execute(_proofs().where(
+            proof_request.c.reference == reference))).first()
+        return _proof_of(row) if row else None
+
+    async def staff_checks(self, now: datetime, limit: int) -> tuple[list[ProofInfo], int]:
+        waiting = (proof_request.c.method == proof.STAFF,
+                   proof_request.c.state == proof.PENDING, proof_request.c.expires_at > now)
+        rows = await self.conn.execute(_proofs().where(*waiting)
+                                       .order_by(proof_request.c.id).limit(limit))
+        total = await self.conn.scalar(select(func.count()).select_from(proof_request)
+                                       .where(*waiting))
+        return [_proof_of(row) for row in rows], total
+
     async def opted_out(self, chat_key: str) -> bool:
         """Whether the chat asked for no messages the bot starts."""
         return bool(await self.conn.scalar(select(contact.c.opted_out).where(
@@ -371,8 +497,12 @@ class Tx:
         total = await self.conn.scalar(select(func.count()).where(chosen))
         return [await self.claim_by_reference(r) for r in references], total
 
-    async def claim_by_deceased(self, nik: str) -> ClaimInfo | None:
-        return await self._claim(claim.c.deceased_nik == nik)
+    async def open_claims(self, nik: str) -> list[ClaimInfo]:
+        references = (await self.conn.execute(
+            select(claim.c.reference).where(claim.c.deceased_nik == nik,
+                                            claim.c.status != claims.REJECTED)
+            .order_by(claim.c.created_at, claim.c.id))).scalars().all()
+        return [await self.claim_by_reference(r) for r in references]
 
     async def claim_by_reference(self, reference: str) -> ClaimInfo | None:
         return await self._claim(claim.c.reference == reference)
@@ -383,6 +513,9 @@ class Tx:
             return None
         documents = (await self.conn.execute(select(claim_document).where(
             claim_document.c.claim_id == row.id))).all()
+        others = (await self.conn.execute(select(claim.c.reference).where(
+            claim.c.deceased_nik == row.deceased_nik, claim.c.id != row.id,
+            claim.c.status != claims.REJECTED).order_by(claim.c.id))).scalars().all()
         return ClaimInfo(
             reference=row.reference, deceased_nik=row.deceased_nik, status=row.status,
             heir_nik=row.heir_nik, relationship=row.relationship, chat_key=row.chat_key,
@@ -390,7 +523,8 @@ class Tx:
             estimate=row.estimate, reason=row.status_reason,
             documents={d.kind: d.status for d in documents}, heir_name=row.heir_name,
             cause=row.cause, complete_at=as_utc(row.complete_at) if row.complete_at else None,
-            files={d.kind: Media(d.mime_type, d.size, d.sha256, d.path) for d in documents})
+            files={d.kind: Media(d.mime_type, d.size, d.sha256, d.path) for d in documents},
+            heir_phone=row.heir_phone, others=tuple(others))
 
     async def next_number(self, series: str) -> int:
         bump = update(sequence).where(sequence.c.name == series).values(
@@ -531,8 +665,8 @@ class Tx:
     async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]:
         await self.flush()
         rows = await self.conn.execute(_worker_info().where(
-            worker.c.programme_id == programme_id, worker.c.status == enrolment.WAITING_LIST)
-            .order_by(worker.c.queue_ticket).limit(limit))
+            worker.c.programme_id == programme_id, worker.c.status == enrolment.WAITING_LIST,
+            ALIVE).order_by(worker.c.queue_ticket).limit(limit))
         return [_info_of(row._mapping) for row in rows]
 
     async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
@@ -582,11 +716,22 @@ def _insert_ignoring(postgres: bool, table):
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+DIED_ON = (select(func.min(claim.c.date_of_death))
+           .where(claim.c.worker_reference == worker.c.reference,
+                  claim.c.status != claims.REJECTED)
+           .correlate(worker).scalar_subquery().label("died_on"))
+"""The date of death an heir reported for a worker (a claim not rejected), if any."""
+ALIVE = ~(select(claim.c.id).where(claim.c.worker_reference == worker.c.reference,
+                                   claim.c.status != claims.REJECTED)
+          .correlate(worker).exists())
+"""No death reported for the worker: a condition for reminders, broadcasts, the waiting line
+and the export to BPJS Ketenagakerjaan."""
 WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c.status,
                   worker.c.created_at, worker.c.birth_date, worker.c.chat_key, worker.c.locale,
                   worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,
                   worker.c.coverage_start, worker.c.coverage_end, worker.c.kpj,
-                  worker.c.queued_at, worker.c.queue_ticket, worker.c.monthly_income)
+                  worker.c.queued_at, worker.c.queue_ticket, worker.c.monthly_income,
+                  worker.c.phone, DIED_ON)
 
 
 def _worker_info():
@@ -615,13 +760,28 @@ def _info_of(row) -> WorkerInfo:
                       coverage_start=row["coverage_start"], coverage_end=row["coverage_end"],
                       kpj=row["kpj"],
                       queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None,
-                      queue_ticket=row["queue_ticket"], monthly_income=row["monthly_income"])
+                      queue_ticket=row["queue_ticket"], monthly_income=row["monthly_income"],
+                      phone=row["phone"], died_on=row.get("died_on"))
+
+
+def _proofs():
+    return select(proof_request.c.id, proof_request.c.purpose, proof_request.c.subject,
+                  proof_request.c.chat_key, proof_request.c.locale, proof_request.c.method,
+                  proof_request.c.state, proof_request.c.tries, proof_request.c.created_at,
+                  proof_request.c.expires_at, proof_request.c.reference)
+
+
+def _proof_of(row) -> ProofInfo:
+    return ProofInfo(row.id, row.purpose, row.subject, row.chat_key, row.locale, row.method,
+                     row.state, row.tries, as_utc(row.created_at), as_utc(row.expires_at),
+                     row.reference)
 
 
 class Store:
     def __init__(self, engine: AsyncEngine, dtsen_key: bytes | None = None):
         self.engine = engine
         self.dtsen_key = dtsen_key
+        self._hash_key: bytes | None = None
 
     @classmethod
     def connect(cls, url: str, dtsen_key: bytes | None = None) -> "Store":
@@ -632,17 +792,20 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
+        if self._hash_key is None:
+            self._hash_key = await self.secret("hashes")
         async with self.engine.begin() as conn:
-            tx = Tx(conn, self.dtsen_key)
+            tx = Tx(conn, self.dtsen_key, self._hash_key)
             yield tx
             await tx.flush()
 
     async def secret(self, name: str) -> bytes:
         """A secret the bot made for itself on first use (the same for every process)."""
-        async with self.transaction() as tx:
-            await tx.conn.execute(_insert_ignoring(tx.postgres, app_secret).values(
+        async with self.engine.begin() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            await conn.execute(_insert_ignoring(postgres, app_secret).values(
                 name=name, value=secrets.token_bytes(32)))
-            return await tx.conn.scalar(select(app_secret.c.value).where(
+            return await conn.scalar(select(app_secret.c.value).where(
                 app_secret.c.name == name))
 
     async def lapse(self, today: date) -> int:
@@ -757,6 +920,16 @@ class Store:
             notices = await tx.conn.execute(delete(outbox).where(
                 outbox.c.delivered.is_(True), outbox.c.created_at < before))
             return result.rowcount + notices.rowcount
+
+    async def forget_counts(self, counted_before: datetime, asked_before: datetime) -> int:
+        """Delete what no limit counts any more, and proof requests older than their
+        record is kept; returns how many rows went."""
+        async with self.transaction() as tx:
+            counts = await tx.conn.execute(delete(limit_event).where(
+                limit_event.c.at < counted_before))
+            asked = await tx.conn.execute(delete(proof_request).where(
+                proof_request.c.created_at < asked_before))
+            return counts.rowcount + asked.rowcount
 
     async def expire_sessions(self, idle_before: datetime,
                               expire: Callable[[dict], dict | None]) -> int:

@@ -163,8 +163,10 @@ class Claim(SQLModel, table=True):
     __tablename__ = "claim"
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=20, unique=True)
-    deceased_nik: str = Field(max_length=16, unique=True)
-    worker_reference: str | None = Field(default=None, max_length=20)
+    deceased_nik: str = Field(max_length=16, index=True)
+    """Not unique: a second heir's report of the same death is kept beside the first, for
+    staff to resolve, and a rejected claim never blocks a new one."""
+    worker_reference: str | None = Field(default=None, max_length=20, index=True)
     """The deceased's registration, when there is one."""
     status: str = Field(max_length=30, index=True)
     status_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -203,7 +205,7 @@ class ClaimDocument(SQLModel, table=True):
     status: str = Field(max_length=20)
     """``received``, ``accepted`` or ``rejected`` (with the reason)."""
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    path: str = Field(max_length=200)
+    path: str = Field(max_length=200, index=True)
     sha256: str = Field(max_length=64)
     mime_type: str = Field(max_length=60)
     size: int = Field(sa_type=BigInteger)
@@ -323,3 +325,55 @@ class Reminder(SQLModel, table=True):
     occasion: int
     broadcast_id: int = Field(foreign_key="broadcast.id", index=True)
     created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class ProofRequest(SQLModel, table=True):
+    """A chat asking to act for a registration or a claim it is not linked to (a new phone,
+    WhatsApp besides Telegram, a relative checking someone's cover). A NIK is printed on many
+    papers, so it proves nothing: the chat proves control with a one-time code sent to the
+    chats (and WhatsApp number) already linked (``method`` ``code``), or a staff member checks
+    the person's KTP (``staff``, numbered ``reference`` to be read out at the office).
+
+    ``state``: ``pending`` until ``passed``, ``failed`` (too many wrong codes), ``replaced``
+    (a newer code was sent), ``approved`` or ``refused`` (by ``decided_by``, for ``reason``);
+    past ``expires_at`` a pending request counts for nothing."""
+
+    __tablename__ = "proof_request"
+    __table_args__ = (Index("ix_proof_request_chat", "chat_key", "purpose", "state"),)
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str | None = Field(default=None, max_length=20, unique=True)
+    purpose: str = Field(max_length=20)
+    """``link`` (this chat becomes the worker's), ``lookup`` (see their status once) or
+    ``claim_status`` (follow a claim)."""
+    subject: str = Field(max_length=20)
+    """The worker's or the claim's reference."""
+    chat_key: str = Field(max_length=100)
+    """The chat asking."""
+    locale: str = Field(max_length=5)
+    """The language the chat asking reads, for the answer staff give later."""
+    method: str = Field(max_length=10)
+    code_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32),
+                                                                   nullable=True))
+    """A keyed hash of the code (never the code itself)."""
+    tries: int = 0
+    state: str = Field(max_length=20, index=True)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc(nullable=False))
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class LimitEvent(SQLModel, table=True):
+    """One thing counted against a limit (``bot.limits``): a NIK entered from a chat that does
+    not hold it, a wrong code, a code sent, a file received. Kept in the database, by a keyed
+    hash of the chat or the NIK, so that a new chat, number or process starts from the same
+    count; deleted once older than every limit's window."""
+
+    __tablename__ = "limit_event"
+    __table_args__ = (Index("ix_limit_event_key", "key_hash", "kind", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    kind: str = Field(max_length=30)
+    amount: int = Field(default=1, sa_type=BigInteger)
+    at: datetime = Field(sa_column=_utc(nullable=False, index=True))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import claims, enrolment
+from bot import claims, enrolment, proof
 from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.context import Context
@@ -21,6 +21,8 @@ from bot.messages import (
     CancelBroadcast,
     ChangeClaim,
     ChangeStatus,
+    Count,
+    DecideProof,
     FileClaim,
     Inbound,
     LinkChat,
@@ -30,7 +32,10 @@ from bot.messages import (
     RegisterWorker,
     Rendered,
     Reply,
+    RequestProof,
     StartBroadcast,
+    TryProof,
+    UnlinkChat,
     WorkerInfo,
 )
 from bot.programmes import Programmes, parse_programmes
@@ -81,6 +86,14 @@ class Memory:
     numbers: dict[str, int] = field(default_factory=dict)
     opted_out: dict[str, bool] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)
+    """(chat key, worker reference) of the chats linked to a registration, in order."""
+    linked_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    counts: list[tuple[str, str, int, datetime]] = field(default_factory=list)
+    """What limits counted: (kind, key, amount, when)."""
+    deaths: dict[str, str | None] = field(default_factory=dict)
+    """The registration each claim reports the death of, by claim reference."""
+    proofs: list[dict] = field(default_factory=list)
+    """Proof requests as the store keeps them (``code`` in clear here, to look at)."""
     broadcasts: list[StartBroadcast] = field(default_factory=list)
     """Broadcasts confirmed in the chat."""
     cancelled: list[CancelBroadcast] = field(default_factory=list)
@@ -98,7 +111,7 @@ class Memory:
                 programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
                 coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
                 queued_at=now if effect.status == enrolment.WAITING_LIST else None,
-                monthly_income=effect.monthly_income)
+                monthly_income=effect.monthly_income, phone=effect.phone)
         elif isinstance(effect, ChangeStatus):
             info = self.infos[effect.reference]
             assert info.status == effect.old, (info.status, effect)
@@ -120,7 +133,8 @@ class Memory:
                 effect.estimate, effect.status_reason,
                 {d.kind: "received" for d in effect.documents}, effect.heir_name, effect.cause,
                 now if effect.status == "submitted" else None,
-                {d.kind: d.media for d in effect.documents})
+                {d.kind: d.media for d in effect.documents}, heir_phone=effect.heir_phone)
+            self.deaths[effect.reference] = effect.worker_reference
         elif isinstance(effect, ChangeClaim):
             claim = self.claims[effect.reference]
             assert claim.status == effect.old, (claim.status, effect)
@@ -142,7 +156,44 @@ class Memory:
                 claim, documents=documents, files=files, status=effect.status,
                 complete_at=complete)
         elif isinstance(effect, LinkChat):
-            self.links.append((effect.chat_key, effect.reference))
+            if (effect.chat_key, effect.reference) not in self.links:
+                self.links.append((effect.chat_key, effect.reference))
+                self.linked_at[(effect.chat_key, effect.reference)] = now
+        elif isinstance(effect, UnlinkChat):
+            if (effect.chat_key, effect.reference) in self.links:
+                self.links.remove((effect.chat_key, effect.reference))
+                self.actions.append((effect.actor, "link.undone", effect.reference))
+        elif isinstance(effect, Count):
+            self.counts.append((effect.kind, effect.key, effect.amount, now))
+        elif isinstance(effect, RequestProof):
+            method = proof.CODE if effect.code is not None else proof.STAFF
+            for earlier in self.proofs:
+                if (earlier["chat_key"], earlier["purpose"], earlier["subject"],
+                        earlier["method"], earlier["state"]) == (
+                        effect.chat_key, effect.purpose, effect.subject, method,
+                        proof.PENDING) and method == proof.CODE:
+                    earlier["state"] = "replaced"
+            self.proofs.append({
+                "id": len(self.proofs) + 1, "purpose": effect.purpose,
+                "subject": effect.subject, "chat_key": effect.chat_key,
+                "locale": effect.locale, "method": method, "state": proof.PENDING,
+                "tries": 0, "created_at": now, "expires_at": effect.expires_at,
+                "reference": effect.reference, "code": effect.code})
+        elif isinstance(effect, TryProof):
+            request = self.proofs[effect.proof_id - 1]
+            assert request["state"] == proof.PENDING, request
+            if effect.passed:
+                request["state"] = "passed"
+            else:
+                request["tries"] += 1
+                if request["tries"] >= proof.CODE_TRIES:
+                    request["state"] = "failed"
+        elif isinstance(effect, DecideProof):
+            request = self.proofs[effect.proof_id - 1]
+            assert request["state"] == proof.PENDING, request
+            request["state"] = "approved" if effect.approved else "refused"
+            self.actions.append((effect.actor, f"link.{request['state']}",
+                                 request["subject"]))
         elif isinstance(effect, OptOut):
             self.opted_out[effect.chat_key] = effect.opted_out
         elif isinstance(effect, StartBroadcast):
@@ -152,15 +203,24 @@ class Memory:
         else:
             self.notices.append(effect)
 
+    def _known(self, info: WorkerInfo | None) -> WorkerInfo | None:
+        """The worker as the store reads them: with a death reported in a claim."""
+        if info is None:
+            return None
+        died = [c.date_of_death for ref, c in self.claims.items()
+                if self.deaths.get(ref) == info.reference and c.status != claims.REJECTED]
+        return dataclasses.replace(info, died_on=min(died) if died else None)
+
     async def worker_by_nik(self, nik: str) -> WorkerInfo | None:
-        return next((w for w in self.infos.values() if w.nik == nik), None)
+        return self._known(next((w for w in self.infos.values() if w.nik == nik), None))
 
     async def worker_by_reference(self, reference: str) -> WorkerInfo | None:
-        return self.infos.get(reference)
+        return self._known(self.infos.get(reference))
 
     async def workers_of_chat(self, chat_key: str) -> list[WorkerInfo]:
         linked = [self.infos[ref] for key, ref in self.links if key == chat_key]
-        return [w for w in self.infos.values() if w.chat_key == chat_key] + linked
+        return [self._known(w) for w in self.infos.values() if w.chat_key == chat_key] + [
+            self._known(w) for w in linked]
 
     async def dtsen_desil(self, nik: str) -> int | None:
         return self.dtsen.get(nik)
@@ -191,11 +251,61 @@ class Memory:
     async def staff_role(self, channel: str, chat_id: str) -> str | None:
         return self.staff.get(f"{channel}:{chat_id}")
 
-    async def claim_by_deceased(self, nik: str) -> ClaimInfo | None:
-        return next((c for c in self.claims.values() if c.deceased_nik == nik), None)
+    async def open_claims(self, nik: str) -> list[ClaimInfo]:
+        return [await self.claim_by_reference(c.reference) for c in self.claims.values()
+                if c.deceased_nik == nik and c.status != claims.REJECTED]
 
     async def claim_by_reference(self, reference: str) -> ClaimInfo | None:
-        return self.claims.get(reference)
+        found = self.claims.get(reference)
+        if found is None:
+            return None
+        others = tuple(c.reference for c in self.claims.values()
+                       if c.deceased_nik == found.deceased_nik and c.reference != reference
+                       and c.status != claims.REJECTED)
+        return dataclasses.replace(found, others=others)
+
+    async def chats_of(self, reference: str) -> list[tuple[str, datetime]]:
+        info = self.infos.get(reference)
+        if info is None:
+            return []
+        registered = datetime.combine(info.registered_on, datetime.min.time(), UTC)
+        return [(info.chat_key, registered)] + [
+            (key, self.linked_at[(key, ref)]) for key, ref in self.links
+            if ref == reference and key != info.chat_key]
+
+    async def limit_used(self, kind: str, key: str, since: datetime) -> int:
+        return sum(amount for k, counted, amount, at in self.counts
+                   if (k, counted) == (kind, key) and at >= since)
+
+    def _proof(self, request: dict) -> proof.ProofInfo:
+        return proof.ProofInfo(request["id"], request["purpose"], request["subject"],
+                               request["chat_key"], request["locale"], request["method"],
+                               request["state"], request["tries"], request["created_at"],
+                               request["expires_at"], request["reference"])
+
+    async def open_proof(self, chat_key: str, purpose: str, subject: str, now: datetime,
+                         method: str = proof.CODE) -> proof.ProofInfo | None:
+        found = [r for r in self.proofs if (r["chat_key"], r["purpose"], r["subject"],
+                                             r["method"], r["state"]) == (
+            chat_key, purpose, subject, method, proof.PENDING) and r["expires_at"] > now]
+        return self._proof(found[-1]) if found else None
+
+    async def code_matches(self, proof_id: int, code: str) -> bool:
+        return self.proofs[proof_id - 1]["code"] == code
+
+    async def proof_by_reference(self, reference: str) -> proof.ProofInfo | None:
+        found = [r for r in self.proofs if r["reference"] == reference]
+        return self._proof(found[0]) if found else None
+
+    async def staff_checks(self, now: datetime, limit: int):
+        waiting = [self._proof(r) for r in self.proofs if r["method"] == proof.STAFF
+                   and r["state"] == proof.PENDING and r["expires_at"] > now]
+        return waiting[:limit], len(waiting)
+
+    def code_for(self, chat_key: str) -> str:
+        """The code last sent for this chat to type."""
+        return next(r["code"] for r in reversed(self.proofs)
+                    if r["chat_key"] == chat_key and r["code"])
 
     async def claims_by_status(self, statuses, limit):
         chosen = [c for c in self.claims.values() if c.status in statuses]
@@ -259,6 +369,12 @@ class Chat:
         self.count = 0
         self.replies: list[Reply] = []
         self.history: list[Reply] = []
+        self._codes = 0
+
+    def _code(self) -> str:
+        """Codes a test can foresee: 100001, 100002, … (a chat's own count)."""
+        self._codes += 1
+        return f"{100000 + self._codes:06d}"
 
     @property
     def session(self) -> Session:
@@ -273,7 +389,7 @@ class Chat:
         references = iter(f"LD-TEST-{self.chat_id}-{n}" for n in range(self.count,
                                                                          self.count + 10))
         ctx = Context(now=self.now, today=self.now.date(), lookup=self.memory,
-                      new_reference=lambda: next(references))
+                      new_reference=lambda: next(references), new_code=self._code)
         outcome = await self.engine.handle(session, inbound, ctx)
         for effect in outcome.effects:
             self.memory.apply(effect, inbound.chat_key, self.now)
@@ -288,6 +404,11 @@ class Chat:
 
     def text(self) -> str:
         return "\n\n".join(r.as_numbered_text() for r in self.rendered())
+
+    def everything(self) -> str:
+        """Every reply this chat was sent, as the user read it."""
+        return "\n\n".join(self.renderer.render(r, self.session.locale).as_numbered_text()
+                           for r in self.history)
 
     def wait(self, **delta) -> None:
         self.now += timedelta(**delta)

@@ -70,6 +70,28 @@ async def test_the_audience_is_chosen_by_every_filter_and_each_chat_once(store):
     assert len(await broadcasts.claim(NOW + timedelta(minutes=3), 10)) == 4  # lease ran out
 
 
+async def test_no_broadcast_goes_to_the_terminal_nor_to_a_worker_whose_death_was_reported(
+        store):
+    from tests.test_claim_store import file, filing
+
+    await add_workers(
+        store, worker_row(1), worker_row(2, status="active"),
+        worker_row(3, channel="terminal", chat_key="terminal:local"),
+        worker_row(4, status="active"))
+    await file(store, filing(worker_reference="LD-TEST-0002", deceased_nik=worker_row(2)["nik"]))
+    await file(store, filing(reference="JKM-2026-000002", worker_reference="LD-TEST-0004",
+                             deceased_nik=worker_row(4)["nik"], status="rejected"))
+    broadcasts = Broadcasts(store)
+    preview = await broadcasts.preview(Audience())
+    assert (preview.total, preview.by_channel) == (2, {"telegram": 2})
+    reminder = await broadcasts.preview(Audience(), "coverage_ending", NOW.date())
+    assert reminder.total == 2  # workers 1 and 4 (a rejected claim is no death)
+    made = await broadcasts.create(Audience(), "Halo", None, "cli:ani", NOW)
+    assert made.total == 2
+    assert sorted(r.chat_key for r in await broadcasts.claim(NOW, 10)) == [
+        "telegram:1001", "telegram:1004"]
+
+
 async def test_results_are_kept_and_the_broadcast_ends_when_nobody_is_left(store):
     await add_workers(store, *(worker_row(n) for n in range(1, 4)))
     broadcasts = Broadcasts(store)

@@ -1,9 +1,11 @@
 """The store's contract for death-benefit claims, the same on SQLite and PostgreSQL: a claim
-and its documents read back as the engine sees them, one claim per deceased, claim numbers
-that never repeat (however many processes take them at once), documents sent later (one
-sent again replaces the old), and the whole report through the message pipeline."""
+and its documents read back as the engine sees them, a second heir's report of the same death
+kept beside the first (a rejected one left out), claim numbers that never repeat (however many
+processes take them at once), documents sent later (one sent again replaces the old), and the
+whole report through the message pipeline."""
 
 import asyncio
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -99,11 +101,11 @@ async def test_a_claim_reads_back_as_filed(store, status, reason, complete):
         relationship="spouse", chat_key=CHAT, locale="id", created_at=NOW, date_of_death=DIED,
         estimate=42_000_000, reason=reason, documents={d.kind: "received" for d in sent},
         heir_name="Siti Rahmawati", cause="illness", complete_at=NOW if complete else None,
-        files={d.kind: d.media for d in sent})
+        files={d.kind: d.media for d in sent}, heir_phone="+6281298765432")
     async with store.transaction() as tx:
-        by_nik = await tx.claim_by_deceased(DECEASED)
+        [by_nik] = await tx.open_claims(DECEASED)
         by_reference = await tx.claim_by_reference(REFERENCE)
-        assert await tx.claim_by_deceased("1371011708850099") is None
+        assert await tx.open_claims("1371011708850099") == []
         assert await tx.claim_by_reference("JKM-2026-000002") is None
     assert by_nik == by_reference == expected
     assert by_nik.missing() == (() if complete else SPOUSE_DOCUMENTS[3:])
@@ -127,27 +129,41 @@ async def test_a_claim_without_documents_has_none(store):
     assert info.missing() == SPOUSE_DOCUMENTS
 
 
-@pytest.mark.parametrize("again", [
-    {"reference": "JKM-2026-000002"},  # the same death reported twice
-    {"deceased_nik": "1371011708850003"},  # a number given twice
-], ids=["same deceased", "same reference"])
-async def test_one_claim_per_deceased(store, again):
+async def test_a_number_is_given_to_one_claim_only(store):
     first = filing(status=claims.SUBMITTED,
                    documents=tuple(document(k, n) for n, k in enumerate(SPOUSE_DOCUMENTS, 1)))
     await file(store, first)
     before = await read_claim(store)
-    second = filing(**{"reference": REFERENCE, "deceased_nik": DECEASED, **again},
-                    heir_name="Andi", heir_nik="1371010101900004", relationship="child",
-                    estimate=10_000_000, documents=(document("death_certificate", 99),))
+    again = filing(deceased_nik="1371011708850003", heir_name="Andi",
+                   heir_nik="1371010101900004", relationship="child", estimate=10_000_000,
+                   documents=(document("death_certificate", 99),))
     with pytest.raises(IntegrityError):
-        await file(store, second, NOW + timedelta(hours=1))
+        await file(store, again, NOW + timedelta(hours=1))
     assert await count(store, claim) == 1
     assert await count(store, claim_document) == len(SPOUSE_DOCUMENTS)
     assert await read_claim(store) == before
-    async with store.transaction() as tx:
-        assert await tx.claim_by_deceased(DECEASED) == before
-        assert await tx.claim_by_reference("JKM-2026-000002") is None
     assert (await document_rows(store))["death_certificate"]["sha256"] == media(1).sha256
+
+
+async def test_a_second_report_of_a_death_is_kept_beside_the_first(store):
+    """Another heir reports the same death: both are stored, each names the other for staff
+    to resolve; once one is rejected it no longer counts, and a new report may follow."""
+    await file(store, filing())
+    await file(store, filing(reference="JKM-2026-000002", heir_name="Andi",
+                             heir_nik="1371010101900004", relationship="child"),
+               NOW + timedelta(hours=1))
+    async with store.transaction() as tx:
+        reports = await tx.open_claims(DECEASED)
+    assert [(c.reference, c.others) for c in reports] == [
+        (REFERENCE, ("JKM-2026-000002",)), ("JKM-2026-000002", (REFERENCE,))]
+    async with store.transaction() as tx:
+        await tx.change_claim(ChangeClaim(REFERENCE, claims.DOCUMENTS_INCOMPLETE,
+                                          claims.REJECTED, "telegram:9001",
+                                          reason="bukan ahli waris"), NOW)
+    async with store.transaction() as tx:
+        assert [c.reference for c in await tx.open_claims(DECEASED)] == ["JKM-2026-000002"]
+        assert (await tx.claim_by_reference("JKM-2026-000002")).others == ()
+        assert (await tx.claim_by_reference(REFERENCE)).others == ("JKM-2026-000002",)
 
 
 # --- claim numbers ---------------------------------------------------------------------------
@@ -315,7 +331,7 @@ async def test_a_death_reported_in_the_chat_is_stored_and_completed_later(store,
         filed = pipeline.now
 
         async with store.transaction() as tx:
-            info = await tx.claim_by_deceased(deceased)
+            [info] = await tx.open_claims(deceased)
         assert (info.reference, info.status, info.heir_nik, info.relationship, info.estimate,
                 info.date_of_death, info.chat_key, info.created_at, info.complete_at) == (
             REFERENCE, claims.DOCUMENTS_INCOMPLETE, HEIR_NIK, "spouse", 42_000_000, DIED,
@@ -333,6 +349,9 @@ async def test_a_death_reported_in_the_chat_is_stored_and_completed_later(store,
 
         pipeline.now = LATER
         await send(pipeline, 3, "status klaim", REFERENCE, HEIR_NIK)
+        # Another chat: the code goes to the chat the claim was reported from.
+        code = re.search(r": (\d{6}) \(", pipeline.sender.texts("2")[-1]).group(1)
+        await send(pipeline, 3, code)
         assert "Surat keterangan ahli waris" in "\n".join(pipeline.sender.texts("3"))
         await send(pipeline, 3, 5)
         assert REFERENCE in pipeline.sender.texts("3")[-1]

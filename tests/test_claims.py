@@ -89,7 +89,7 @@ async def test_a_widow_files_the_whole_claim(catalogs):
     assert filed.documents[0].media.sha256 == f"{1:064x}"
 
 
-async def test_a_second_report_shows_the_first(catalogs):
+async def test_a_second_report_is_kept_and_both_heirs_are_told(catalogs):
     memory = Memory()
     await covered_worker(catalogs, memory)
     await play(await heir(catalogs, memory), to_relationship() + [
@@ -98,9 +98,33 @@ async def test_a_second_report_shows_the_first(catalogs):
         ("nanti", ["claim.bank_name.prompt"]),
     ] + BANK + [("1", ["claim.submitted", "claim.documents_missing"])])
     again = Chat(catalogs, memory, chat_id="8002")
-    await play(again, [("klaim", ["claim.consent.prompt"]), ("ya", ["claim.deceased_nik.prompt"]),
-                       (PADANG, ["claim.exists"], ["JKM-2026-000001", "menunggu dokumen"])])
-    assert len(memory.filed) == 1
+    again.wait(days=5)
+    steps = to_relationship()
+    steps[0] = ("klaim", ["claim.consent.prompt"])
+    await play(again, steps + [("anak", ["claim.document.prompt"])]
+               + [("nanti", ["claim.document.prompt"])] * 5
+               + [("nanti", ["claim.bank_name.prompt"])] + BANK
+               + [("kirim", ["claim.second_report"], ["JKM-2026-000002", "B*** S******"])])
+    assert "JKM-2026-000001" not in again.text()
+    assert [c.reference for c in memory.filed] == ["JKM-2026-000001", "JKM-2026-000002"]
+    [notice] = memory.notices
+    assert (notice.chat_key, notice.replies[0].msgid) == (
+        "telegram:8001", "notice.claim.second_report")
+    assert (await memory.claim_by_reference("JKM-2026-000001")).others == ("JKM-2026-000002",)
+
+
+async def test_a_rejected_claim_does_not_block_a_new_one(catalogs):
+    memory = Memory()
+    await filed_claim(catalogs, memory, later=0)
+    await play(Chat(catalogs, memory, chat_id="9001"), [
+        ("/tolakklaim JKM-2026-000001 bukan ahli waris yang sah", ["staff.claims.changed"])])
+    again = Chat(catalogs, memory, chat_id="8002")
+    again.wait(days=6)
+    await play(again, to_relationship() + [("istri", ["claim.document.prompt"])]
+               + documents(6) + [(photo(7), ["claim.document.received",
+                                             "claim.bank_name.prompt"])] + BANK
+               + [("kirim", ["claim.submitted", "claim.next_steps"], ["JKM-2026-000002"])])
+    assert (await memory.claim_by_reference("JKM-2026-000002")).others == ()
 
 
 @pytest.mark.parametrize("relation, asked, answers, outcome", [
@@ -185,8 +209,7 @@ async def test_wrong_answers_are_explained_and_nothing_is_lost(catalogs):
     steps = to_relationship()
     await play(chat, steps[:4] + [
         ("01-12-2026", ["error:date.future"]),
-        ("20-11-2026", ["error:claim.date_of_death.before_registration"],
-         ["21 November 2026"]),
+        ("tgl 25", ["error:date.format"]),
     ] + steps[4:7] + [
         (PADANG, ["error:claim.heir_nik.same"]),
     ] + steps[7:] + [
@@ -226,13 +249,22 @@ async def test_missing_documents_come_later_from_any_chat(catalogs):
     await play(later, [
         ("status klaim", ["claim_status.reference.prompt"]),
         ("jkm 2026 1", ["claim_status.heir_nik.prompt"]),
-        (HEIR_NIK, ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"],
+        (HEIR_NIK, ["claim_status.code_prompt"]),
+    ])
+    assert "menunggu dokumen" not in later.text()
+    sent = {n.chat_key: n.replies[0] for n in memory.notices}
+    assert set(sent) == {"telegram:8001", "whatsapp:6281298765432"}
+    assert {r.msgid for r in sent.values()} == {"notice.proof.claim_status"}
+    assert sent["telegram:8001"].params["code"] == "100001"
+    await play(later, [
+        ("100001", ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"],
          ["menunggu dokumen", "• Surat keterangan ahli waris"]),
         ("teks", ["error:claim.document.send_file"]),
         (photo(9), ["claim.document.received", "claim_status.complete"]),
         ("status klaim", ["claim_status.reference.prompt"]),
         ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
-        (HEIR_NIK, ["claim_status.shown"], ["dokumen lengkap, menunggu pemeriksaan"]),
+        (HEIR_NIK, ["claim_status.code_prompt"]),
+        ("100 002", ["claim_status.shown"], ["dokumen lengkap, menunggu pemeriksaan"]),
     ])
     claim = memory.claims["JKM-2026-000001"]
     assert claim.status == claims.SUBMITTED and claim.missing() == ()
@@ -249,17 +281,22 @@ async def test_a_wrong_nik_and_an_unknown_claim_get_the_same_answer(catalogs):
                                                                    chat_id="8102")
     await play(wrong, [("status klaim", ["claim_status.reference.prompt"]),
                        ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
-                       (PADANG, ["claim_status.not_found"])])
+                       (PADANG, ["claim_status.code_prompt"]),
+                       ("123456", ["error:claim_status.code_wrong"])])
     await play(unknown, [("cek klaim", ["claim_status.reference.prompt"]),
                          ("JKM-2026-000777", ["claim_status.heir_nik.prompt"]),
-                         (HEIR_NIK, ["claim_status.not_found"])])
+                         (HEIR_NIK, ["claim_status.code_prompt"]),
+                         ("123456", ["error:claim_status.code_wrong"])])
     assert wrong.text() == unknown.text()
-    for _ in range(4):
-        await play(wrong, [("status klaim", ["claim_status.reference.prompt"]),
-                           ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
-                           (PADANG, ["claim_status.not_found"])])
-    await play(wrong, [("status klaim", ["claim_status.limit"])])
-    wrong.wait(hours=1, minutes=1)
+    assert memory.notices == []  # neither NIK is the claim's heir: nobody to send a code to
+    await play(wrong, [("123457", ["error:claim_status.code_wrong"]),
+                       ("123458", ["claim_status.not_found"]),
+                       ("status klaim", ["claim_status.reference.prompt"]),
+                       ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
+                       (PADANG, ["claim_status.code_prompt"]),
+                       ("123459", ["error:claim_status.code_wrong"]),
+                       ("123450", ["proof.limit"])])  # the fifth wrong code of the day
+    wrong.wait(days=1, minutes=1)
     await play(wrong, [("status klaim", ["claim_status.reference.prompt"]),
                        ("JKM-2026", ["error:claim_status.reference.invalid"])])
 
@@ -323,8 +360,7 @@ async def test_staff_review_a_claim_to_payment(catalogs):
     assert [a[1] for a in memory.actions if a[2].startswith("JKM")] == [
         "in_review", "approved", "paid"]
     await play(heir_chat, [("status klaim", ["claim_status.reference.prompt"]),
-                           ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
-                           (HEIR_NIK, ["claim_status.shown"], ["✅ sudah dibayar"])])
+                           ("JKM-2026-000001", ["claim_status.shown"], ["✅ sudah dibayar"])])
 
 
 async def test_a_rejected_document_is_sent_again(catalogs):
@@ -342,8 +378,8 @@ async def test_a_rejected_document_is_sent_again(catalogs):
     assert notice.replies[0].msgid == "notice.claim.document_rejected"
     await play(heir_chat, [
         ("status klaim", ["claim_status.reference.prompt"]),
-        ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
-        (HEIR_NIK, ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"],
+        ("JKM-2026-000001", ["claim_status.shown", "claim_status.send_missing",
+                             "claim.document.prompt"],
          ["Alasan: foto buram", "• Kartu Keluarga (KK)"]),
         (photo(40), ["claim.document.received", "claim_status.complete"]),
     ])
@@ -390,8 +426,8 @@ async def test_documents_after_a_staff_decision_are_not_taken(catalogs):
     heir_chat = await filed_claim(catalogs, memory, later=2)
     await play(heir_chat, [
         ("status klaim", ["claim_status.reference.prompt"]),
-        ("JKM-2026-000001", ["claim_status.heir_nik.prompt"]),
-        (HEIR_NIK, ["claim_status.shown", "claim_status.send_missing", "claim.document.prompt"]),
+        ("JKM-2026-000001", ["claim_status.shown", "claim_status.send_missing",
+                             "claim.document.prompt"]),
     ])
     await play(Chat(catalogs, memory, chat_id="9001"), [
         ("/tolakklaim JKM-2026-000001 bukan ahli waris yang sah", ["staff.claims.changed"])])
@@ -402,10 +438,14 @@ async def test_documents_after_a_staff_decision_are_not_taken(catalogs):
 async def test_the_family_sees_an_open_claim_in_the_status(catalogs):
     memory = Memory()
     await filed_claim(catalogs, memory, later=1)
+    owner = memory.workers[-1][0]
     family = Chat(catalogs, memory, chat_id="8200")
-    await play(family, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.birth_date_prompt"]),
-                        ("17-08-1985", ["status.worker"],
-                         ["Klaim JKM JKM-2026-000001: menunggu dokumen"])])
+    await play(family, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.code_prompt"])])
+    [asked] = [n for n in memory.notices if n.replies[0].msgid == "notice.proof.lookup"
+               and n.chat_key == owner]
+    await play(family, [(asked.replies[0].params["code"], ["status.worker"],
+                         ["kematiannya dilaporkan pada 25 November 2026",
+                          "Klaim JKM JKM-2026-000001: menunggu dokumen"])])
 
 
 async def test_on_whatsapp_the_heir_confirms_the_number_they_write_from(catalogs):

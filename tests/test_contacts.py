@@ -1,13 +1,14 @@
 """Contacts: STOP and MULAI in the chat, when each chat last wrote (WhatsApp's 24-hour window),
 and what became of the messages a channel accepted, on both databases."""
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from bot.messages import OptOut
 from models.staff import StaffDirectory
-from models.store import outbox, outgoing
+from models.store import outbox, outgoing, proof_request
 from tests.chat import Chat, Memory, town_programme
 from tests.test_conversations import play
 from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for
@@ -75,15 +76,40 @@ async def test_a_chat_that_opted_out_gets_no_notices(store, catalogs):
         assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
 
 
-async def test_a_worker_linked_from_another_chat_sees_their_status(store, catalogs):
+def code_in(text: str) -> str:
+    return re.search(r"\b(\d{6})\b", text).group(1)
+
+
+async def test_a_worker_links_another_chat_with_the_code_sent_to_the_first(store, catalogs):
     pipeline = Pipeline(store, catalogs)
     await pipeline.conversations.start()
     await pipeline.say(1, *[answer or nik_for(1) for answer in ANSWERS])
-    await pipeline.say(2, "/start", "1", "1", "1", nik_for(1), "17-08-1985", "status")
-    await pipeline.conversations.stop()
+    await pipeline.say(2, "/start", "1", "1", "1", nik_for(1), "17-08-1985", "1")
+    assert "BUDI" not in "\n".join(pipeline.sender.texts("2"))
+    code = code_in(pipeline.sender.texts("1")[-1])
+    assert code == code_in(pipeline.whatsapp.texts("6281234567890")[-1])
+    await pipeline.say(2, code, "status")
     texts = pipeline.sender.texts("2")
-    assert "sudah terhubung dengan pendaftaran LD-TEST-0001" in texts[-3]
+    assert "sekarang terhubung dengan pendaftaran LD-TEST-0001" in texts[-3]
     assert "BUDI SANTOSO" in texts[-2]
+    assert "Telegram" in pipeline.sender.texts("1")[-1]  # told of the new link
+    async with store.engine.connect() as conn:
+        hashes = (await conn.execute(select(proof_request.c.code_hash))).scalars().all()
+    assert hashes and all(code.encode() not in h for h in hashes)
+
+    stranger = "6289912345678"
+    await pipeline.say(stranger, "halo", "1", "1", "1", nik_for(1), "1", "000000", "000001",
+                       "000002", channel="whatsapp")
+    seen = "\n".join(pipeline.whatsapp.texts(stranger))
+    assert "BUDI" not in seen and "LD-TEST" not in seen and "B***" not in seen
+    assert "Kode itu tidak cocok" in pipeline.whatsapp.texts(stranger)[-2]
+    await pipeline.say("6281234567890", "halo", "1", "1", "1", nik_for(1), channel="whatsapp")
+    assert "sekarang terhubung" in pipeline.whatsapp.texts("6281234567890")[-1]
+    await pipeline.conversations.stop()
+    async with store.transaction() as tx:
+        assert [w.reference for w in await tx.workers_of_chat(
+            "whatsapp:6281234567890")] == ["LD-TEST-0001"]
+        assert await tx.workers_of_chat(f"whatsapp:{stranger}") == []
     async with store.transaction() as tx:
         assert [w.reference for w in await tx.workers_of_chat("telegram:2")] == ["LD-TEST-0001"]
         assert [w.reference for w in await tx.workers_of_chat("telegram:1")] == ["LD-TEST-0001"]

@@ -353,30 +353,131 @@ async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs
     assert len(memory.workers) == 1
 
 
-async def test_the_same_worker_links_another_chat_with_the_birth_date(catalogs):
+async def test_the_same_worker_links_another_chat_with_a_code_sent_to_the_first(catalogs):
     """Registered from Telegram, the worker writes from WhatsApp (or a new phone): the NIK
-    is not stored twice, and the birth date links the new chat to the registration."""
+    is not stored twice, and the code sent to the first chat links the new one, which the
+    first chat is told of."""
     memory = Memory()
     await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
+    reference = memory.workers[0][1].reference
     second = Chat(catalogs, memory, chat_id="7002")
     await play(second, TO_NIK + [
-        (NIK, ["link.prompt"], ["NIK 1371********0001 sudah terdaftar"]),
-        ("18-08-1985", ["error:link.mismatch"]),
+        (NIK, ["link.how.prompt"], ["NIK 1371********0001 sudah terdaftar"]),
         (photo(), ["error:input.not_text"]),
-        ("17-08-1985", ["link.done"], ["BUDI SANTOSO", "1. 🔎 Cek status"]),
+        ("1", ["link.code.prompt"]),
+    ])
+    assert "BUDI" not in second.text() and reference not in second.text()
+    assert {n.chat_key: (n.replies[0].msgid, n.replies[0].params["code"])
+            for n in memory.notices} == {
+        "telegram:7001": ("notice.proof.link", "100001"),
+        "whatsapp:6281234567890": ("notice.proof.link", "100001")}
+    await play(second, [
+        ("100009", ["error:proof.code.wrong"], ["Sisa percobaan: 2"]),
+        ("100 001", ["link.done"], ["BUDI SANTOSO", "1. 🔎 Cek status"]),
         ("1", ["status.worker", "status.more"], ["BUDI SANTOSO", "menunggu verifikasi"]),
         ("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
         (NIK, ["nik.registered"]),
     ])
-    assert memory.links == [("telegram:7002", memory.workers[0][1].reference)]
+    assert memory.links == [("telegram:7002", reference)]
     assert len(memory.workers) == 1
-    guesser = Chat(catalogs, memory, chat_id="7003")
-    await play(guesser, TO_NIK + [(NIK, ["link.prompt"])])
-    for day in range(1, 5):
-        await play(guesser, [(f"0{day}-01-1980", ["error:link.mismatch"])])
-    await play(guesser, [("05-01-1980", ["error:link.mismatch"]),
-                         ("06-01-1980", ["claim_status.limit"])])
-    assert len(memory.links) == 1
+    assert {n.chat_key for n in memory.notices[-2:]} == {"telegram:7001",
+                                                         "whatsapp:6281234567890"}
+    assert {n.replies[0].msgid for n in memory.notices[-2:]} == {"notice.linked"}
+
+
+@pytest.mark.parametrize("channel, chat_id", [("telegram", "7666"),
+                                              ("whatsapp", "6289912345678")])
+async def test_a_nik_and_its_birth_date_take_over_nothing(catalogs, channel, chat_id):
+    """Someone who read the KTP tries every door from a new chat: registering, linking with
+    the birth date inside the NIK, checking the status, asking for the card. They learn
+    nothing the NIK did not say, and the owner is told someone asked."""
+    memory = Memory()
+    await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
+    reference = memory.workers[0][1].reference
+    stranger = Chat(catalogs, memory, chat_id=chat_id, channel=channel)
+    await play(stranger, TO_NIK + [
+        (NIK, ["link.how.prompt"]),
+        ("17-08-1985", ["error:choice.unknown"]),
+        ("menu", ["menu.prompt"]),
+        ("cek nik", ["lookup.nik_prompt"]),
+        (NIK, ["lookup.code_prompt"]),
+        ("170885", ["error:lookup.code_wrong"]),
+        ("kartu", ["card.none"]),
+        ("status", ["status.none"]),
+    ])
+    seen = stranger.everything()
+    for secret in ("BUDI", "B***", reference, "menunggu", "Kota Kecil", "Air Tawar"):
+        assert secret not in seen, secret
+    assert memory.links == []
+    told = {n.chat_key: n.replies[0] for n in memory.notices}
+    assert set(told) == {"telegram:7001", "whatsapp:6281234567890"}
+    assert told["telegram:7001"].msgid == "notice.proof.lookup"
+    assert ("WhatsApp" if channel == "whatsapp" else "Telegram") in str(
+        told["telegram:7001"].params["channel"])
+
+
+async def test_the_first_chat_undoes_a_link_it_did_not_make(catalogs):
+    memory = Memory()
+    owner = Chat(catalogs, memory)
+    await play(owner, TO_SUMMARY + SAVE)
+    reference = memory.workers[0][1].reference
+    thief = Chat(catalogs, memory, chat_id="7666")
+    await play(thief, TO_NIK + [(NIK, ["link.how.prompt"]), ("kode", ["link.code.prompt"])])
+    # the owner was tricked into forwarding the code
+    await play(thief, [(memory.code_for("telegram:7666"), ["link.done"])])
+    await play(thief, [("bukan saya", ["unlink.none"])])  # a later link cannot undo the first
+    owner.wait(days=2)
+    await play(owner, [("BUKAN SAYA", ["unlink.done"], ["1"])])
+    assert memory.links == [] and (
+        "telegram:7001", "link.undone", reference) in memory.actions
+    told = memory.notices[-1]
+    assert (told.chat_key, told.replies[0].msgid) == ("telegram:7666", "notice.unlinked")
+    thief.now = owner.now
+    await play(thief, [("status", ["status.none"]), ("kartu", ["card.none"])])
+    assert "BUDI" not in thief.text()
+
+
+async def test_guessing_codes_stops_for_the_nik_whatever_the_chat(catalogs):
+    memory = Memory()
+    await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
+    for n in range(2):
+        guesser = Chat(catalogs, memory, chat_id=f"760{n}")
+        await play(guesser, TO_NIK + [(NIK, ["link.how.prompt"]), ("1", ["link.code.prompt"]),
+                                      ("000001", ["error:proof.code.wrong"]),
+                                      ("000002", ["error:proof.code.wrong"])])
+    last = Chat(catalogs, memory, chat_id="7609", channel="whatsapp")
+    await play(last, TO_NIK + [(NIK, ["link.how.prompt"]), ("1", ["link.code.prompt"]),
+                               ("000003", ["proof.limit"])])  # the NIK's fifth failure
+    owner_code = memory.code_for("whatsapp:7609")
+    await play(last, [("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+                      (NIK, ["link.how.prompt"]), ("1", ["proof.limit"])])
+    assert memory.links == [] and owner_code
+    assert {kind for kind, *_ in memory.counts} == {"chat.nik", "nik.code", "nik.failure",
+                                                    "chat.failure"}
+
+
+async def test_a_lost_phone_is_linked_by_staff_after_checking_the_ktp(catalogs):
+    memory = Memory()
+    await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
+    reference = memory.workers[0][1].reference
+    memory.staff["telegram:9001"] = "verifier"
+    new_phone = Chat(catalogs, memory, chat_id="7003")
+    await play(new_phone, TO_NIK + [(NIK, ["link.how.prompt"]),
+                                    ("hp hilang", ["link.staff_requested"], ["TAUT-000001",
+                                                                             "KTP"])])
+    assert memory.notices == [] and memory.links == []
+    staff = Chat(catalogs, memory, chat_id="9001")
+    staff.now = new_phone.now
+    await play(staff, [
+        ("/tautan", ["staff.links.list"], ["TAUT-000001", "1371********0001"]),
+        ("/setujuitautan TAUT-000001", ["staff.links.approved"]),
+        ("/setujuitautan TAUT-000001", ["staff.links.not_found"], ["sudah diputuskan"]),
+    ])
+    assert memory.links == [("telegram:7003", reference)]
+    assert ("telegram:9001", "link.approved", reference) in memory.actions
+    assert {n.chat_key: n.replies[0].msgid for n in memory.notices} == {
+        "telegram:7003": "notice.link_approved", "telegram:7001": "notice.linked",
+        "whatsapp:6281234567890": "notice.linked"}
 
 
 async def test_an_offer_does_not_outlive_an_expired_conversation(catalogs):

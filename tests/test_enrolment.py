@@ -200,6 +200,33 @@ async def test_a_verifier_reviews_and_approves(catalogs):
                           "The premium of Rp16.800 a month is paid by APBD Kota Padang"])])
 
 
+async def test_the_review_uses_the_dtsen_extract_as_it_is_now(catalogs):
+    memory, worker, verifier = await staffed(catalogs)
+    reference = memory.workers[0][1].reference
+    memory.dtsen[PADANG] = 6  # this quarter's extract: no longer among the poorest
+    await play(verifier, [
+        ("/tinjau", ["staff.review"], ["desil 6"]),
+        (f"/setujui {reference}", ["staff.dtsen_above"], ["desilnya 6"]),
+    ])
+    assert memory.infos[reference].status == enrolment.WAITING_VERIFICATION
+    memory.dtsen[PADANG] = 2
+    await play(verifier, [(f"/setujui {reference}", ["staff.approved"])])
+
+
+async def test_a_worker_whose_death_was_reported_is_not_approved_nor_carded(catalogs):
+    from tests.test_claim_store import filing
+
+    memory, worker, verifier = await staffed(catalogs)
+    reference = memory.workers[0][1].reference
+    memory.apply(filing(worker_reference=reference, deceased_nik=PADANG,
+                        date_of_death=date(2026, 11, 25)), "telegram:8001", START)
+    await play(verifier, [(f"/setujui {reference}", ["staff.deceased"],
+                           ["25 November 2026", "/klaim"])])
+    assert memory.infos[reference].status == enrolment.WAITING_VERIFICATION
+    await play(worker, [("status", ["status.worker", "status.more"], ["25 November 2026"]),
+                        ("card", ["card.none"])])
+
+
 async def test_a_rejection_needs_a_reason_and_the_worker_reads_it(catalogs):
     memory, worker, verifier = await staffed(catalogs)
     reference = memory.workers[0][1].reference
@@ -244,37 +271,51 @@ async def test_approval_past_the_quota_joins_the_waiting_list(catalogs):
 
 # --- status, someone else's status, the card, lapsing ------------------------------------------
 
-async def test_someone_elses_status_needs_nik_and_birth_date(catalogs):
+async def test_someone_elses_status_needs_the_code_sent_to_their_chat(catalogs):
     memory = Memory()
     await register(Chat(catalogs, memory), PADANG, "reg.done_review")
     neighbour = Chat(catalogs, memory, chat_id="7002")
     await play(neighbour, [
         ("status", ["status.none"], ["1. 📝 Daftar", "2. Cek status orang lain"]),
         ("2", ["lookup.nik_prompt"]),
-        ("1371 0117 0885 0001", ["lookup.birth_date_prompt"]),
-        ("17-08-1985", ["status.worker"], ["BUDI SANTOSO", "menunggu verifikasi petugas"]),
+        ("1371 0117 0885 0001", ["lookup.code_prompt"]),
     ])
+    [asked] = [n for n in memory.notices if n.chat_key == "telegram:7001"]
+    assert asked.replies[0].msgid == "notice.proof.lookup"
+    await play(neighbour, [(asked.replies[0].params["code"], ["status.worker"],
+                            ["BUDI SANTOSO", "menunggu verifikasi petugas"])])
     wrong, unknown = Chat(catalogs, memory, chat_id="7003"), Chat(catalogs, memory,
                                                                    chat_id="7004")
-    await play(wrong, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.birth_date_prompt"]),
-                       ("18-08-1985", ["lookup.not_found"])])
-    await play(unknown, [("cek nik", ["lookup.nik_prompt"]),
-                         (PADANG_2, ["lookup.birth_date_prompt"]),
-                         ("17-08-1985", ["lookup.not_found"])])
-    assert wrong.text() == unknown.text()
+    await play(wrong, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.code_prompt"]),
+                       ("17-08-1985", ["error:proof.code.invalid"]),
+                       ("170885", ["error:lookup.code_wrong"]),
+                       ("kirim ulang", ["lookup.code_prompt"]),
+                       ("170885", ["error:lookup.code_wrong"]),
+                       ("170886", ["lookup.not_found"])])
+    await play(unknown, [("cek nik", ["lookup.nik_prompt"]), (PADANG_2, ["lookup.code_prompt"]),
+                         ("17-08-1985", ["error:proof.code.invalid"]),
+                         ("170885", ["error:lookup.code_wrong"]),
+                         ("kirim ulang", ["lookup.code_prompt"]),
+                         ("170885", ["error:lookup.code_wrong"]),
+                         ("170886", ["lookup.not_found"])])
+    assert wrong.everything() == unknown.everything()
+    assert "BUDI" not in wrong.everything()
 
 
-async def test_five_look_ups_an_hour(catalogs):
-    chat = Chat(catalogs, Memory())
-    for _ in range(5):
+async def test_a_chat_checks_ten_niks_a_day_whatever_its_session(catalogs):
+    memory = Memory()
+    chat = Chat(catalogs, memory)
+    for n in range(10):
         await play(chat, [("cek nik", ["lookup.nik_prompt"]),
-                          (PADANG, ["lookup.birth_date_prompt"]),
-                          ("17-08-1985", ["lookup.not_found"])])
+                          (f"13710117088500{n + 1:02d}", ["lookup.code_prompt"]),
+                          ("menu", ["menu.prompt"])])
         chat.wait(minutes=5)
-    await play(chat, [("cek nik", ["lookup.limit"], ["5 kali", "coba lagi dalam 35 menit"]),
-                      (PADANG, ["error:menu.unknown"])])
-    chat.wait(minutes=41)
-    await play(chat, [("cek nik", ["lookup.nik_prompt"])])
+        chat.state = None  # a lost session (or a new process) forgets nothing that counts
+    await play(chat, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["proof.limit"]),
+                      ("klaim", ["claim.consent.prompt"]), ("ya", ["claim.deceased_nik.prompt"]),
+                      (PADANG, ["proof.limit"])])
+    chat.wait(days=1)
+    await play(chat, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.code_prompt"])])
 
 
 async def test_the_card_of_an_active_worker(catalogs):

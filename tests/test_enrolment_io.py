@@ -87,9 +87,16 @@ async def test_the_export_holds_exactly_the_programmes_enrolled_workers(store, c
         worker_row(4, programme_id="padang-panjang"),
         worker_row(5, status="active", kpj="12345678905"),
         worker_row(6, status="waiting_list", coverage_start=None, coverage_end=None),
-        worker_row(7, occupation="other", occupation_other="=HYPERLINK(\"x\")"))
+        worker_row(7, occupation="other", occupation_other="=HYPERLINK(\"x\")"),
+        worker_row(8),  # whose death was reported
+        worker_row(9, occupation="other", occupation_other="Tukang jahit; =1+1, @A1"))
+    from tests.test_claim_store import filing
+
+    async with store.transaction() as tx:
+        await tx.file_claim(filing(worker_reference="LD-TEST-0008", deceased_nik=nik(8)),
+                            "telegram", "8001", NOW)
     path = tmp_path / "batch.csv"
-    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW) == 3
+    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW) == 4
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     address = "Air Tawar Barat, Padang Utara, Kota Padang"
     programme = "Perlindungan Pekerja Rentan Kota Padang"
@@ -100,10 +107,14 @@ async def test_the_export_holds_exactly_the_programmes_enrolled_workers(store, c
         [nik(1), "PEKERJA 1", "1985-08-17", "+6281234567801", "Tukang parkir", address,
          programme, "2026-02-01", "2026-12-31"],
         [nik(7), "PEKERJA 7", "1985-08-17", "+6281234567807", "'=HYPERLINK(\"x\")", address,
-         programme, "2026-02-01", "2026-12-31"]]
+         programme, "2026-02-01", "2026-12-31"],
+        [nik(9), "PEKERJA 9", "1985-08-17", "+6281234567809", "Tukang jahit;' =1+1,' @A1",
+         address, programme, "2026-02-01", "2026-12-31"]]
+    assert all(line.startswith('"') and line.endswith('"')
+               for line in path.read_text(encoding="utf-8").splitlines())
     [recorded] = await actions(store, "enrolment.export")
     assert (recorded.actor, recorded.subject, json.loads(recorded.detail)) == (
-        "cli:ani", "padang", {"workers": 3, "file": "batch.csv"})
+        "cli:ani", "padang", {"workers": 4, "file": "batch.csv"})
 
 
 async def test_the_export_pages_through_many_workers_in_order(store, catalogs, tmp_path,

@@ -51,13 +51,16 @@ class Pipeline:
                                            clock=lambda: self.now,
                                            references=lambda: next(references))
         self.conversations.add_channel("telegram", self.sender)
+        self.whatsapp = Recorder()
+        self.conversations.add_channel("whatsapp", self.whatsapp)
 
-    def message(self, chat: int, text: str, external_id: str | None = None) -> Inbound:
-        return Inbound("telegram", str(chat), external_id or f"u{next(self.ids)}", text=text)
+    def message(self, chat: int | str, text: str, external_id: str | None = None,
+                channel: str = "telegram") -> Inbound:
+        return Inbound(channel, str(chat), external_id or f"u{next(self.ids)}", text=text)
 
-    async def say(self, chat: int, *texts: str) -> None:
+    async def say(self, chat: int | str, *texts: str, channel: str = "telegram") -> None:
         for text in texts:
-            await self.conversations.submit([self.message(chat, text)])
+            await self.conversations.submit([self.message(chat, text, channel=channel)])
         await self.conversations.idle()
 
 

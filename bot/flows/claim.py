@@ -9,13 +9,23 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from bot import claims, enrolment, heirs
+from bot import claims, enrolment, heirs, proof
 from bot.benefits import ILLNESS, WORK_ACCIDENT, Entitlement, entitlement, funeral_only
 from bot.choices import yes_no
 from bot.context import Context, Turn
 from bot.flows.registration import record_consent
 from bot.i18n import N_, Lines, Money, Msg
-from bot.messages import Choice, FileClaim, Inbound, Media, Reply, StoredDocument, WorkerInfo
+from bot.limits import CHAT_NIKS
+from bot.messages import (
+    Choice,
+    FileClaim,
+    Inbound,
+    Media,
+    Notify,
+    Reply,
+    StoredDocument,
+    WorkerInfo,
+)
 from bot.questions import Question
 from bot.session import Session
 from bot.text import key
@@ -150,8 +160,7 @@ class ClaimReport:
     def __init__(self, labels):
         self.labels = labels
         self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
-            "consent": self._consent, "deceased_nik": self._deceased_nik,
-            "confirm_person": self._confirm_person, "date_of_death": self._date_of_death,
+            "consent": self._consent, "confirm_person": self._confirm_person,
             "heir_nik": self._heir_nik, "closer": self._closer,
             "account_number": self._account_number, "account_holder": self._account_holder,
             "summary": self._summary,
@@ -214,6 +223,9 @@ class ClaimReport:
         if question.name == "heir_phone_confirm":
             self._confirm_phone(s, result.value, turn, ctx)
             return
+        if s.step == "deceased_nik":
+            await self._deceased_nik(s, result.value, turn, ctx, inbound.chat_key)
+            return
         handler = self.handlers.get(s.step, self._store)
         await handler(s, result.value, turn, ctx)
 
@@ -237,15 +249,18 @@ class ClaimReport:
         if record_consent(s, choice, turn, ctx, N_("claim.consent.declined")):
             self._ask_next(s, turn, ctx)
 
-    async def _deceased_nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
-        existing = await ctx.lookup.claim_by_deceased(nik)
-        if existing is not None:
-            s.leave_flow()
-            turn.say(Reply(N_("claim.exists"), {
-                "reference": existing.reference,
-                "status": Msg(STATUS_TEXT[existing.status])}, navigation=True))
-            return
+    async def _deceased_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
+                            chat_key: str) -> None:
+        """Whose death: a chat that does not hold that registration learns only whether a
+        member with this NIK is registered (a masked name to confirm), within the limits;
+        never an existing claim, nor when they registered."""
         worker = await ctx.lookup.worker_by_nik(nik)
+        if not await proof.holds(ctx, chat_key, worker):
+            if await CHAT_NIKS.reached(ctx, chat_key):
+                s.leave_flow()
+                turn.say(proof.limit_reply())
+                return
+            turn.do(CHAT_NIKS.count(chat_key))
         s.data["deceased_nik"] = nik
         s.data["worker"] = worker.reference if worker else None
         if worker:
@@ -261,16 +276,6 @@ class ClaimReport:
         else:
             for name in ("deceased_nik", "worker", "masked_name"):
                 s.data.pop(name, None)
-        self._ask_next(s, turn, ctx)
-
-    async def _date_of_death(self, s: Session, day: date, turn: Turn, ctx: Context) -> None:
-        question = QUESTIONS["date_of_death"]
-        worker = await ctx.lookup.worker_by_nik(s.data["deceased_nik"])
-        if worker and day < worker.registered_on:
-            turn.say(question.error(Err(N_("claim.date_of_death.before_registration"),
-                                        {"registered_on": worker.registered_on})))
-            return
-        s.data["date_of_death"] = day.isoformat()
         self._ask_next(s, turn, ctx)
 
     async def _heir_nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
@@ -329,13 +334,7 @@ class ClaimReport:
             turn.say(Reply(N_("cancel.done"), navigation=True))
             return
         data = s.data
-        existing = await ctx.lookup.claim_by_deceased(data["deceased_nik"])
-        if existing is not None:
-            s.leave_flow()
-            turn.say(Reply(N_("claim.exists"), {"reference": existing.reference,
-                                               "status": Msg(STATUS_TEXT[existing.status])},
-                           navigation=True))
-            return
+        others = await ctx.lookup.open_claims(data["deceased_nik"])
         worker = await ctx.lookup.worker_by_nik(data["deceased_nik"])
         died = date.fromisoformat(data["date_of_death"])
         covered = covered_on(worker, died)
@@ -361,6 +360,17 @@ class ClaimReport:
             documents=documents))
         s.leave_flow()
         params = {"reference": reference, **entitlement_params(estimate)}
+        if others:
+            # Another heir reported this death first: both are kept, for staff to resolve.
+            deceased = data.get("masked_name") or mask_nik(data["deceased_nik"])
+            for other in others:
+                turn.do(Notify(other.chat_key, other.locale, (Reply(
+                    N_("notice.claim.second_report"),
+                    {"reference": other.reference, "deceased": deceased}, navigation=True),)))
+            turn.say(Reply(N_("claim.second_report"), {"reference": reference,
+                                                        "deceased": deceased},
+                           navigation=True))
+            return
         if not covered:
             turn.say(Reply(N_("claim.not_covered"), params, navigation=True))
             return

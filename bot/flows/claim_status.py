@@ -1,17 +1,21 @@
-"""An heir follows their claim from any chat: the claim's reference and their own NIK, both.
-A wrong NIK and an unknown reference get the same answer, and the tries count against the
-chat's hourly look-ups. A claim waiting for documents takes them here, one by one, each
-stored as it comes."""
+"""An heir follows their claim: from the chat it was reported from, with its reference; from
+any other chat, with the reference, their own NIK and the code then sent to the chat the claim
+was reported from (and to the heir's WhatsApp number). A wrong NIK, an unknown reference and a
+wrong code get the same answers, and every try counts against the limits of the NIK and the
+chat (``bot.limits``). A claim waiting for documents takes them here, one by one, each stored as
+it comes."""
 
 import re
 from datetime import date
 
-from bot import claims
+from bot import claims, proof
+from bot.channels import name_of
 from bot.context import Context, Turn
 from bot.flows.claim import STATUS_TEXT, document_error
-from bot.flows.lookup import LIMIT, recent
+from bot.flows.registration import RESEND
 from bot.i18n import N_, Lines, Msg
-from bot.messages import AddDocuments, Inbound, Reply, StoredDocument
+from bot.limits import CHAT_NIKS
+from bot.messages import AddDocuments, Choice, Inbound, Reply, StoredDocument
 from bot.questions import Question
 from bot.session import Session
 from bot.text import key
@@ -24,6 +28,8 @@ QUESTIONS = {q.name: q for q in (
              N_("claim_status.reference.expect"), N_("claim_status.reference.help")),
     Question("heir_nik", N_("claim_status.heir_nik.prompt"), N_("nik.expect"),
              N_("claim_status.heir_nik.help"), validator="nik"),
+    Question("code", N_("claim_status.code_prompt"), N_("proof.code.expect"),
+             N_("claim_status.code_help"), validator="code", choices=(RESEND,)),
     Question("document", N_("claim.document.prompt"), N_("claim.document.expect"),
              N_("claim.document.help")),
 )}
@@ -44,10 +50,6 @@ class ClaimStatus:
         self.labels = labels
 
     def start(self, s: Session, turn: Turn, ctx: Context) -> None:
-        s.lookups = recent(s, ctx.now)
-        if len(s.lookups) >= LIMIT:
-            turn.say(Reply(N_("claim_status.limit"), {"limit": LIMIT}, navigation=True))
-            return
         s.flow, s.step, s.data = self.name, "reference", {}
         turn.say(QUESTIONS["reference"].ask())
 
@@ -79,6 +81,10 @@ class ClaimStatus:
             if isinstance(result, Err):
                 turn.say(question.error(result))
                 return
+            claim = await ctx.lookup.claim_by_reference(result.value)
+            if claim is not None and claim.chat_key == inbound.chat_key:
+                await self._show(s, claim, turn)
+                return
             s.data["reference"], s.step = result.value, "heir_nik"
             turn.say(QUESTIONS["heir_nik"].ask())
             return
@@ -86,12 +92,63 @@ class ClaimStatus:
         if isinstance(result, Err):
             turn.say(question.error(result))
             return
-        s.lookups = [*recent(s, ctx.now), ctx.now.isoformat()]
+        if s.step == "heir_nik":
+            if await CHAT_NIKS.reached(ctx, inbound.chat_key):
+                s.leave_flow()
+                turn.say(proof.limit_reply())
+                return
+            turn.do(CHAT_NIKS.count(inbound.chat_key))
+            s.data.update(heir_nik=result.value, tries=0)
+            await self._send_code(s, turn, ctx, inbound.chat_key)
+        elif isinstance(result.value, Choice):
+            await self._send_code(s, turn, ctx, inbound.chat_key)
+        else:
+            await self._code(s, result.value, turn, ctx, inbound.chat_key)
+
+    async def _claim(self, s: Session, ctx: Context) -> claims.ClaimInfo | None:
+        """The claim asked for, if the heir's NIK given is its heir's."""
         claim = await ctx.lookup.claim_by_reference(s.data["reference"])
-        if claim is None or claim.heir_nik != result.value:
+        return claim if claim is not None and claim.heir_nik == s.data["heir_nik"] else None
+
+    async def _send_code(self, s: Session, turn: Turn, ctx: Context, chat_key: str) -> None:
+        claim = await self._claim(s, ctx)
+        targets = [claim.chat_key] if claim else []
+        if claim and (number := proof.whatsapp_chat(claim.heir_phone)) not in (None, *targets):
+            targets.append(number)
+        sent = await proof.send_code(
+            ctx, turn, purpose=proof.CLAIM_STATUS, nik=s.data["heir_nik"], chat_key=chat_key,
+            locale=s.locale, subject=claim.reference if claim else None, targets=targets,
+            notice=N_("notice.proof.claim_status"),
+            target_locale=claim.locale if claim else "",
+            params={"reference": claim.reference, "channel": name_of(chat_key)} if claim
+            else {})
+        if not sent:
             s.leave_flow()
-            turn.say(Reply(N_("claim_status.not_found"), navigation=True))
             return
+        s.step = "code"
+        turn.say(QUESTIONS["code"].ask())
+
+    async def _code(self, s: Session, code: str, turn: Turn, ctx: Context,
+                    chat_key: str) -> None:
+        claim = await self._claim(s, ctx)
+        outcome = await proof.check_code(
+            ctx, turn, code, purpose=proof.CLAIM_STATUS, nik=s.data["heir_nik"],
+            chat_key=chat_key, subject=claim.reference if claim else None,
+            tries=s.data["tries"])
+        if outcome == proof.PASSED:
+            await self._show(s, claim, turn)
+        elif outcome == proof.WRONG:
+            s.data["tries"] += 1
+            turn.say(QUESTIONS["code"].error(Err(N_("claim_status.code_wrong"), {
+                "left": proof.CODE_TRIES - s.data["tries"]})))
+        else:
+            s.leave_flow()
+            turn.say(proof.limit_reply() if outcome == proof.LIMITED
+                     else Reply(N_("claim_status.not_found"), navigation=True))
+
+    async def _show(self, s: Session, claim: claims.ClaimInfo, turn: Turn) -> None:
+        """Where the claim stands, to a chat that may see it; the documents it still lacks
+        are taken next."""
         missing = claim.missing() if claim.status in claims.WAITING_FOR_DOCUMENTS else ()
         turn.say(Reply(N_("claim_status.shown"), {
             "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status]),

@@ -1,35 +1,32 @@
-"""Checking someone else's cover (a parent's, a neighbour's): their NIK and birth date, both.
+"""Checking someone else's cover (a parent's, a neighbour's): their NIK, then the code their
+own chat was just sent, which they give to whoever they let see it.
 
-A wrong pair and an unknown NIK get the same answer, and a chat may try only ``LIMIT`` times an
-hour, so nobody can find out who is registered by trying NIKs.
+A NIK is no secret (``bot.proof``), so it shows nothing by itself: an unknown NIK and a wrong code
+get the same answers, the owner is told that someone asked, and every try counts against the
+limits of the NIK and of the chat (``bot.limits``), whichever chat or channel it comes from.
 """
 
-import math
-from datetime import date, datetime, timedelta
+from datetime import date
 
+from bot import proof
+from bot.channels import name_of
 from bot.context import Context, Turn
+from bot.flows.registration import RESEND
 from bot.i18n import N_
-from bot.messages import Inbound, Reply
+from bot.limits import CHAT_NIKS
+from bot.messages import Choice, Inbound, Reply
 from bot.programmes import Programmes
 from bot.questions import Question
 from bot.session import Session
 from bot.status import status_reply
-from bot.validators import Err
-
-LIMIT = 5
-WINDOW = timedelta(hours=1)
+from bot.validators import Err, Ok, validate_nik
 
 QUESTIONS = {q.name: q for q in (
     Question("nik", N_("lookup.nik_prompt"), N_("nik.expect"), N_("lookup.nik_help"),
              validator="nik"),
-    Question("birth_date", N_("lookup.birth_date_prompt"), N_("birth_date.expect"),
-             N_("lookup.birth_date_help"), validator="date"),
+    Question("code", N_("lookup.code_prompt"), N_("proof.code.expect"), N_("lookup.code_help"),
+             validator="code", choices=(RESEND,)),
 )}
-
-
-def recent(s: Session, now: datetime) -> list[str]:
-    """The chat's look-ups within the last hour."""
-    return [at for at in s.lookups if now - datetime.fromisoformat(at) < WINDOW]
 
 
 class StatusLookup:
@@ -40,18 +37,14 @@ class StatusLookup:
         self.programmes = programmes
 
     def start(self, s: Session, turn: Turn, ctx: Context) -> None:
-        s.lookups = recent(s, ctx.now)
-        if len(s.lookups) >= LIMIT:
-            wait = datetime.fromisoformat(s.lookups[0]) + WINDOW - ctx.now
-            turn.say(Reply(N_("lookup.limit"), {"limit": LIMIT,
-                                                "minutes": math.ceil(wait.total_seconds() / 60)},
-                           navigation=True))
-            return
         s.flow, s.step, s.data = self.name, "nik", {}
         turn.say(QUESTIONS["nik"].ask())
 
     def niks_wanted(self, s: Session, text: str, today: date) -> set[str]:
-        return {s.data["nik"]} if s.step == "birth_date" else set()
+        if s.step == "code":
+            return {s.data["nik"]}
+        typed = validate_nik(text, today)
+        return {typed.value} if isinstance(typed, Ok) else set()
 
     def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
         turn.say(QUESTIONS[s.step].ask())
@@ -67,13 +60,55 @@ class StatusLookup:
             turn.say(question.error(result))
             return
         if s.step == "nik":
-            s.data["nik"], s.step = result.value, "birth_date"
-            turn.say(QUESTIONS["birth_date"].ask())
+            await self._nik(s, result.value, turn, ctx, inbound.chat_key)
+        elif isinstance(result.value, Choice):
+            await self._send_code(s, turn, ctx, inbound.chat_key)
+        else:
+            await self._code(s, result.value, turn, ctx, inbound.chat_key)
+
+    async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context, chat_key: str) -> None:
+        worker = await ctx.lookup.worker_by_nik(nik)
+        if await proof.holds(ctx, chat_key, worker):
+            s.leave_flow()  # this chat holds it already
+            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
             return
-        s.lookups = [*recent(s, ctx.now), ctx.now.isoformat()]
+        if await CHAT_NIKS.reached(ctx, chat_key):
+            s.leave_flow()
+            turn.say(proof.limit_reply())
+            return
+        turn.do(CHAT_NIKS.count(chat_key))
+        s.data = {"nik": nik, "tries": 0}
+        await self._send_code(s, turn, ctx, chat_key)
+
+    async def _send_code(self, s: Session, turn: Turn, ctx: Context, chat_key: str) -> None:
         worker = await ctx.lookup.worker_by_nik(s.data["nik"])
-        s.leave_flow()
-        if worker is None or worker.birth_date != result.value:
-            turn.say(Reply(N_("lookup.not_found"), navigation=True))
+        sent = await proof.send_code(
+            ctx, turn, purpose=proof.LOOKUP, nik=s.data["nik"], chat_key=chat_key,
+            locale=s.locale, subject=worker.reference if worker else None,
+            targets=await proof.holders(ctx, worker) if worker else [],
+            notice=N_("notice.proof.lookup"), target_locale=worker.locale if worker else "",
+            params={"reference": worker.reference, "full_name": worker.full_name,
+                    "channel": name_of(chat_key)} if worker else {})
+        if not sent:
+            s.leave_flow()
             return
-        turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
+        s.step = "code"
+        turn.say(QUESTIONS["code"].ask())
+
+    async def _code(self, s: Session, code: str, turn: Turn, ctx: Context,
+                    chat_key: str) -> None:
+        worker = await ctx.lookup.worker_by_nik(s.data["nik"])
+        outcome = await proof.check_code(
+            ctx, turn, code, purpose=proof.LOOKUP, nik=s.data["nik"], chat_key=chat_key,
+            subject=worker.reference if worker else None, tries=s.data["tries"])
+        if outcome == proof.PASSED:
+            s.leave_flow()
+            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
+        elif outcome == proof.WRONG:
+            s.data["tries"] += 1
+            turn.say(QUESTIONS["code"].error(Err(N_("lookup.code_wrong"), {
+                "left": proof.CODE_TRIES - s.data["tries"]})))
+        else:
+            s.leave_flow()
+            turn.say(proof.limit_reply() if outcome == proof.LIMITED
+                     else Reply(N_("lookup.not_found"), navigation=True))

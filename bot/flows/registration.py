@@ -8,12 +8,21 @@ first one still unanswered, so correcting an answer is just forgetting it and as
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from bot import enrolment
+from bot import enrolment, proof
+from bot.channels import name_of
 from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
-from bot.flows.lookup import LIMIT, recent
 from bot.i18n import N_, Money, Msg
-from bot.messages import Choice, Inbound, LinkChat, RegisterWorker, Reply
+from bot.limits import CHAT_NIKS
+from bot.messages import (
+    Choice,
+    Inbound,
+    LinkChat,
+    RegisterWorker,
+    Reply,
+    RequestProof,
+    WorkerInfo,
+)
 from bot.occupations import OCCUPATION_LABELS, OCCUPATIONS
 from bot.programmes import Programme, Programmes
 from bot.questions import Question
@@ -41,6 +50,11 @@ SUMMARY_CHOICES = (
     Choice("cancel", N_("summary.cancel")),
 )
 PROGRAMME_CONFIRM_CHOICES = yes_no(N_("programme_confirm.yes"), N_("programme_confirm.no"))
+LINK_CODE = Choice("code", N_("link.how.code"), aliases=("kode", "kirim kode", "code"))
+LINK_STAFF = Choice("staff", N_("link.how.staff"), aliases=(
+    "petugas", "hp hilang", "hp saya hilang", "nomor hilang", "staff", "lost phone"))
+RESEND = Choice("resend", N_("proof.resend"), aliases=("kirim ulang", "kirim lagi", "resend"))
+"""Another code, where the first did not come (limits apply)."""
 NO_PROGRAMME = Choice("none", N_("programme_pick.none"),
                       aliases=("tidak ada", "lainnya", "daerah lain", "lain", "other", "none",
                                "not listed"))
@@ -97,8 +111,10 @@ def questions(rules: Rules) -> dict[str, Question]:
                  N_("programme_pick.help")),
         Question("income", N_("income.prompt"), N_("income.expect"), N_("income.help"),
                  choices=income_choices(rules)),
-        Question("link_birth_date", N_("link.prompt"), N_("birth_date.expect"),
-                 N_("link.help"), validator="date"),
+        Question("link_how", N_("link.how.prompt"), N_("link.how.expect"),
+                 N_("link.how.help"), choices=(LINK_CODE, LINK_STAFF)),
+        Question("link_code", N_("link.code.prompt"), N_("proof.code.expect"),
+                 N_("proof.code.help"), validator="code", choices=(RESEND, LINK_STAFF)),
         Question("summary", N_("summary.prompt"), N_("summary.expect"), N_("summary.help"),
                  choices=SUMMARY_CHOICES),
         Question("edit", N_("edit.prompt"), N_("edit.expect"), N_("edit.help"),
@@ -245,6 +261,8 @@ class Registration:
             return {typed.value} if isinstance(typed, Ok) else set()
         if s.step == "summary":
             return {s.data["nik"]}
+        if s.step in ("link_how", "link_code"):
+            return {s.data["link"]}
         return set()
 
     def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
@@ -278,7 +296,7 @@ class Registration:
                 suggested(s.data, ctx.today, self.programmes)[0]))
         if question.name == "phone_confirm":
             return question.ask({"phone": s.data["sender_phone"]})
-        if step == "link_birth_date":
+        if step == "link_how":
             return question.ask({"nik": mask_nik(s.data["link"])})
         if step == "birth_date_confirm":
             return question.ask({"given": date.fromisoformat(s.data["birth_date"]),
@@ -302,8 +320,8 @@ class Registration:
             self._confirm_phone(s, result.value, turn, ctx)
         elif s.step == "nik":
             await self._nik(s, result.value, turn, ctx, inbound.chat_key)
-        elif s.step == "link_birth_date":
-            await self._link(s, result.value, turn, ctx, inbound.chat_key)
+        elif s.step in ("link_how", "link_code"):
+            await self._prove(s, result.value, turn, ctx, inbound.chat_key)
         else:
             await self.handlers.get(s.step, self._store)(s, result.value, turn, ctx)
 
@@ -316,20 +334,78 @@ class Registration:
             s.data["phone"] = s.data["sender_phone"] if isinstance(answer, Choice) else answer
         self._ask_next(s, turn, ctx)
 
-    async def _link(self, s: Session, born: date, turn: Turn, ctx: Context,
-                    chat_key: str) -> None:
-        """Tries count against the chat's hourly look-ups: nobody can guess birth dates."""
-        s.lookups = recent(s, ctx.now)
-        if len(s.lookups) >= LIMIT:
-            s.leave_flow()
-            turn.say(Reply(N_("claim_status.limit"), {"limit": LIMIT}, navigation=True))
-            return
-        s.lookups.append(ctx.now.isoformat())
+    # --- a NIK registered from another chat ---------------------------------------------
+
+    async def _prove(self, s: Session, answer, turn: Turn, ctx: Context, chat_key: str) -> None:
+        """The chat asks to be linked to the registration of the NIK it typed: a code sent to
+        the chats holding it, or a staff member checking the KTP; or it typed the code."""
         worker = await ctx.lookup.worker_by_nik(s.data["link"])
-        if worker is None or worker.birth_date != born:
-            turn.say(self.questions["link_birth_date"].error(Err(N_("link.mismatch"))))
+        if worker is None:  # removed meanwhile: start again from the NIK
+            s.data.pop("link", None)
+            self._ask_next(s, turn, ctx)
             return
+        value = answer.value if isinstance(answer, Choice) else None
+        if value == "staff":
+            await self._staff_check(s, worker, turn, ctx, chat_key)
+        elif value in ("code", "resend"):
+            await self._send_code(s, worker, turn, ctx, chat_key)
+        elif s.step == "link_code":
+            await self._check_code(s, worker, str(answer), turn, ctx, chat_key)
+        else:
+            turn.say(self._ask(s, s.step, ctx))
+
+    async def _send_code(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
+                         chat_key: str) -> None:
+        sent = await proof.send_code(
+            ctx, turn, purpose=proof.LINK, nik=worker.nik, chat_key=chat_key,
+            locale=s.locale, subject=worker.reference, targets=await proof.holders(ctx, worker),
+            notice=N_("notice.proof.link"), target_locale=worker.locale,
+            params={"reference": worker.reference, "full_name": worker.full_name,
+                    "channel": name_of(chat_key)})
+        if not sent:
+            s.leave_flow()
+            return
+        s.step = "link_code"
+        s.data["tries"] = 0
+        turn.say(self.questions["link_code"].ask())
+
+    async def _check_code(self, s: Session, worker: WorkerInfo, code: str, turn: Turn,
+                          ctx: Context, chat_key: str) -> None:
+        outcome = await proof.check_code(ctx, turn, code, purpose=proof.LINK, nik=worker.nik,
+                                         chat_key=chat_key, subject=worker.reference,
+                                         tries=s.data.get("tries", 0))
+        if outcome == proof.PASSED:
+            await self._link(s, worker, turn, ctx, chat_key)
+        elif outcome == proof.WRONG:
+            s.data["tries"] = s.data.get("tries", 0) + 1
+            turn.say(self.questions["link_code"].error(Err(N_("proof.code.wrong"), {
+                "left": proof.CODE_TRIES - s.data["tries"]})))
+        else:
+            s.leave_flow()
+            turn.say(proof.limit_reply() if outcome == proof.LIMITED
+                     else Reply(N_("proof.failed"), navigation=True))
+
+    async def _staff_check(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
+                           chat_key: str) -> None:
+        """A lost phone: a numbered request the person shows at the office with their KTP."""
+        waiting = await ctx.lookup.open_proof(chat_key, proof.LINK, worker.reference, ctx.now,
+                                              method=proof.STAFF)
+        if waiting is not None:
+            reference = waiting.reference
+        else:
+            reference = f"TAUT-{await ctx.lookup.next_number('TAUT'):06d}"
+            turn.do(RequestProof(proof.LINK, worker.reference, chat_key, s.locale,
+                                 ctx.now + proof.STAFF_TTL, reference=reference))
+        s.leave_flow()
+        turn.say(Reply(N_("link.staff_requested"), {"reference": reference}, navigation=True))
+
+    async def _link(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
+                    chat_key: str) -> None:
+        """Proven: this chat holds the registration from now, and the others are told."""
         turn.do(LinkChat(worker.reference, chat_key))
+        for effect in proof.linked_notices(worker, chat_key,
+                                           await proof.holders(ctx, worker), ctx.now):
+            turn.do(effect)
         s.leave_flow()
         turn.say(Reply(N_("link.done"), {"full_name": worker.full_name,
                                          "reference": worker.reference},
@@ -352,15 +428,23 @@ class Registration:
 
     async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context, chat_key: str) -> None:
         existing = await ctx.lookup.worker_by_nik(nik)
+        if await proof.holds(ctx, chat_key, existing):
+            turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
+                           choices=(STATUS,)))
+            return
+        if await CHAT_NIKS.reached(ctx, chat_key):
+            s.leave_flow()
+            turn.say(proof.limit_reply())
+            return
+        turn.do(CHAT_NIKS.count(chat_key))
         if existing is not None:
-            mine = [w.reference for w in await ctx.lookup.workers_of_chat(chat_key)]
-            if existing.reference in mine:
-                turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
-                               choices=(STATUS,)))
+            # Registered from another chat (a new phone, WhatsApp besides Telegram): this
+            # chat learns nothing of it until it proves the registration is its own, except
+            # where it writes from the WhatsApp number registered with it.
+            if chat_key == proof.whatsapp_chat(existing.phone):
+                await self._link(s, existing, turn, ctx, chat_key)
                 return
-            # Registered from another chat (Telegram, an old phone): the same person links
-            # this chat by confirming the date of birth.
-            s.data["link"], s.step = nik, "link_birth_date"
+            s.data["link"], s.step = nik, "link_how"
             turn.say(self._ask(s, s.step, ctx))
             return
         s.data["nik"] = nik
