@@ -6,9 +6,9 @@
                               (needs TWILIO_* and PUBLIC_BASE_URL)
     python main.py chat       chat with the bot in this terminal
     python main.py db upgrade apply database migrations (run and chat do it too)
-    python main.py staff add --telegram-id ID|--whatsapp NUMBER --role admin|verifier
+    python main.py staff add --telegram-id ID|--whatsapp NUMBER|--terminal --role admin|verifier
                               [--name NAME]
-    python main.py staff remove --telegram-id ID|--whatsapp NUMBER | staff list
+    python main.py staff remove --telegram-id ID|--whatsapp NUMBER|--terminal | staff list
     python main.py staff log [--limit N]
     python main.py import-dtsen FILE.csv   load the city's DTSEN extract (needs DTSEN_HMAC_KEY)
     python main.py export-enrolment --programme ID [--output FILE]
@@ -23,19 +23,27 @@
     python main.py broadcast-cancel ID     stop it
 """
 
+import sys
+
+if __name__ == "__main__":  # before the imports below: see models/migrate_first.py
+    from models.migrate_first import migrate_first
+
+    migrate_first(sys.argv[1:])
+
 import argparse
 import asyncio
 import contextlib
 import getpass
 import json
 import logging
+import os
 import signal
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from bot.broadcasting import READY
+from bot.channels import BROADCAST, TERMINAL
 from bot.config import BadSetting, Settings, load_settings
 from bot.i18n import N_
 from bot.quiet_hours import WIB
@@ -50,6 +58,7 @@ from handlers.broadcast_commands import (
     limiters,
 )
 from handlers.broadcasts import BroadcastDelivery, ProgressReports
+from handlers.console import LOCAL_CHAT as TERMINAL_CHAT
 from handlers.console import TerminalChannel
 from handlers.conversations import Conversations, utc_now
 from handlers.media import MediaStore
@@ -57,6 +66,7 @@ from handlers.startup import (
     StartupError,
     build,
     card_key,
+    links_key,
     load_catalogs,
     open_store,
     start_telegram,
@@ -67,6 +77,7 @@ from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
 from models.migrate import upgrade
+from models.private_files import private_folder
 from models.reminders import ReminderDays, Reminders
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
@@ -128,7 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cast.add_argument("--occupation", help="only this occupation (e.g. ojek, nelayan)")
     cast.add_argument("--kelurahan", help="only this kelurahan")
     cast.add_argument("--language", choices=["id", "en"], help="only this language")
-    cast.add_argument("--channel", choices=["telegram", "whatsapp"], help="only this channel")
+    cast.add_argument("--channel", choices=BROADCAST, help="only this channel")
     cast.add_argument("--at", type=jakarta_time, metavar="'YYYY-MM-DD HH:MM'",
                       help="send then (Jakarta time) instead of now; the running bot sends it")
     cast.add_argument("--yes", action="store_true", help="send without asking to confirm")
@@ -149,6 +160,9 @@ def who(parser: argparse.ArgumentParser) -> None:
                       help="their numeric Telegram user id")
     chat.add_argument("--whatsapp", type=whatsapp_number,
                       help="their WhatsApp number, e.g. 081234567890 or +6281234567890")
+    chat.add_argument("--terminal", action="store_true",
+                      help="the terminal chat of this machine (python main.py chat), to try "
+                           "the staff commands locally")
 
 
 def jakarta_time(text: str) -> datetime:
@@ -215,7 +229,7 @@ async def run(settings: Settings) -> None:
     replies still being sent (``Conversations.stop``)."""
     store = await open_store(settings)
     catalogs, conversations = await build(settings, store)
-    media = MediaStore(settings.storage_dir)
+    media = conversations.media
     # The web side (uvicorn, Starlette; with WhatsApp, Twilio's client and aiohttp, ~28 MB)
     # is imported only where a webhook is configured: a Telegram bot that polls needs none.
     telegram: TelegramChannel | None = None
@@ -253,7 +267,7 @@ async def run(settings: Settings) -> None:
                 settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
                 settings.twilio_whatsapp_from, settings.public_base_url,
                 api_base_url=settings.twilio_api_base_url, media=media,
-                links=MediaLinks(settings.public_base_url, conversations.engine.card_key),
+                links=MediaLinks(settings.public_base_url, await links_key(store)),
                 store=store, templates=templates)
             conversations.add_channel("whatsapp", whatsapp)
         await conversations.start()
@@ -264,7 +278,8 @@ async def run(settings: Settings) -> None:
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
                           settings.twilio_auth_token.get_secret_value() if whatsapp else None,
                           on_status=whatsapp.status_report if whatsapp else None,
-                          media=SignedMedia(conversations.engine.card_key,
+                          media=SignedMedia(await links_key(store),
+                                            conversations.engine.card_key,
                                             conversations.engine.programmes, media),
                           telegram=hook)
             web = WebServer(app, settings.host, settings.port)
@@ -356,14 +371,20 @@ async def run_chat(settings: Settings) -> None:
 
 
 async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
-    """The ``staff`` commands; every change is recorded with the operator's login as actor."""
-    store = await open_store(settings)
+    """The ``staff`` commands; every change is recorded with the operator's login as actor.
+    Listing reads a database that exists; adding makes one if there is none yet."""
+    changes = args.action in ("add", "remove")
+    store = await open_store(settings, create=changes, announce=not changes)
     directory = StaffDirectory(store)
     actor = f"cli:{getpass.getuser()}"
     now = utc_now()
     try:
-        channel, chat_id = (("telegram", args.telegram) if getattr(args, "telegram", None)
-                            else ("whatsapp", getattr(args, "whatsapp", None)))
+        if getattr(args, "terminal", False):
+            channel, chat_id = TERMINAL, TERMINAL_CHAT
+        elif getattr(args, "telegram", None):
+            channel, chat_id = "telegram", args.telegram
+        else:
+            channel, chat_id = "whatsapp", getattr(args, "whatsapp", None)
         if args.action == "add":
             new = await directory.add(channel, chat_id, args.role, args.name, actor, now)
             print(f"{'added' if new else 'updated'}: {channel} {chat_id} as {args.role}")
@@ -372,7 +393,11 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
                 raise StartupError(f"{channel} {chat_id} is not staff")
             print(f"removed: {channel} {chat_id}")
         elif args.action == "list":
-            for m in await directory.members():
+            members = await directory.members()
+            if not members:
+                print("nobody is staff yet: add someone with python main.py staff add "
+                      "--telegram-id ID (or --whatsapp NUMBER, or --terminal) --role admin")
+            for m in members:
                 print(f"{m.channel} {m.chat_id}\t{m.role}\t{m.name or '-'}\t"
                       f"since {m.added_at:%Y-%m-%d}")
         else:
@@ -417,9 +442,10 @@ async def export_batch(settings: Settings, programme_id: str, output: Path | Non
         raise StartupError(f"unknown programme {programme_id!r}; the programmes are: "
                            + ", ".join(p.id for p in programmes.programme))
     now = utc_now()
-    path = output or Path(f"enrolment-{programme.id}-{now.astimezone(WIB):%Y%m%d}.csv")
+    path = output or private_folder(settings.exports_dir) / (
+        f"enrolment-{programme.id}-{now.astimezone(WIB):%Y%m%d}.csv")
     catalogs = load_catalogs()
-    store = await open_store(settings)
+    store = await open_store(settings, create=False, announce=True)
     try:
         written = await export_enrolment(store, catalogs, programme, path,
                                          f"cli:{getpass.getuser()}", now)
@@ -430,7 +456,7 @@ async def export_batch(settings: Settings, programme_id: str, output: Path | Non
         raise StartupError(f"cannot write {path}: {exc.strerror}") from None
     finally:
         await store.close()
-    print(f"{written} workers written to {path}")
+    print(f"{written} worker{'' if written == 1 else 's'} written to {path}")
 
 
 async def import_kpj(settings: Settings, path: Path) -> None:
@@ -454,7 +480,7 @@ async def import_kpj(settings: Settings, path: Path) -> None:
 
 async def check_card(settings: Settings, token: str) -> bool:
     """``verify-card``: one line on whether the card is genuine and active; True if both."""
-    store = await open_store(settings)
+    store = await open_store(settings, create=False, announce=True)
     try:
         genuine, line = await verify_card(store, await card_key(settings, store), token,
                                           settings.programmes(),
@@ -486,6 +512,7 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # whatever it creates (the database, files, exports) is the bot's alone
     args = parse_args(argv)
     try:
         settings = load_settings()

@@ -93,7 +93,7 @@ GROUPS = (
     Group(30, 7, "kendari-sertakan", "7471", 0.12),
     Group(37, 10, "jambi", "1571", 0.20),
     Group(47, 2, "jambi-keagamaan", "1571", 0.10),
-    Group(49, 6, "sijunjung", "1304", 0.15),
+    Group(49, 6, "sijunjung", "1303", 0.15),
     Group(55, 45, None, None),
 )
 GROUP_OF = [g for g in GROUPS for _ in range(g.width)]

@@ -159,10 +159,15 @@ def read_card_token(key: bytes, token: str) -> CardClaim | None:
 
 LINKS = {
     "card": ("LDL1", _REFERENCE),
-    "file": ("LDF1", re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|webp|pdf)")),
+    "file": ("LDF1", re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|webp|pdf)"
+                                r"@[a-z]{1,20}:[0-9]{1,20}")),
 }
-"""What a link may name: a card (by its registration) or a received file (by its stored path);
-each kind has its own prefix under the MAC, so one cannot stand for the other."""
+"""What a link may name: a card (by its registration) or a received file (by its stored path,
+``@`` the staff chat it was sent to); each kind has its own prefix under the MAC, so one cannot
+stand for the other."""
+LINK_LIFETIME_S = 3600
+"""The longest a link works, whatever its token says: Twilio fetches it within seconds."""
+CLOCK_SKEW_S = 60
 
 
 def sign_link(key: bytes, kind: str, subject: str, expires: int) -> str:
@@ -179,8 +184,9 @@ def sign_link(key: bytes, kind: str, subject: str, expires: int) -> str:
 
 
 def read_link(key: bytes, kind: str, token: str, now: float) -> str | None:
-    """What a link of this kind names, if it is genuine and not expired; None for anything
-    else."""
+    """What a link of this kind names, if it is genuine, not expired and made to last no
+    longer than ``LINK_LIFETIME_S`` (a token from a leaked key cannot be made to last); None
+    for anything else."""
     _check_key(key)
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
@@ -196,7 +202,7 @@ def read_link(key: bytes, kind: str, token: str, now: float) -> str | None:
         return None
     try:
         subject, expires = raw.decode("ascii").split("|")
-        expired = int(expires) < now
+        expired = not now <= int(expires) <= now + LINK_LIFETIME_S + CLOCK_SKEW_S
     except (UnicodeDecodeError, ValueError):
         return None
     return None if expired or not pattern.fullmatch(subject) else subject

@@ -1,5 +1,11 @@
-"""Settings, from the environment or an optional ``.env`` file (names are case-insensitive)."""
+"""Settings, from the environment or an optional ``.env`` file (names are case-insensitive).
 
+The ``.env`` read is the project's own (next to ``main.py``), wherever a command is run from;
+``LINDUNGI_ENV_FILE`` names another one, or, empty, none (the test suite sets it empty, so a
+developer's ``.env`` cannot change what the tests do). Paths by default are under the
+project's ``data/`` folder, never the working directory."""
+
+import os
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,8 +21,11 @@ from bot.quiet_hours import QuietHours, parse_quiet_hours
 from bot.rules import Rules
 from bot.templates import NO_TEMPLATES, BadTemplates, Templates, parse_templates
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lindungi.db"
-DEFAULT_PROGRAMMES_FILE = Path(__file__).resolve().parent.parent / "programmes.toml"
+PROJECT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT / "data"
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{DATA_DIR / 'lindungi.db'}"
+DEFAULT_PROGRAMMES_FILE = PROJECT / "programmes.toml"
+ENV_FILE_VARIABLE = "LINDUNGI_ENV_FILE"
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
 TWILIO_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 WHATSAPP_NUMBER = re.compile(r"(?:whatsapp:)?\+?([1-9][0-9]{7,14})")
@@ -26,8 +35,20 @@ TWILIO_SETTINGS = ("twilio_account_sid", "twilio_auth_token", "twilio_whatsapp_f
 """WhatsApp is on when all three are set; some but not all is a mistake."""
 
 
+def env_file() -> Path | None:
+    """The ``.env`` to read: ``LINDUNGI_ENV_FILE`` if set (empty: none), else the project's."""
+    chosen = os.environ.get(ENV_FILE_VARIABLE)
+    if chosen is None:
+        return PROJECT / ".env"
+    return Path(chosen) if chosen else None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    def __init__(self, **values):
+        values.setdefault("_env_file", env_file())
+        super().__init__(**values)
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -35,7 +56,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     default_locale: Literal["id", "en"] = "id"
     session_ttl_hours: float = Field(24.0, gt=0)
-    journal_retention_days: float = Field(7.0, gt=0)
+    journal_retention_days: float = Field(7.0, ge=2)
+    """How long a handled message's id is kept, so a webhook replayed later (Telegram and
+    Twilio retry for up to a day) is still recognised and not handled twice."""
     income_brackets: tuple[int, ...] = (1_000_000, 2_000_000, 3_000_000, 5_000_000)
     jkk_rate_percent: float = Field(1.0, ge=0, le=100)
     jkm_monthly: int = Field(6_800, ge=0)
@@ -43,7 +66,9 @@ class Settings(BaseSettings):
     programmes_file: Path = DEFAULT_PROGRAMMES_FILE
     dtsen_hmac_key: SecretStr | None = None
     """The secret NIKs are hashed with before they are matched against DTSEN."""
-    storage_dir: Path = Path("data/files")
+    storage_dir: Path = DATA_DIR / "files"
+    exports_dir: Path = DATA_DIR / "exports"
+    """Where ``export-enrolment`` writes when given no ``--output`` (0700, ignored by git)."""
     """Where claim documents are kept (content-addressed; readable by the bot's user only)."""
     card_signing_key: SecretStr | None = None
     """Signs the QR code of membership cards; without it, a key kept in the database."""

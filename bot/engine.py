@@ -8,7 +8,7 @@ else goes to the step the user is at, which answers every input, valid or not. S
 """
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot import enrolment, proof
@@ -20,7 +20,8 @@ from bot.flows.claim import ClaimReport
 from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
-from bot.i18n import LOCALES, N_, Catalogs, Msg
+from bot.i18n import LOCALES, N_, NP_, Catalogs, Msg, Plural
+from bot.limits import CHAT_FILE_BYTES, CHAT_FILES
 from bot.messages import Choice, Effect, Inbound, Notify, OptOut, Reply, UnlinkChat
 from bot.programmes import Programmes
 from bot.questions import Question
@@ -98,6 +99,7 @@ class Engine:
     async def handle(self, session: Session | None, inbound: Inbound, ctx: Context) -> Outcome:
         s = copy.deepcopy(session) if session else self.new_session()
         turn = Turn()
+        inbound = await self._within_quota(inbound, turn, ctx)
         text = clean(inbound.text) if inbound.kind == "text" else ""
         command = self.command(text) if inbound.kind == "text" else None
         staff = staff_command(text) if inbound.kind == "text" else None
@@ -129,6 +131,22 @@ class Engine:
         else:
             await self._answer_menu(s, inbound, text, turn, ctx)
         return self._finish(s, turn, ctx)
+
+    @staticmethod
+    async def _within_quota(inbound: Inbound, turn: Turn, ctx: Context) -> Inbound:
+        """A file stored for this chat counts against its files and bytes of the day; past
+        them it reaches the flows refused as "quota" (and, kept by none, is deleted)."""
+        media = inbound.media
+        if media is None or media.path is None:
+            return inbound
+        key = inbound.chat_key
+        if await CHAT_FILES.reached(ctx, key) or CHAT_FILE_BYTES.exceeded_by(
+                await CHAT_FILE_BYTES.used(ctx, key), media.size):
+            return replace(inbound, media=replace(media, sha256=None, path=None,
+                                                  refused="quota"))
+        turn.do(CHAT_FILES.count(key))
+        turn.do(CHAT_FILE_BYTES.count(key, media.size))
+        return inbound
 
     def _compose(self, s: Session, role: str, turn: Turn, ctx: Context) -> None:
         """``/siaran``: an admin starts composing a broadcast."""
@@ -320,8 +338,9 @@ class Engine:
                         N_("notice.unlinked"), {"reference": worker.reference},
                         navigation=True),)))
                     removed += 1
-        turn.say(Reply(N_("unlink.done") if removed else N_("unlink.none"),
-                       {"count": removed}, navigation=True))
+        turn.say(Reply(N_("unlink.done"), {"chats": Plural(NP_("unlink.chats"), removed)},
+                       navigation=True) if removed else Reply(N_("unlink.none"),
+                                                              navigation=True))
 
     async def _card(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         """The card of every active worker registered from this chat."""

@@ -5,7 +5,8 @@ never be stale or missing: a missing catalog stops start-up, and a test checks t
 the code uses is translated in every language.
 """
 
-from collections.abc import Mapping
+import gettext
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,11 @@ DOMAIN = "messages"
 def N_(msgid: str) -> str:
     """Marks a message id for extraction (``pybabel extract -k N_``); returns it unchanged."""
     return msgid
+
+
+NP_ = N_
+"""Marks the id of a message with plural forms (``msgid_plural`` in the catalogs, the same
+id), used as ``Plural(NP_("…"), n)``."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,17 @@ class Msg:
 
 
 @dataclass(frozen=True)
+class Plural:
+    """A count with its words in the reader's language ("1 recipient", "2 recipients", "2
+    penerima"): the form of the message the catalog's ``Plural-Forms`` picks for ``n``,
+    with ``{n}`` and ``params`` filled in."""
+
+    msgid: str
+    n: int
+    params: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Lines:
     """Several messages as one parameter, a line each (e.g. a list of registrations)."""
 
@@ -78,6 +95,8 @@ class Catalogs:
 
     def __init__(self, directory: Path = LOCALES_DIR, locales: tuple[str, ...] = LOCALES):
         self.messages: dict[str, dict[str, str]] = {}
+        self.plurals: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._plural_form: dict[str, Callable[[int], int]] = {}
         for locale in locales:
             path = directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
             if not path.is_file():
@@ -89,13 +108,30 @@ class Catalogs:
                 for m in catalog
                 if m.id and isinstance(m.id, str) and m.string and not m.fuzzy
             }
+            self.plurals[locale] = {
+                m.id[0]: tuple(m.string)
+                for m in catalog
+                if isinstance(m.id, tuple) and all(m.string) and not m.fuzzy
+            }
+            self._plural_form[locale] = gettext.c2py(catalog.plural_expr)
 
     def has(self, locale: str, msgid: str) -> bool:
-        return msgid in self.messages.get(locale, {})
+        return msgid in self.messages.get(locale, {}) or msgid in self.plurals.get(locale, {})
+
+    def plural(self, locale: str, value: Plural) -> str:
+        """``value`` in ``locale`` (falling back to Indonesian): Babel's ngettext, by id."""
+        if value.msgid not in self.plurals.get(locale, {}):
+            locale = LOCALES[0]
+        forms = self.plurals[locale].get(value.msgid, (value.msgid,))
+        form = forms[min(self._plural_form[locale](value.n), len(forms) - 1)]
+        params = {k: self.format(v, locale) for k, v in (value.params or {}).items()}
+        return form.format_map({**params, "n": format_value(value.n, locale)})
 
     def placeholders(self, msgid: str) -> set[str] | None:
         """The ``{names}`` a message takes (from its Indonesian text); None: no such message."""
         text = self.messages[LOCALES[0]].get(msgid)
+        if text is None and msgid in self.plurals[LOCALES[0]]:
+            text = " ".join(self.plurals[LOCALES[0]][msgid])
         if text is None:
             return None
         return {name for _, name, _, _ in Formatter().parse(text) if name}
@@ -115,6 +151,8 @@ class Catalogs:
             return self.text(locale, value.msgid, value.params)
         if isinstance(value, Lines):
             return "\n".join(self.format(item, locale) for item in value.items)
+        if isinstance(value, Plural):
+            return self.plural(locale, value)
         return format_value(value, locale)
 
 

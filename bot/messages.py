@@ -28,7 +28,9 @@ class Media:
     path: str | None = None
     """Where it is, relative to the storage folder (``STORAGE_DIR``)."""
     file_name: str | None = None
-    refused: Literal["type", "size", "download"] | None = None
+    refused: Literal["type", "size", "download", "quota"] | None = None
+    """Why it was not kept: not a photo or PDF; too big; could not be fetched; the chat sent
+    more files today than ``bot.limits`` allows."""
 
 
 @dataclass(frozen=True)

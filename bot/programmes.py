@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.occupations import OCCUPATION_LABELS
-from bot.validators import PROVINCES
+from bot.regions import regency, same_name
 
 Benefit = Literal["JKK", "JKM"]
 
@@ -20,17 +20,28 @@ class Region(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     codes: tuple[str, ...] = Field(min_length=1)
-    """Regency/city codes: the first four digits of the NIKs of people living there."""
+    """Kemendagri regency/city codes (``bot.regions``): the first four digits of the NIKs of
+    people living there."""
     name: str = Field(min_length=2)
+    """Shown to workers; for one code, the regency's own name ("Kabupaten Sijunjung")."""
 
     @field_validator("codes")
     @classmethod
     def _codes(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
         for code in codes:
-            valid = len(code) == 4 and code.isdigit() and code[:2] in PROVINCES
-            if not valid or code[2:] == "00":
-                raise ValueError(f"{code!r} is not a regency/city code like \"1371\"")
+            if regency(code) is None:
+                raise ValueError(f"{code!r} is not a Kemendagri regency/city code (the first "
+                                 f"four digits of a NIK, e.g. \"1371\" for Kota Padang)")
         return codes
+
+    @model_validator(mode="after")
+    def _name(self) -> "Region":
+        if len(self.codes) == 1:
+            official = regency(self.codes[0]).name
+            if not same_name(self.name, official):
+                raise ValueError(f"{self.name!r} is not the name of {self.codes[0]}: "
+                                 f"Kemendagri calls it {official!r}")
+        return self
 
 
 class Period(BaseModel):

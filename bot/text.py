@@ -10,15 +10,24 @@ _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
+JOINERS = frozenset("\u00ad\u200c\u200d\u2060\ufeff")
+"""Format characters that sit inside a word (soft hyphen, zero-width (non-)joiner, word joiner,
+byte-order mark): removed. Every other control or format character (direction marks and
+embeddings, zero-width space) stands between words: it becomes a space, so "Budi<RLM>Santoso"
+stays two words."""
+
+
 def clean(text: str) -> str:
-    """NFKC-normalise, drop control and format characters, collapse whitespace."""
+    """NFKC-normalise, drop or space out control and format characters, collapse
+    whitespace."""
     text = unicodedata.normalize("NFKC", text)
-    kept = "".join(
-        " " if ch in "\t\r\n" else ch
-        for ch in text
-        if ch in "\t\r\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
-    return _SPACES.sub(" ", kept).strip()
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch in JOINERS or category in ("Cs", "Co", "Cn"):
+            continue
+        kept.append(" " if category in ("Cc", "Cf") else ch)
+    return _SPACES.sub(" ", "".join(kept)).strip()
 
 
 def words(text: str) -> list[str]:

@@ -9,13 +9,24 @@ import sys
 from datetime import timedelta
 
 from bot.broadcasting import MAX_TEXT, Audience, Progress, finish_time, sending_seconds
+from bot.channels import NAMES
 from bot.config import Settings
+from bot.enrolment import STATUSES
+from bot.i18n import NP_, Plural
+from bot.occupations import OCCUPATIONS
 from bot.quiet_hours import WIB
 from bot.templates import notice_values
 from handlers.broadcasts import BroadcastDelivery
 from handlers.conversations import Conversations, utc_now
 from handlers.ratelimit import RateLimiter
-from handlers.startup import StartupError, build, open_store, start_telegram
+from handlers.startup import (
+    StartupError,
+    build,
+    links_key,
+    load_catalogs,
+    open_store,
+    start_telegram,
+)
 from handlers.telegram import TelegramChannel
 from models.broadcasts import Broadcasts, NotApplicable
 
@@ -29,7 +40,16 @@ def broadcast_lease(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.broadcast_lease_s)
 
 
-def audience_of(args: argparse.Namespace) -> Audience:
+def audience_of(args: argparse.Namespace, settings: Settings) -> Audience:
+    """The audience the flags name; a programme, status or occupation that does not exist is
+    refused naming those that do (a typo would otherwise reach nobody, silently)."""
+    known = {"--programme": (args.programme,
+                             [p.id for p in settings.programmes().programme]),
+             "--status": (args.status, list(STATUSES)),
+             "--occupation": (args.occupation, [o.value for o in OCCUPATIONS])}
+    for flag, (given, values) in known.items():
+        if given is not None and given not in values:
+            raise StartupError(f"unknown {flag} {given!r}; known: {', '.join(values)}")
     return Audience(programme=args.programme, status=args.status, occupation=args.occupation,
                     kelurahan=args.kelurahan, locale=args.language, channel=args.channel)
 
@@ -52,7 +72,7 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
     store = await open_store(settings)
     try:
         broadcasts = Broadcasts(store)
-        audience = audience_of(args)
+        audience = audience_of(args, settings)
         today = utc_now().astimezone(WIB).date()
         try:
             preview = await broadcasts.preview(audience, args.template, today)
@@ -60,14 +80,25 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
             raise StartupError(
                 f"--template {args.template} goes to heirs of claims waiting for documents: "
                 f"filter it by --language and --channel only (not {exc})") from None
+        if preview.total == 0:
+            raise StartupError("nobody matches these filters, so nothing would be sent: "
+                               "check --programme, --status, --occupation, --kelurahan, "
+                               "--language and --channel")
+        if preview.reachable == 0:
+            raise StartupError(f"all {preview.total} who match said STOP, so nothing would "
+                               f"be sent")
         rates = settings.rules().broadcast_rates
         seconds = sending_seconds(preview.by_channel, rates)
-        print(f"{preview.total} recipients ({preview.opted_out} said STOP and are skipped); "
-              f"about {duration(seconds)} at "
-              + ", ".join(f"{rates[c]:g}/s on {CHANNEL_NAMES[c]}"
+        recipients = load_catalogs().plural("en", Plural(NP_("broadcast.recipients"),
+                                                         preview.total))
+        print(f"{recipients} ({preview.opted_out} said STOP and are skipped); about "
+              f"{duration(seconds)} at "
+              + ", ".join(f"{rates[c]:g}/s on {NAMES[c]}"
                           for c in sorted(preview.by_channel)))
-        if preview.reachable == 0:
-            raise StartupError("nobody to send to: check the filters")
+        quiet = settings.quiet()
+        if quiet is not None:
+            print(f"nothing goes out in the quiet hours ({quiet} Jakarta time): what is left "
+                  f"then waits for the running bot to send it at {quiet.end:%H:%M}")
         if args.at is not None and args.at <= utc_now():
             raise StartupError(f"{args.at:%Y-%m-%d %H:%M} (Jakarta time) has passed (--at)")
         if not args.yes:
@@ -83,7 +114,6 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
                                        f"cli:{getpass.getuser()}", utc_now(), args.at,
                                        args.template, today)
         print(f"broadcast {made.broadcast_id}: {made.pending} to send")
-        quiet = settings.quiet()
         if args.at is not None:
             print(f"scheduled for {args.at:%Y-%m-%d %H:%M} Jakarta time: the running bot "
                   f"sends it then (outside the quiet hours, {quiet or 'none'})")
@@ -136,13 +166,13 @@ async def broadcast_senders(settings: Settings, conversations: Conversations) ->
             settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
             settings.twilio_whatsapp_from, settings.public_base_url,
             api_base_url=settings.twilio_api_base_url,
-            links=MediaLinks(settings.public_base_url, conversations.engine.card_key),
+            links=MediaLinks(settings.public_base_url,
+                             await links_key(conversations.store)),
             store=conversations.store,
             templates=settings.templates(notice_values(conversations.renderer.catalogs).get))
     return senders
 
 
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
 
 
 def duration(seconds: float) -> str:
@@ -151,7 +181,7 @@ def duration(seconds: float) -> str:
 
 
 async def broadcast_status(settings: Settings, broadcast_id: int) -> bool:
-    store = await open_store(settings)
+    store = await open_store(settings, create=False, announce=True)
     try:
         progress = await Broadcasts(store).progress(broadcast_id)
     finally:
@@ -180,7 +210,7 @@ def expected_finish(settings: Settings, progress: Progress) -> str:
 
 
 async def broadcast_cancel(settings: Settings, broadcast_id: int) -> bool:
-    store = await open_store(settings)
+    store = await open_store(settings, create=False, announce=True)
     try:
         before = await Broadcasts(store).progress(broadcast_id)
         if before is None:

@@ -12,15 +12,20 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.cards import CardData
+from bot.channels import TERMINAL
+from bot.config import DATA_DIR
 from bot.messages import Inbound, Rendered
 from handlers.conversations import Conversations
+from models.private_files import private_file, private_folder
 
-CHANNEL = "terminal"
-CARDS_DIR = Path("data/cards")
+CHANNEL = TERMINAL
+LOCAL_CHAT = "local"
+"""The one chat of the terminal: ``staff add --terminal`` makes it staff."""
+CARDS_DIR = DATA_DIR / "cards"
 
 
 class TerminalChannel:
-    def __init__(self, conversations: Conversations, intro: str, chat_id: str = "local",
+    def __init__(self, conversations: Conversations, intro: str, chat_id: str = LOCAL_CHAT,
                  stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout,
                  cards_dir: Path = CARDS_DIR):
         self.conversations = conversations
@@ -43,11 +48,11 @@ class TerminalChannel:
 
     def _save_card(self, card: CardData) -> Path:
         """Write the card's PNG under ``cards_dir`` (a card issued again replaces the old file)."""
-        self.cards_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.cards_dir)
         path = self.cards_dir / f"kartu-{card.reference}.png"
         from handlers.card_image import render_card  # Pillow and qrcode, only when needed
 
-        path.write_bytes(render_card(card))
+        private_file(path).write_bytes(render_card(card))
         return path
 
     async def chat(self) -> None:

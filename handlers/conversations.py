@@ -28,6 +28,7 @@ from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.session import Session
 from handlers.effects import apply_effects
+from handlers.media import MediaStore
 from models.store import Store, Tx
 
 log = logging.getLogger("lindungi.conversations")
@@ -79,8 +80,13 @@ class Conversations:
     def __init__(self, store: Store, engine: Engine, renderer: Renderer, *,
                  clock: Callable[[], datetime] = utc_now,
                  references: Callable[[], str] = new_reference,
-                 journal_retention: timedelta = timedelta(days=7)):
+                 journal_retention: timedelta = timedelta(days=7),
+                 media: MediaStore | None = None):
+        """``media``: where the channels store the files users send; a file no claim and no
+        conversation keeps after its message is handled is deleted there at once."""
         self.store = store
+        self.media = media
+        self._received: set[str] = set()
         self.journal_retention = journal_retention
         self.engine = engine
         self.renderer = renderer
@@ -223,6 +229,7 @@ class Conversations:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            await self._discard_unused()  # before the replies: once told, it is gone
             for delivery in deliveries:
                 self._deliver_later(*delivery)
             if self._held_released:
@@ -301,7 +308,21 @@ class Conversations:
                 self._held_released = True
             await tx.flush()
             await tx.journal(journal)
+        self._received.update(i.media.path for i in fresh if i.media and i.media.path)
         return deliveries
+
+    async def _discard_unused(self) -> None:
+        """Delete the files just received that nothing kept: a photo sent where text was
+        asked, a file past the chat's quota. Personal data is not kept without a purpose."""
+        received, self._received = self._received, set()
+        if self.media is None or not received:
+            return
+        try:
+            unused = received - await self.store.files_in_use(received)
+            for path in unused:
+                await asyncio.to_thread(self.media.discard, path)
+        except Exception as exc:  # the sweep's prune deletes them later
+            log.warning("could not delete unused files: %s", database_error(exc))
 
     @staticmethod
     def _journal_row(inbound: Inbound, replies: list[Rendered], now: datetime) -> dict:

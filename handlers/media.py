@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.messages import MAX_MEDIA_BYTES, MEDIA_TYPES, Media
+from models.private_files import private_folder
 
 Refusal = Literal["type", "size"]
 
@@ -74,8 +75,7 @@ class MediaStore:
         """Write whole or not at all: a temporary file (0600, as mkstemp makes it) in the same
         folder, flushed to disk, then renamed over the target, so a crash never leaves a
         truncated file under a name that claims its hash."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target.parent.mkdir(mode=0o700, exist_ok=True)
+        private_folder(target.parent)
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
         try:
             with os.fdopen(descriptor, "wb") as file:
@@ -91,6 +91,26 @@ class MediaStore:
             os.fsync(directory)  # the rename itself survives a crash
         finally:
             os.close(directory)
+
+    def writable(self) -> bool:
+        """Whether a file can be written here now (not a full disk, nor a read-only folder):
+        a small one is written, flushed to disk and removed. Blocking: run it in a thread."""
+        try:
+            private_folder(self.folder)
+            with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".probe-") as probe:
+                probe.write(b"\0" * 4096)
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError:
+            return False
+        return True
+
+    def discard(self, relative: str) -> None:
+        """Delete one stored file (one nothing keeps: sent where no document was asked, or
+        past the chat's quota). Blocking: run it in a thread."""
+        target = (self.folder / relative).resolve()
+        if target.parent.parent == self.folder.resolve():  # only a file of ours
+            target.unlink(missing_ok=True)
 
     def prune(self, keep: set[str], before: float) -> int:
         """Delete stored files no claim refers to (a photo sent where text was asked, a draft

@@ -6,6 +6,7 @@ child ``python main.py db upgrade``.
 """
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -14,9 +15,14 @@ from bot.engine import Engine
 from bot.i18n import Catalogs, MissingCatalog
 from bot.render import Renderer
 from handlers.conversations import Conversations
+from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
+from models.db import describe, sqlite_path
 from models.migrate import HEAD, current_revision
+from models.private_files import open_to_others
 from models.store import Store
+
+log = logging.getLogger("lindungi")
 
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
 
@@ -25,9 +31,23 @@ class StartupError(Exception):
     """A problem that stops the bot (mostly at start-up), told in one line."""
 
 
-async def open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings, *, create: bool = True,
+                     announce: bool = False) -> Store:
     """The store, migrated to the newest revision. Alembic stays resident once imported (about
-    10 MB), so a long-running bot has ``db upgrade`` done by a child process."""
+    10 MB), so a long-running bot has ``db upgrade`` done by a child process.
+
+    ``create`` False (a command that only reads, such as ``verify-card``): a SQLite database
+    that does not exist is an error, not a new empty one. ``announce``: say on stderr which
+    database was opened. A database file others may read is warned about."""
+    path = sqlite_path(settings.database_url)
+    if path is not None and not create and not path.exists():
+        raise StartupError(f"no database at {path}: nothing has been registered there (set "
+                           f"DATABASE_URL to the bot's database)")
+    if path is not None and open_to_others(path):
+        log.warning("the database %s can be read by other users of this machine: "
+                    "chmod 600 %s %s-wal %s-shm", path, path, path, path)
+    if announce:
+        print(f"lindungi: database {describe(settings.database_url)}", file=sys.stderr)
     key = settings.dtsen_hmac_key.get_secret_value().encode() if settings.dtsen_hmac_key else None
     store = Store.connect(settings.database_url, key)
     try:
@@ -55,12 +75,19 @@ async def card_key(settings: Settings, store: Store) -> bytes:
     return await store.secret("card")
 
 
+async def links_key(store: Store) -> bytes:
+    """The key of the signed addresses media are served at (``handlers.links``): its own,
+    made once and kept in the database, so the card key alone cannot make them."""
+    return await store.secret("links")
+
+
 async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversations]:
     catalogs = load_catalogs()
     engine = Engine(catalogs, settings.rules(), settings.programmes(),
                     await card_key(settings, store))
     conversations = Conversations(store, engine, Renderer(catalogs),
-                                  journal_retention=settings.journal_retention)
+                                  journal_retention=settings.journal_retention,
+                                  media=MediaStore(settings.storage_dir))
     return catalogs, conversations
 
 

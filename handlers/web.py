@@ -7,7 +7,8 @@ Starlette app that ``main.py run`` serves with uvicorn on the bot's own event lo
     POST /telegram         a Telegram update (webhook mode), answered once it is stored
     GET  /cards/<token>    a card's image, at a signed address that expires
     GET  /files/<token>    a claim document (for staff on WhatsApp), the same way
-    GET  /healthz          {"database": "ok"} when the database answers, else 503
+    GET  /healthz          {"database": "ok", "storage": "ok"} when the database stores and
+                           the document storage takes files, else 503 naming what does not
 
 Every Twilio request must carry a valid ``X-Twilio-Signature``, computed over the address Twilio
 called: ``PUBLIC_BASE_URL`` + the path (behind a TLS proxy the address this server sees is not
@@ -80,6 +81,9 @@ class SignedMedia:
     the programmes a card names, and where received files are stored."""
 
     key: bytes
+    """The links' key (``handlers.links``)."""
+    card_key: bytes
+    """The cards' signing key, for the QR code on a card's image."""
     programmes: Programmes | None
     files: MediaStore | None = None
 
@@ -102,7 +106,8 @@ def web_app(conversations: Conversations, whatsapp: "WhatsAppChannel | None", st
     are needed. With ``media``, card images (and received files, given where they are) are
     served at signed, expiring addresses; with
     ``telegram``, Telegram's webhook."""
-    routes = [Route("/healthz", _health(store), methods=["GET"])]
+    routes = [Route("/healthz", _health(store, media.files if media else None),
+                    methods=["GET"])]
     if telegram is not None:
         routes.append(Route(TELEGRAM_PATH, _telegram(telegram), methods=["POST"]))
     if media is not None:
@@ -248,8 +253,14 @@ def _file(store: Store, media: SignedMedia):
     async def file(request: Request) -> Response:
         """A claim document, for staff reading it on WhatsApp: only a file a claim still
         refers to."""
-        path = read_link(media.key, "file", request.path_params["token"], time.time())
-        if path is None or not await store.is_document(path):
+        named = read_link(media.key, "file", request.path_params["token"], time.time())
+        if named is None:
+            return Response(status_code=404)
+        path, _, staff_chat = named.partition("@")
+        channel, _, chat_id = staff_chat.partition(":")
+        async with store.transaction() as tx:
+            still_staff = await tx.staff_role(channel, chat_id) is not None
+        if not still_staff or not await store.is_document(path):
             return Response(status_code=404)
         try:
             data = await asyncio.to_thread((media.files.folder / path).read_bytes)
@@ -273,7 +284,7 @@ def _card(store: Store, cards: SignedMedia):
         today = datetime.now(WIB).date()
         if worker is None or effective_status(worker, today) != ACTIVE:
             return Response(status_code=404)
-        data = card_of(worker, cards.programmes, cards.key)
+        data = card_of(worker, cards.programmes, cards.card_key)
         if data is None:
             return Response(status_code=404)
         from handlers.card_image import render_card  # Pillow and qrcode, only when used
@@ -285,15 +296,34 @@ def _card(store: Store, cards: SignedMedia):
     return card
 
 
-def _health(store: Store):
+def _health(store: Store, files: MediaStore | None):
     async def health(request: Request) -> JSONResponse:
+        """200 when the database answers and stores (a row is written), and the document
+        storage takes a file; 503 naming what does not (a full disk stops both)."""
+        status: dict[str, str] = {}
         try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S), store.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                async with store.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                status["database"] = "unavailable"
+                try:
+                    await store.probe_write()
+                    status["database"] = "ok"
+                except Exception as exc:  # noqa: BLE001 - answers, but stores nothing
+                    status["database"] = "not writable"
+                    log.warning("health check: the database cannot be written: %s",
+                                database_error(exc))
         except Exception as exc:  # noqa: BLE001 - any failure: unhealthy
             log.warning("health check: the database does not answer: %s", database_error(exc))
-            return JSONResponse({"database": "unavailable"}, status_code=503)
-        return JSONResponse({"database": "ok"})
+            status["database"] = "unavailable"
+        if files is not None:
+            writable = await asyncio.to_thread(files.writable)
+            status["storage"] = "ok" if writable else "not writable"
+            if not writable:
+                log.warning("health check: the document storage %s cannot be written",
+                            files.folder)
+        healthy = all(value == "ok" for value in status.values())
+        return JSONResponse(status, status_code=200 if healthy else 503)
 
     return health
 

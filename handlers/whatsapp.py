@@ -52,6 +52,9 @@ SEND_TIMEOUT_S = 20.0
 DOWNLOAD_TIMEOUT_S = 10.0
 """Media is fetched while Twilio waits for the webhook's answer (15 s)."""
 DOWNLOAD_CONCURRENCY = 4
+MAX_REDIRECTS = 3
+"""Twilio answers a media URL with a redirect to its file storage: followed, a few hops at
+most, without the account's credentials."""
 RATE_LIMITED_DELAY_S = 1.0
 """How long to wait after a 429: Twilio's error carries no Retry-After to read."""
 UNDELIVERABLE = {
@@ -141,8 +144,10 @@ class WhatsAppChannel:
         # The Messages resource is built on the Api domain; its base_url is read at every
         # request, so this points every message at the configured API.
         self.client.api.base_url = self.api_base_url
-        self._downloads = httpx.AsyncClient(auth=(account_sid, auth_token),
-                                            follow_redirects=True,
+        self._media_origin = origin(self.api_base_url)
+        self._credentials = {"Authorization": "Basic " + base64.b64encode(
+            f"{account_sid}:{auth_token}".encode()).decode()}
+        self._downloads = httpx.AsyncClient(follow_redirects=False,
                                             timeout=DOWNLOAD_TIMEOUT_S)
         self._sending = asyncio.Semaphore(send_concurrency)
         self._downloading = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
@@ -158,7 +163,7 @@ class WhatsAppChannel:
                 WINDOW, self.clock()):
             await self._window_closed(chat_id, message)
             return
-        media = self._media_url(message)
+        media = self._media_url(message, chat_id)
         try:
             for n, body in enumerate(split_body(message.as_numbered_text())):
                 sid = await self._create(chat_id, body=body,
@@ -172,7 +177,7 @@ class WhatsAppChannel:
                                     f"{UNDELIVERABLE[WINDOW_CLOSED_ERROR]}") from None
             await self._window_closed(chat_id, message)
 
-    def _media_url(self, message: Rendered) -> str | None:
+    def _media_url(self, message: Rendered, chat_id: str) -> str | None:
         """Where Twilio fetches the card or the file the message carries (its text becomes
         the caption)."""
         if self.links is None:
@@ -180,7 +185,7 @@ class WhatsAppChannel:
         if message.card is not None:
             return self.links.card(message.card)
         if message.attachment is not None:
-            return self.links.file(message.attachment)
+            return self.links.file(message.attachment, chat_key(chat_id))
         return None
 
     async def _window_closed(self, chat_id: str, message: Rendered) -> None:
@@ -261,6 +266,12 @@ class WhatsAppChannel:
         bigger than the engine takes (found while reading, not after the whole of it)."""
         if self.media is None:
             return replace(announced, refused="download")
+        if origin(url) != self._media_origin:
+            # A webhook names the URL: only Twilio's API host gets a request (and the
+            # account's credentials), never another host, the bot itself or a file.
+            log.warning("refused to fetch a %s from %s: media come only from %s",
+                        announced.mime_type, describe_origin(url), self.api_base_url)
+            return replace(announced, refused="download")
         async with self._downloading:
             try:
                 data = await self._fetch(url)
@@ -274,20 +285,50 @@ class WhatsAppChannel:
                                        announced.file_name)
 
     async def _fetch(self, url: str) -> bytes | int:
-        """The file's bytes, fetched with the account's credentials (Twilio's media URLs may
-        require them; httpx drops them on a redirect to another host); over the limit, only
-        how many bytes it has at least."""
-        async with self._downloads.stream("GET", url) as response:
-            response.raise_for_status()
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_MEDIA_BYTES:
-                return int(length)
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > MAX_MEDIA_BYTES:
-                    return len(data)
-            return bytes(data)
+        """The file's bytes, fetched with the account's credentials from Twilio's API host
+        (its media URLs require them) and without them from wherever it redirects; over the
+        limit, only how many bytes it has at least."""
+        headers = self._credentials
+        for _ in range(MAX_REDIRECTS + 1):
+            async with self._downloads.stream("GET", url, headers=headers) as response:
+                if response.is_redirect:
+                    url = str(response.url.join(response.headers.get("location", "")))
+                    if httpx.URL(url).scheme not in ("http", "https"):
+                        raise ValueError(f"a redirect to {describe_origin(url)}")
+                    headers = {}  # credentials go only to the host they belong to
+                    continue
+                response.raise_for_status()
+                length = response.headers.get("content-length", "")
+                if length.isdigit() and int(length) > MAX_MEDIA_BYTES:
+                    return int(length)
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_MEDIA_BYTES:
+                        return len(data)
+                return bytes(data)
+        raise ValueError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port of a URL (the default port filled in); None for one that is
+    not http(s) or cannot be read."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return None
+    return parsed.scheme, parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def describe_origin(url: str) -> str:
+    """Where a URL points, for the log: its scheme and host, not its path (which may carry
+    identifiers)."""
+    found = origin(url)
+    if found is None:
+        return url.split(":", 1)[0][:10] + ": (not http)"
+    return f"{found[0]}://{found[1]}:{found[2]}"
 
 
 def chat_key(chat_id: str) -> str:

@@ -7,7 +7,6 @@ settings): a registration is matched by hashing its NIK the same way.
 """
 
 import hmac
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, insert, select, update
 
 from bot.validators import Err, validate_nik
-from models.csvfile import read_table
+from models.csvfile import Table
 from models.store import Store
 from models.tables import DtsenEntry
 
@@ -74,11 +73,10 @@ class DtsenImporter:
         with the bytes read so far after each batch."""
         report = Report()
         with path.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            rows, positions = read_table(text, COLUMNS)
+            table = Table(raw, COLUMNS)
+            positions = table.positions
             batch: dict[bytes, dict] = {}
-            for fields in rows:
-                line = rows.line_num + 1
+            for line, fields in table:
                 if not any(field.strip() for field in fields):
                     continue
                 report.rows += 1

@@ -10,7 +10,6 @@ every transaction holds the write lock, and the running bot must not wait for an
 """
 
 import csv
-import io
 import os
 import re
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from bot.render import Renderer
 from bot.status import activation
 from bot.validators import Err, mask_nik, validate_nik
 from handlers.effects import apply_effects
-from models.csvfile import BadFile, read_table
+from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
 from models.store import ALIVE, StaleChange, Store, Tx, worker
 
@@ -173,20 +172,15 @@ class KpjImporter:
         its batch is committed. Importing the same file again changes nothing."""
         report = KpjReport()
         with path.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            try:
-                rows, positions = read_table(text, KPJ_COLUMNS)
-                batch: list[_Row] = []
-                for fields in rows:
-                    if not any(field.strip() for field in fields):
-                        continue
-                    batch.append(self._read(rows.line_num + 1, fields, positions))
-                    if len(batch) >= IMPORT_BATCH:
-                        await self._apply(batch, report, on_bad)
-                        batch = []
-            except UnicodeDecodeError:
-                raise BadFile("not UTF-8 text: save it as \"CSV UTF-8\" and import it again "
-                              "(rows already imported stay as they are)") from None
+            table = Table(raw, KPJ_COLUMNS)
+            batch: list[_Row] = []
+            for line, fields in table:
+                if not any(field.strip() for field in fields):
+                    continue
+                batch.append(self._read(line, fields, table.positions))
+                if len(batch) >= IMPORT_BATCH:
+                    await self._apply(batch, report, on_bad)
+                    batch = []
             if batch:
                 await self._apply(batch, report, on_bad)
         return report

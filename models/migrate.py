@@ -60,3 +60,23 @@ async def upgrade(engine: AsyncEngine) -> None:
         finally:
             if raw is not None:
                 await raw.execute("PRAGMA foreign_keys=ON")
+
+
+async def _upgrade_configured() -> None:
+    from bot.config import load_settings
+    from models.db import create_engine
+
+    engine = create_engine(load_settings().database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":  # the child of ``models.migrate_first``
+    import asyncio
+
+    try:
+        asyncio.run(_upgrade_configured())
+    except Exception:  # noqa: BLE001 - reported by the parent's own check
+        raise SystemExit(1) from None

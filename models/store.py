@@ -911,6 +911,26 @@ class Store:
             return set((await conn.execute(select(claim_document.c.path).distinct()))
                        .scalars())
 
+    async def probe_write(self) -> None:
+        """Write and commit one tiny row (a counter): raises when the database answers but
+        cannot store anything (a full disk, a read-only file)."""
+        async with self.transaction() as tx:
+            await tx.next_number("healthz")
+
+    async def files_in_use(self, paths: set[str]) -> set[str]:
+        """Which of these stored files a claim or a conversation (a claim being reported, its
+        documents not filed yet) still refers to."""
+        if not paths:
+            return set()
+        async with self.engine.connect() as conn:
+            used = set((await conn.execute(select(claim_document.c.path).where(
+                claim_document.c.path.in_(sorted(paths))).distinct())).scalars())
+            for path in sorted(paths - used):
+                if await conn.scalar(select(conversation.c.chat_key).where(
+                        conversation.c.state.contains(path, autoescape=True)).limit(1)):
+                    used.add(path)
+        return used
+
     async def forget_journal(self, before: datetime) -> int:
         """Delete delivered journal rows received before ``before``, and notices sent before
         then; returns how many rows went."""

@@ -50,13 +50,13 @@ EXAMPLE_PROGRAMMES = parse_programmes(
 
 
 def town_programme(quota: int = 2, verification: str = "auto", more: str = "") -> Programmes:
-    """Kota Kecil (NIKs 1371…) with a programme small enough to fill in a test; ``more``:
-    further ``[[programme]]`` tables."""
+    """A small town's programme (NIKs 1371…, Kota Padang's code), small enough to fill in a
+    test; ``more``: further ``[[programme]]`` tables."""
     return parse_programmes(f"""
 [[programme]]
 id = "kota-kecil"
 name = "Program Kota Kecil"
-region = {{ codes = ["1371"], name = "Kota Kecil" }}
+region = {{ codes = ["1371"], name = "Kota Padang" }}
 funder = "APBD Kota Kecil"
 period = {{ start = 2026-01-01, end = 2026-12-31 }}
 quota = {quota}

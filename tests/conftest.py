@@ -18,6 +18,7 @@ from bot.i18n import Catalogs
 from models.migrate import upgrade
 from models.store import Store
 
+os.environ["LINDUNGI_ENV_FILE"] = ""  # a .env in the checkout changes nothing here (bot.config)
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
                               "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TABLES = ("conversation", "inbound_message", "worker", "staff", "staff_action",

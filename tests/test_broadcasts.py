@@ -234,8 +234,27 @@ async def test_the_command_line_previews_sends_and_reports(tmp_path):
         assert status.stdout == "broadcast 1: done; 19 sent, 0 failed, 1 skipped, 0 waiting " \
                                 "(of 20)\n"
         assert (await lindungi("broadcast-status", "7")).returncode == 1
-        nobody = await lindungi("broadcast", "--programme", "none", "--text", "Halo", "--yes")
-        assert nobody.returncode == 1 and "nobody to send to" in nobody.stderr
+        unknown = await lindungi("broadcast", "--programme", "none", "--text", "Halo", "--yes")
+        assert unknown.returncode == 1 and unknown.stderr.startswith(
+            "lindungi: unknown --programme 'none'; known: padang, padang-panjang")
+        for flag, value in (("--status", "aktif"), ("--occupation", "ojol")):
+            wrong = await lindungi("broadcast", flag, value, "--text", "Halo", "--yes")
+            assert wrong.returncode == 1 and f"unknown {flag} '{value}'; known:" in wrong.stderr
+        nobody = await lindungi("broadcast", "--programme", "kendari-sertakan", "--text",
+                                "Halo", "--yes")
+        assert nobody.returncode == 1 and nobody.stderr.splitlines() == [
+            "lindungi: nobody matches these filters, so nothing would be sent: check "
+            "--programme, --status, --occupation, --kelurahan, --language and --channel"]
+        one = await lindungi("broadcast", "--programme", "jambi", "--text", "Halo",
+                             stdin="n\n")
+        assert one.stdout.startswith("1 recipient (0 said STOP"), one.stdout
+        env["QUIET_HOURS"] = "21:00-07:00"
+        quiet = await lindungi("broadcast", "--programme", "jambi", "--text", "Halo",
+                               stdin="n\n")
+        env["QUIET_HOURS"] = "none"
+        assert quiet.stdout.splitlines()[1] == (
+            "nothing goes out in the quiet hours (21:00–07:00 Jakarta time): what is left "
+            "then waits for the running bot to send it at 07:00")
         long = await lindungi("broadcast", "--text", "Halo", "--text-en", "x" * 3001, "--yes")
         assert long.returncode == 1 and "3001 characters long (--text-en)" in long.stderr
         assert tg.calls["sendmessage"] == 19

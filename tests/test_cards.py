@@ -253,11 +253,14 @@ def test_period_and_benefits_as_printed():
 
 def test_links_name_a_card_or_a_file_and_expire():
     key = b"k" * 32
-    path = f"ab/{'ab' * 32}.pdf"
+    path = f"ab/{'ab' * 32}.pdf@whatsapp:6281311112222"
     card_link = sign_link(key, "card", "LD-AAAA-BBBB", 2_000)
     file_link = sign_link(key, "file", path, 2_000)
     assert read_link(key, "card", card_link, 1_999) == "LD-AAAA-BBBB"
     assert read_link(key, "file", file_link, 2_000) == path
+    # however long a token says it lasts, it works for an hour at most from now
+    assert read_link(key, "card", card_link, 2_000 - 3_600) == "LD-AAAA-BBBB"
+    assert read_link(key, "card", sign_link(key, "card", "LD-AAAA-BBBB", 10**10), 2_000) is None
     assert read_link(key, "card", card_link, 2_001) is None  # expired
     assert read_link(key, "card", file_link, 1_000) is None  # a file link is no card link
     assert read_link(key, "file", card_link, 1_000) is None
@@ -265,6 +268,6 @@ def test_links_name_a_card_or_a_file_and_expire():
     tampered = file_link[:-1] + ("B" if file_link.endswith("A") else "A")
     assert read_link(key, "file", tampered, 1_000) is None
     for kind, subject in [("card", "LD|1"), ("file", "../../etc/passwd"),
-                          ("file", "ab/ab.exe")]:
+                          ("file", "ab/ab.exe"), ("file", f"ab/{'ab' * 32}.pdf")]:
         with pytest.raises(ValueError):
             sign_link(key, kind, subject, 2_000)

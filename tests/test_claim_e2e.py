@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.engine import Engine
-from bot.messages import ChangeStatus, FileClaim, StoredDocument
+from bot.messages import ChangeStatus, Count, FileClaim, StoredDocument
 from bot.quiet_hours import WIB
 from bot.render import Renderer
 from handlers.conversations import Conversations
@@ -37,10 +37,10 @@ PHOTOS = [b"\xff\xd8\xff\xe0" + f"dokumen {n} ".encode() * 800 for n in range(6)
 async def bot(store, catalogs, tmp_path):
     """The bot as ``main.py run`` wires it (media stored under tmp_path), polling a fake."""
     async with FakeTelegram() as tg:
+        files = MediaStore(tmp_path / "files")
         conversations = Conversations(store, Engine(catalogs, programmes=town_programme()),
-                                      Renderer(catalogs))
-        channel = TelegramChannel(TOKEN, tg.base_url, conversations,
-                                  media=MediaStore(tmp_path / "files"))
+                                      Renderer(catalogs), media=files)
+        channel = TelegramChannel(TOKEN, tg.base_url, conversations, media=files)
         conversations.add_channel("telegram", channel)
         await channel.start()
         await conversations.start()
@@ -124,6 +124,48 @@ async def test_an_heir_claims_with_photos_and_a_pdf_and_staff_pay(bot, store, tm
     assert "sudah dibayar" in (await tg.next_reply(HEIR)).text
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(claim.c.status)) == "paid"
+
+
+def stored_files(tmp_path) -> list:
+    return sorted(p.name for p in (tmp_path / "files").glob("??/*"))
+
+
+async def test_a_photo_sent_where_no_document_is_asked_is_not_kept(bot, store, tmp_path):
+    tg = bot
+    await covered_worker(store)
+    await say(tg, HEIR, lambda chat: tg.user_photo_file(chat, PHOTOS[0]), "bukan foto")
+    assert stored_files(tmp_path) == []
+    for text, expect in [("lapor meninggal", "turut berduka cita"), ("ya", "NIK almarhum"),
+                         (DECEASED, "B*** S******"), ("ya", "Tanggal meninggal")]:
+        await say(tg, HEIR, text, expect)
+    await say(tg, HEIR, lambda chat: tg.user_photo_file(chat, PHOTOS[1]), "tanggal")
+    assert stored_files(tmp_path) == []
+    # a document asked for is kept, in the draft, before the claim is filed
+    today = datetime.now(WIB).date()
+    for text, expect in [(today.strftime("%d-%m-%Y"), "Penyebab"), ("sakit", "nama lengkap"),
+                         ("Siti Rahmawati", "NIK Anda"), (HEIR_NIK, "Nomor HP"),
+                         ("081298765432", "hubungan"), ("anak", "Dokumen 1 dari 6")]:
+        await say(tg, HEIR, text, expect)
+    await say(tg, HEIR, lambda chat: tg.user_photo_file(chat, PHOTOS[2]), "diterima",
+              "Dokumen 2 dari 6")
+    assert stored_files(tmp_path) == [f"{hashlib.sha256(PHOTOS[2]).hexdigest()}.jpg"]
+
+
+async def test_a_chat_past_its_daily_files_is_refused_and_nothing_is_kept(bot, store,
+                                                                         tmp_path):
+    tg = bot
+    await covered_worker(store)
+    async with store.transaction() as tx:
+        await tx.count(Count("chat.file", f"telegram:{HEIR}", 30), datetime.now(UTC))
+    for text, expect in [("lapor meninggal", "turut berduka cita"), ("ya", "NIK almarhum"),
+                         (DECEASED, "B*** S******"), ("ya", "Tanggal meninggal"),
+                         (datetime.now(WIB).date().strftime("%d-%m-%Y"), "Penyebab"),
+                         ("sakit", "nama lengkap"), ("Siti Rahmawati", "NIK Anda"),
+                         (HEIR_NIK, "Nomor HP"), ("081298765432", "hubungan"),
+                         ("anak", "Dokumen 1 dari 6")]:
+        await say(tg, HEIR, text, expect)
+    await say(tg, HEIR, lambda chat: tg.user_photo_file(chat, PHOTOS[0]), "30 file")
+    assert stored_files(tmp_path) == []
 
 
 async def test_files_no_claim_uses_are_deleted_after_a_week(store, tmp_path):

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import os
 import sqlite3
 import stat
 import subprocess
@@ -38,7 +39,8 @@ async def seed(url: str, *rows: dict) -> None:
 def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
     db = tmp_path / "lindungi.db"
     url = f"sqlite+aiosqlite:///{db}"
-    env = environment(DATABASE_URL=url)
+    exports = tmp_path / "exports"
+    env = environment(DATABASE_URL=url, EXPORTS_DIR=str(exports))
     assert lindungi("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     today = datetime.now(WIB).date()
     until = today + timedelta(days=300)
@@ -46,11 +48,11 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
                      worker_row(2, status="waiting_verification")))
 
     exported = lindungi("export-enrolment", "--programme", "padang", env=env, cwd=tmp_path)
-    name = f"enrolment-padang-{today:%Y%m%d}.csv"
-    assert (exported.returncode, exported.stdout) == (0, f"1 workers written to {name}\n"), \
+    batch = exports / f"enrolment-padang-{today:%Y%m%d}.csv"
+    assert (exported.returncode, exported.stdout) == (0, f"1 worker written to {batch}\n"), \
         exported.stderr
-    batch = tmp_path / name
     assert stat.S_IMODE(batch.stat().st_mode) == 0o600
+    assert stat.S_IMODE(exports.stat().st_mode) == 0o700
     with batch.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["nik"], r["alamat"], r["selesai"]) for r in rows] == [
@@ -59,7 +61,8 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
     again = lindungi("export-enrolment", "--programme", "padang", env=env, cwd=tmp_path)
     assert again.returncode == 1
     assert again.stderr.splitlines() == [
-        f"lindungi: {name} already exists: not overwritten (move it away, or choose another "
+        f"lindungi: database {db}",
+        f"lindungi: {batch} already exists: not overwritten (move it away, or choose another "
         "--output)"]
 
     answer = tmp_path / "kpj.csv"
@@ -108,12 +111,14 @@ def test_an_unknown_programme_is_named_with_the_valid_ones(tmp_path):
 
 def test_an_existing_output_file_is_never_overwritten(tmp_path):
     env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/lindungi.db")
+    assert lindungi("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     kept = tmp_path / "out.csv"
     kept.write_text("an earlier batch\n")
     done = lindungi("export-enrolment", "--programme", "padang", "--output", str(kept),
                     env=env, cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
+        f"lindungi: database {tmp_path / 'lindungi.db'}",
         f"lindungi: {kept} already exists: not overwritten (move it away, or choose another "
         "--output)"]
     assert kept.read_text() == "an earlier batch\n"
@@ -121,3 +126,61 @@ def test_an_existing_output_file_is_never_overwritten(tmp_path):
     assert (missing.returncode, missing.stderr) == (
         1, f"lindungi: no such file: {tmp_path / 'none.csv'}\n")
 
+
+
+def test_commands_that_read_never_create_a_database_and_say_which_they_opened(tmp_path):
+    db = tmp_path / "elsewhere" / "lindungi.db"
+    env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+    for command in (("verify-card", "LD1.x.y"), ("broadcast-status", "1"), ("staff", "list"),
+                    ("staff", "log"), ("export-enrolment", "--programme", "padang")):
+        done = lindungi(*command, env=env, cwd=tmp_path)
+        assert (done.returncode, done.stderr) == (1, (
+            f"lindungi: no database at {db}: nothing has been registered there (set "
+            "DATABASE_URL to the bot's database)\n")), command
+    assert not db.parent.exists()
+
+    assert lindungi("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    nobody = lindungi("staff", "list", env=env, cwd=tmp_path)
+    assert nobody.stderr == f"lindungi: database {db}\n"
+    assert nobody.stdout.startswith("nobody is staff yet: add someone with python main.py "
+                                    "staff add --telegram-id ID")
+    added = lindungi("staff", "add", "--terminal", "--role", "admin", env=env, cwd=tmp_path)
+    assert added.stdout == "added: terminal local as admin\n", added.stderr
+    listed = lindungi("staff", "list", env=env, cwd=tmp_path).stdout
+    assert listed.startswith("terminal local\tadmin")
+    chat = subprocess.run([sys.executable, str(ROOT / "main.py"), "chat"], cwd=tmp_path,
+                          env=env, input="/petugas\n", capture_output=True, text=True,
+                          encoding="utf-8", timeout=START_TIMEOUT_S)
+    assert chat.returncode == 0 and "/tinjau" in chat.stdout and "/klaim" in chat.stdout
+
+
+def test_the_database_and_its_folders_are_the_bots_alone_whatever_the_umask(tmp_path):
+    db = tmp_path / "new" / "deeper" / "lindungi.db"
+    env = environment(DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+    upgraded = subprocess.run([sys.executable, str(ROOT / "main.py"), "db", "upgrade"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              umask=0, timeout=START_TIMEOUT_S)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    for folder in (db.parent, db.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+    old = os.umask(0)
+    try:
+        async def write() -> list[int]:
+            store = Store.connect(f"sqlite+aiosqlite:///{db}")
+            try:
+                await store.secret("probe")  # a write: the -wal and -shm files now exist
+                return [stat.S_IMODE(os.stat(f"{db}{end}").st_mode)
+                        for end in ("-wal", "-shm")]
+            finally:
+                await store.close()
+
+        assert asyncio.run(write()) == [0o600, 0o600]
+    finally:
+        os.umask(old)
+
+    db.chmod(0o644)
+    warned = lindungi("staff", "list", env=env, cwd=tmp_path)
+    assert f"the database {db} can be read by other users of this machine: chmod 600" \
+        in warned.stderr

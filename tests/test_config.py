@@ -4,7 +4,14 @@ from datetime import timedelta
 
 import pytest
 
-from bot.config import DEFAULT_DATABASE_URL, BadSetting, Settings, load_settings
+from bot.config import (
+    DEFAULT_DATABASE_URL,
+    PROJECT,
+    BadSetting,
+    Settings,
+    env_file,
+    load_settings,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +31,8 @@ def test_defaults():
 
 
 def test_environment_and_dotenv(monkeypatch, tmp_path):
-    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=123:abc\nDEFAULT_LOCALE=en\n")
+    (tmp_path / "lindungi.env").write_text("TELEGRAM_BOT_TOKEN=123:abc\nDEFAULT_LOCALE=en\n")
+    monkeypatch.setenv("LINDUNGI_ENV_FILE", str(tmp_path / "lindungi.env"))
     monkeypatch.setenv("SESSION_TTL_HOURS", "0.5")
     monkeypatch.setenv("INCOME_BRACKETS", "[1000000,1500000]")
     settings = Settings()
@@ -34,12 +42,22 @@ def test_environment_and_dotenv(monkeypatch, tmp_path):
     assert settings.rules().income_brackets == (1_000_000, 1_500_000)
 
 
+def test_the_env_file_is_the_projects_and_the_tests_read_none(monkeypatch, tmp_path):
+    (tmp_path / ".env").write_text("DEFAULT_LOCALE=en\n")  # in the working directory
+    assert env_file() is None  # tests/conftest.py: the suite reads no .env at all
+    assert Settings().default_locale == "id"
+    monkeypatch.delenv("LINDUNGI_ENV_FILE")
+    assert env_file() == PROJECT / ".env"  # wherever the command runs from
+    assert f"sqlite+aiosqlite:///{PROJECT}/data/lindungi.db" == DEFAULT_DATABASE_URL
+
+
 @pytest.mark.parametrize("name, value", [
     ("DATABASE_URL", "mysql://root@localhost/x"),
     ("TELEGRAM_API_BASE_URL", "api.telegram.org"),
     ("TELEGRAM_BOT_TOKEN", "not-a-token"),
     ("DEFAULT_LOCALE", "fr"),
     ("SESSION_TTL_HOURS", "-1"),
+    ("JOURNAL_RETENTION_DAYS", "1"),  # a webhook replayed the next day would run again
     ("INCOME_BRACKETS", "[2000000,1000000]"),
     ("INCOME_BRACKETS", "lots"),
 ])

@@ -89,3 +89,24 @@ async def test_a_file_without_the_needed_columns_is_refused(store, tmp_path):
     path.write_text("nik,nama,desil\n1371011708850001,Budi,2\n")
     with pytest.raises(BadFile, match="no kk column"):
         await run(store, path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"nik,kk,desil,alamat\n1371011708850001,1371010101100001,2,\"Jl. Veteran\n",
+     "line 2: a quote (\") opened and never closed: the rest of the file was not imported"),
+    (b"nik,kk,desil,alamat\n1371011708850001,1371010101100001,2," + b"x" * 20_000 + b"\n",
+     "line 2: a field longer than 10000 characters: the rest of the file was not imported"),
+    (b"nik,kk,desil,alamat\n1371011708850001,1371010101100001,2,Jl. \xe9\n",
+     "not UTF-8 text: save it as \"CSV UTF-8\""),
+    (b"1371011708850001;1371010101100001;2;Jl. Veteran\n",
+     "the header has no nik column (one of: nik); it reads: 1371********0001, "
+     "1371********0001, 2, Jl. Veteran"),
+])
+async def test_a_file_that_cannot_be_read_is_refused_in_one_line_without_a_whole_nik(
+        store, tmp_path, content, message):
+    path = tmp_path / "dtsen.csv"
+    path.write_bytes(content)
+    with pytest.raises(BadFile) as refused:
+        await run(store, path)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert "1371011708850001" not in str(refused.value)

@@ -131,14 +131,17 @@ def test_mistakes_in_the_programmes_file_stop_start_up_one_line_each(tmp_path):
     shipped = (ROOT / "programmes.toml").read_text()
     broken = tmp_path / "programmes.toml"
     broken.write_text(shipped.replace("quota = 1500", "quota = 0").replace(
-        'codes = ["1304"]', 'codes = ["13"]'))
+        'codes = ["1303"]', 'codes = ["1304"]').replace('codes = ["7471"]', 'codes = ["7400"]'))
     done = run_main("chat", env=environment(PROGRAMMES_FILE=str(broken)))
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
+        f"lindungi: {broken}: programme 3 (kendari-sertakan): region.codes: '7400' is not a "
+        'Kemendagri regency/city code (the first four digits of a NIK, e.g. "1371" for Kota '
+        'Padang)',
         f"lindungi: {broken}: programme 3 (kendari-sertakan): quota: Input should be greater "
         "than 0",
-        f"lindungi: {broken}: programme 6 (sijunjung): region.codes: '13' is not a regency/city "
-        'code like "1371"']
+        f"lindungi: {broken}: programme 6 (sijunjung): region: 'Kabupaten Sijunjung' is not "
+        "the name of 1304: Kemendagri calls it 'Kabupaten Tanah Datar'"]
     missing = run_main("chat", env=environment(PROGRAMMES_FILE=str(tmp_path / "none.toml")))
     assert missing.returncode == 2 and "PROGRAMMES_FILE" in missing.stderr
 

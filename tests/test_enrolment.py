@@ -21,7 +21,7 @@ SMALL = town_programme(more="""
 [[programme]]
 id = "lama"
 name = "Program yang sudah berakhir"
-region = { codes = ["3171"], name = "Kota Lama" }
+region = { codes = ["3171"], name = "Kota Administrasi Jakarta Pusat" }
 funder = "APBD Kota Lama"
 period = { start = 2025-01-01, end = 2025-12-31 }
 quota = 10
@@ -105,13 +105,19 @@ async def test_no_programme_in_the_area_keeps_the_registration_and_offers_bpu(ca
                        ["belum ada program bantuan iuran", "BPU mandiri: Rp16.800"])])
 
 
+def options(chat: Chat) -> list[str]:
+    """The numbered options of the last reply."""
+    return [line.split(". ", 1)[1] for line in chat.text().splitlines()
+            if line[:1].isdigit() and ". " in line]
+
+
 async def test_only_programmes_open_to_the_occupation_are_offered(catalogs):
     chat = Chat(catalogs)
     # Kendari's CSR programme does not take farm workers: the NIK suggests nothing.
     await play(chat, to_area(KENDARI, occupation="petani") + [
         ("Kadia", ["programme_pick.prompt"]),
     ])
-    assert "Kota Kendari" not in chat.text()
+    assert "Kendari" not in options(chat) and "NIK Anda terbit di Kota Kendari." in chat.text()
     religious = Chat(catalogs, chat_id="7002")
     await play(religious, to_area(JAMBI, occupation="marbot") + [
         ("Telanaipura", ["programme_confirm.prompt"],
@@ -123,7 +129,8 @@ async def test_a_programme_whose_period_is_over_is_not_offered(catalogs):
     memory = Memory()
     chat = Chat(catalogs, memory, programmes=SMALL)
     await play(chat, to_area(JAKARTA) + [("Menteng", ["programme_pick.prompt"])])
-    assert "Kota Lama" not in chat.text() and "1. Kota Kecil" in chat.text()
+    assert options(chat) == ["Kota Padang", "Daerah saya tidak ada", "🏠 Menu"]
+    assert "NIK Anda terbit di Kota Administrasi Jakarta Pusat." in chat.text()
 
 
 async def test_above_the_desil_cut_off_is_told_kindly(catalogs):

@@ -54,8 +54,12 @@ def test_a_workers_region_and_occupation_suggest_the_programme(nik, occupation, 
     (("quota = 3000", "quota = 0"),
      "programmes.toml: programme 1 (padang): quota: Input should be greater than 0"),
     (('codes = ["1371"]', 'codes = ["9971"]'),
-     "programmes.toml: programme 1 (padang): region.codes: '9971' is not a regency/city code"),
-    (('codes = ["1371"]', 'codes = ["1300"]'), "is not a regency/city code"),
+     "programmes.toml: programme 1 (padang): region.codes: '9971' is not a Kemendagri "
+     "regency/city code"),
+    (('codes = ["1371"]', 'codes = ["1300"]'), "is not a Kemendagri regency/city code"),
+    (('codes = ["1371"]', 'codes = ["1304"]'),  # BPS's code for Sijunjung; Kemendagri's is 1303
+     "region: 'Kota Padang' is not the name of 1304: Kemendagri calls it 'Kabupaten Tanah "
+     "Datar'"),
     (("end = 2026-12-31", "end = 2025-12-31"),
      "programmes.toml: programme 1 (padang): period: end is before start"),
     (('id = "padang"', 'id = "Padang Kota"'), "programme 1 (Padang Kota): id: String should match"),

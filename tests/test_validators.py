@@ -1,5 +1,6 @@
 """Validators as tables: what people type, and what each validator makes of it."""
 
+import unicodedata
 from datetime import date
 
 import pytest
@@ -126,6 +127,12 @@ def test_phone(typed, expected):
     ("Budi@home", Err("name.chars")),
     ("B", Err("name.length")),
     ("A" * 81, Err("name.length")),
+    # direction marks and zero-width spaces between words leave the words apart
+    ("Budi\u200fSantoso", Ok("BUDI SANTOSO")),
+    ("\u202eBudi\u202c\u200bSantoso\u200e", Ok("BUDI SANTOSO")),
+    ("Budi\u2066 Santoso\u2069", Ok("BUDI SANTOSO")),
+    # joiners and soft hyphens inside a word go without a trace
+    ("Ra\u00adhma\u200dwati\ufeff", Ok("RAHMAWATI")),
 ])
 def test_name(typed, expected):
     assert validate_name(clean(typed)) == expected
@@ -164,4 +171,5 @@ def test_clean_removes_control_characters(text):
     cleaned = clean(text)
     assert cleaned == cleaned.strip()
     assert not any(ord(ch) < 32 for ch in cleaned)
+    assert not any(unicodedata.category(ch) == "Cf" for ch in cleaned)
     assert "  " not in cleaned

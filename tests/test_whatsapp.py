@@ -9,6 +9,7 @@ import hashlib
 import io
 import signal
 import socket
+import time
 from datetime import UTC, date, datetime
 
 import httpx
@@ -274,6 +275,31 @@ async def test_health_says_whether_the_database_answers(bot, catalogs):
     assert (response.status_code, response.json()) == (503, {"database": "unavailable"})
 
 
+async def test_health_is_503_when_the_database_or_the_storage_cannot_be_written(
+        bot, sqlite_store, tmp_path):
+    """A full disk: the database answers but stores nothing, or no file can be written."""
+    async with sqlite_store.transaction() as tx:
+        await tx.next_number("healthz")  # the database exists, with its tables
+    path = sqlite_store.engine.url.database
+    files = MediaStore(tmp_path / "files")
+    read_only = Store.connect(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the storage folder should be")
+    answers = []
+    for store, storage in ((sqlite_store, files), (read_only, files),
+                           (sqlite_store, MediaStore(blocked))):
+        app = web_app(bot.conversations, None, store, None, None,
+                      media=SignedMedia(LINKS_KEY, b"c" * 32, None, storage))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=PUBLIC) as http:
+            response = await http.get(f"{PUBLIC}/healthz")
+        answers.append((response.status_code, response.json()))
+    await read_only.close()
+    assert answers == [(200, {"database": "ok", "storage": "ok"}),
+                       (503, {"database": "not writable", "storage": "ok"}),
+                       (503, {"database": "ok", "storage": "not writable"})]
+
+
 async def test_a_worker_registers_over_whatsapp_and_asks_for_status(bot, store):
     replies = [await bot.say(answer or NIK) for answer in ANSWERS]
     assert "Halo!" in replies[0]
@@ -299,6 +325,31 @@ async def test_a_photo_is_fetched_with_the_account_credentials_and_stored(bot, t
     assert media.sha256 == hashlib.sha256(JPEG).hexdigest()
     assert (tmp_path / "files" / media.path).read_bytes() == JPEG
     assert bot.twilio.calls["media"] == 1
+
+
+async def test_a_redirect_to_twilios_storage_is_followed_without_the_credentials(bot,
+                                                                                 tmp_path):
+    async with FakeTwilio() as storage:
+        url = bot.twilio.add_media(JPEG, "image/jpeg", stored_on=storage)
+        await bot.post(inbound_form(WA_ID, "KTP", media=((url, "image/jpeg"),)))
+    assert bot.handled[-1].media.refused is None
+    assert bot.twilio.media_requests[0][1].startswith("Basic ")
+    assert [auth for _, auth in storage.media_requests] == [None]
+
+
+@pytest.mark.parametrize("where", ["another port", "the bot", "file", "ftp"])
+async def test_media_from_anywhere_but_twilios_api_is_refused_unrequested(bot, where, caplog):
+    async with FakeTwilio() as elsewhere:
+        url = {"another port": elsewhere.add_media(JPEG, "image/jpeg"),
+               "the bot": f"{PUBLIC}/healthz",
+               "file": "file:///etc/passwd",
+               "ftp": "ftp://127.0.0.1/x.jpg"}[where]
+        response = await bot.post(inbound_form(WA_ID, "KTP", media=((url, "image/jpeg"),)))
+    assert response.status_code == 200
+    assert bot.handled[-1].media.refused == "download"
+    assert elsewhere.media_requests == [] and bot.twilio.media_requests == []
+    assert "refused to fetch a image/jpeg" in caplog.text
+    assert AUTH_TOKEN not in caplog.text and "/etc/passwd" not in caplog.text
 
 
 async def test_a_zip_is_refused_without_being_downloaded(bot, tmp_path):
@@ -543,7 +594,7 @@ async def test_a_card_goes_as_an_image_this_server_serves(store, catalogs, twili
                                                      kpj="12345678901"), now)
     card = card_of(active, programmes, key)
     channel = WhatsAppChannel(ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, PUBLIC,
-                              api_base_url=twilio.base_url, links=MediaLinks(PUBLIC, key))
+                              api_base_url=twilio.base_url, links=MediaLinks(PUBLIC, LINKS_KEY))
     try:
         await channel.send(WA_ID, Rendered("🪪 Kartu peserta BUDI SANTOSO", card=card))
     finally:
@@ -551,18 +602,22 @@ async def test_a_card_goes_as_an_image_this_server_serves(store, catalogs, twili
     [sent] = twilio.messages(TO)
     assert sent.body == "🪪 Kartu peserta BUDI SANTOSO" and len(sent.media_urls) == 1
     app = web_app(Conversations(store, Engine(catalogs), Renderer(catalogs)), None, store,
-                  None, None, media=SignedMedia(key, programmes))
+                  None, None, media=SignedMedia(LINKS_KEY, key, programmes))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url=PUBLIC) as http:
         image = await http.get(sent.media_urls[0].removeprefix(PUBLIC))
-        expired = await http.get("/cards/" + sign_link(key, "card", "LD-AAAA-AAAA", 1))
+        expired = await http.get("/cards/" + sign_link(LINKS_KEY, "card", "LD-AAAA-AAAA", 1))
         forged = await http.get("/cards/" + sign_link(b"x" * 32, "card", "LD-AAAA-AAAA",
-                                                      4_000_000_000))
+                                                      int(time.time()) + 60))
+        # the key that signs cards (which card checkers hold) makes no link
+        by_card_key = await http.get("/cards/" + sign_link(key, "card", "LD-AAAA-AAAA",
+                                                           int(time.time()) + 60))
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(image.content)).size == (1012, 638)
-    assert (expired.status_code, forged.status_code) == (404, 404)
+    assert (expired.status_code, forged.status_code, by_card_key.status_code) == (404, 404, 404)
 
 
+LINKS_KEY = b"l" * 32
 PDF = b"%PDF-1.4\n" + b"akta kematian " * 300
 
 
@@ -594,7 +649,7 @@ async def test_a_verifier_on_whatsapp_sees_a_claim_document_at_a_signed_address(
                               links=MediaLinks(PUBLIC, key))
     conversations.add_channel("whatsapp", channel)
     app = web_app(conversations, channel, store, PUBLIC, AUTH_TOKEN,
-                  media=SignedMedia(key, EXAMPLE_PROGRAMMES, files))
+                  media=SignedMedia(key, b"c" * 32, EXAMPLE_PROGRAMMES, files))
     await conversations.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -605,10 +660,15 @@ async def test_a_verifier_on_whatsapp_sees_a_claim_document_at_a_signed_address(
             [url] = twilio.messages(f"whatsapp:+{verifier}")[-1].media_urls
             served = await http.get(url.removeprefix(PUBLIC))
             links = MediaLinks(PUBLIC, key)
-            unused = await http.get(links.file(stray).removeprefix(PUBLIC))
+            unused = await http.get(links.file(stray, f"whatsapp:{verifier}")
+                                    .removeprefix(PUBLIC))
             as_card = await http.get("/cards/" + url.rsplit("/", 1)[1])
-            old = MediaLinks(PUBLIC, key, clock=lambda: 1_000_000).file(pdf)
+            old = MediaLinks(PUBLIC, key, clock=lambda: 1_000_000).file(
+                pdf, f"whatsapp:{verifier}")
             expired = await http.get(old.removeprefix(PUBLIC))
+            await StaffDirectory(store).remove("whatsapp", verifier, "cli:test",
+                                               datetime(2026, 11, 22, tzinfo=UTC))
+            after_removal = await http.get(url.removeprefix(PUBLIC))
             # Someone who is not staff gets the menu, not the document.
             stranger = await bot.say("/lihatdok JKM-2026-000001 akta")
     finally:
@@ -616,6 +676,7 @@ async def test_a_verifier_on_whatsapp_sees_a_claim_document_at_a_signed_address(
         await channel.close()
     assert served.status_code == 200 and served.content == PDF
     assert served.headers["content-type"] == "application/pdf"
-    assert (unused.status_code, as_card.status_code, expired.status_code) == (404, 404, 404)
+    assert (unused.status_code, as_card.status_code, expired.status_code,
+            after_removal.status_code) == (404, 404, 404, 404)
     assert "JKM-2026-000001" not in stranger
     assert twilio.messages(TO)[-1].media_urls == []

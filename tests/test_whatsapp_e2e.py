@@ -38,7 +38,7 @@ PROGRAMMES = """
 [[programme]]
 id = "kota-kecil"
 name = "Program Kota Kecil"
-region = { codes = ["1371"], name = "Kota Kecil" }
+region = { codes = ["1371"], name = "Kota Padang" }
 funder = "APBD Kota Kecil"
 period = { start = 2026-01-01, end = 2099-12-31 }
 quota = 10

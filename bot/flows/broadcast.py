@@ -20,6 +20,7 @@ from bot.broadcasting import (
     sending_seconds,
     text_reply,
 )
+from bot.channels import NAMES
 from bot.choices import match
 from bot.context import Context, Turn
 from bot.i18n import N_, Duration, Lines, Msg, When
@@ -290,7 +291,7 @@ class BroadcastComposer:
         start = (at or ctx.now).astimezone(WIB)
         seconds = sending_seconds(preview.by_channel, self.rules.broadcast_rates)
         finish = finish_time(start, seconds, self.rules.quiet_hours)
-        channels = ", ".join(f"{CHANNEL_NAMES.get(c, c)} {n}"
+        channels = ", ".join(f"{NAMES.get(c, c)} {n}"
                              for c, n in sorted(preview.by_channel.items())) or "-"
         return Reply(N_("broadcast.preview"), {
             "count": preview.reachable, "opted_out": preview.opted_out, "channels": channels,
@@ -380,7 +381,6 @@ class BroadcastComposer:
                      navigation=True)
 
 
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
 
 
 def tidy(text: str) -> str:

@@ -15,7 +15,7 @@ from bot.choices import yes_no
 from bot.context import Context, Turn
 from bot.flows.registration import record_consent
 from bot.i18n import N_, Lines, Money, Msg
-from bot.limits import CHAT_NIKS
+from bot.limits import CHAT_FILE_BYTES, CHAT_FILES, CHAT_NIKS
 from bot.messages import (
     Choice,
     FileClaim,
@@ -145,6 +145,9 @@ def document_error(media: Media | None, inbound: Inbound) -> Err | None:
         return Err(N_("claim.document.bad_type"))
     if media.refused == "size":
         return Err(N_("claim.document.too_big"))
+    if media.refused == "quota":
+        return Err(N_("claim.document.quota"), {"files": CHAT_FILES.most,
+                                                "megabytes": CHAT_FILE_BYTES.most // 2**20})
     if media.refused or not media.sha256:
         return Err(N_("claim.document.not_received"))
     return None

@@ -26,6 +26,7 @@ from bot.messages import (
 from bot.occupations import OCCUPATION_LABELS, OCCUPATIONS
 from bot.programmes import Programme, Programmes
 from bot.questions import Question
+from bot.regions import regency
 from bot.rules import CONSENT_VERSION, Rules
 from bot.session import Session
 from bot.validators import Err, Ok, mask_nik, nik_birth_date, validate_nik, validate_phone
@@ -298,6 +299,10 @@ class Registration:
             return question.ask({"phone": s.data["sender_phone"]})
         if step == "link_how":
             return question.ask({"nik": mask_nik(s.data["link"])})
+        if step == "programme_pick":
+            found = regency(s.data["nik"][:4])
+            return question.ask({"nik_region": Msg(N_("programme_pick.nik_region"),
+                                                   {"region": found.name}) if found else ""})
         if step == "birth_date_confirm":
             return question.ask({"given": date.fromisoformat(s.data["birth_date"]),
                                  "in_nik": birth_date_mismatch(s.data, ctx.today)})

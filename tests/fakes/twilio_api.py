@@ -124,9 +124,14 @@ class FakeTwilio:
         self._failures: dict[str, _Failure] = {}
         self._media: dict[str, tuple[bytes, str]] = {}
         self._media_names = itertools.count(1)
+        self._redirects: dict[str, str] = {}
+        self.media_requests: list[tuple[str, str | None]] = []
+        """Every request for a file (``/media/…`` or ``/cdn/…``), with the Authorization
+        header it carried."""
         self.app = Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"]),
             Route("/media/{name}", self._download, methods=["GET"]),
+            Route("/cdn/{name}", self._cdn, methods=["GET"]),
             Route("/{path:path}", self._unknown, methods=["GET", "POST", "DELETE"])])
         self._server: _Server | None = None
         self._task: asyncio.Task | None = None
@@ -164,10 +169,17 @@ class FakeTwilio:
 
     # --- the test's side --------------------------------------------------------------------
 
-    def add_media(self, data: bytes, content_type: str) -> str:
-        """Keep a file a user sent; returns its ``MediaUrl`` (on this fake)."""
+    def add_media(self, data: bytes, content_type: str,
+                  stored_on: "FakeTwilio | None" = None) -> str:
+        """Keep a file a user sent; returns its ``MediaUrl`` (on this fake). ``stored_on``:
+        another fake standing for Twilio's file storage, which the URL redirects to (as
+        Twilio's media URLs do), serving it at ``/cdn/…`` to anyone."""
         name = f"ME{next(self._media_names):032d}"
-        self._media[name] = (data, content_type)
+        if stored_on is None:
+            self._media[name] = (data, content_type)
+        else:
+            stored_on._media[name] = (data, content_type)
+            self._redirects[name] = f"{stored_on.base_url}/cdn/{name}"
         return f"{self.base_url}/media/{name}"
 
     async def next_message(self, to: str, timeout: float = 10.0  # noqa: ASYNC109
@@ -275,14 +287,26 @@ class FakeTwilio:
                     return
 
     async def _download(self, request: Request) -> Response:
+        self.media_requests.append((request.url.path, request.headers.get("authorization")))
         if not self._authorized(request):
             self.calls["unauthorized"] += 1
             return _error(20003)
         self.calls["media"] += 1
+        if (elsewhere := self._redirects.get(request.path_params["name"])) is not None:
+            return Response(status_code=307, headers={"location": elsewhere})
         stored = self._media.get(request.path_params["name"])
         if stored is None:
             return JSONResponse({"code": 20404, "message": "not found", "status": 404},
                                 status_code=404)
+        data, content_type = stored
+        return Response(data, media_type=content_type)
+
+    async def _cdn(self, request: Request) -> Response:
+        self.media_requests.append((request.url.path, request.headers.get("authorization")))
+        self.calls["cdn"] += 1
+        stored = self._media.get(request.path_params["name"])
+        if stored is None:
+            return Response(status_code=404)
         data, content_type = stored
         return Response(data, media_type=content_type)
 
