@@ -1,6 +1,7 @@
 """Contacts: STOP and MULAI in the chat, when each chat last wrote (WhatsApp's 24-hour window),
 and what became of the messages a channel accepted, on both databases."""
 
+import logging
 import re
 from datetime import timedelta
 
@@ -113,3 +114,24 @@ async def test_a_worker_links_another_chat_with_the_code_sent_to_the_first(store
     async with store.transaction() as tx:
         assert [w.reference for w in await tx.workers_of_chat("telegram:2")] == ["LD-TEST-0001"]
         assert [w.reference for w in await tx.workers_of_chat("telegram:1")] == ["LD-TEST-0001"]
+
+
+async def test_a_chat_on_a_channel_not_running_here_waits_without_an_error(store, catalogs,
+                                                                          caplog):
+    """A worker who registered in the terminal chat, approved by staff on Telegram while only
+    Telegram and WhatsApp run: the notice waits in the outbox, nothing raises."""
+    caplog.set_level(logging.INFO, logger="lindungi.conversations")
+    pipeline = Pipeline(store, catalogs, programmes=town_programme(verification="staff"))
+    await StaffDirectory(store).add("telegram", "9001", "verifier", None, "cli:test", NOW)
+    await pipeline.conversations.start()
+    await pipeline.say("local", *[answer or nik_for(1) for answer in ANSWERS],
+                       channel="terminal")
+    await pipeline.say(9001, "/setujui LD-TEST-0001")
+    await pipeline.conversations.stop()
+    assert "disetujui dan terdaftar" in pipeline.sender.texts("9001")[-1]
+    assert "a message to a terminal chat waits: that channel is not running here" in caplog.text
+    assert "Traceback" not in caplog.text and "Task exception" not in caplog.text
+    async with store.engine.connect() as conn:
+        waiting = await conn.scalar(select(func.count()).select_from(outbox).where(
+            outbox.c.delivered.is_(False), outbox.c.chat_key == "terminal:local"))
+    assert waiting == 1

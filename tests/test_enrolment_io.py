@@ -307,3 +307,23 @@ async def test_a_card_is_genuine_and_active_only_while_it_is(store):
         False, "genuine but not active: LD-GONE-0001 is no longer registered")
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(staff_action)) == 0
+
+
+async def test_a_worker_whose_death_was_reported_gets_no_kpj_and_no_genuine_card(store,
+                                                                                  catalogs,
+                                                                                  tmp_path):
+    from tests.test_claim_store import filing
+
+    await add_workers(store, worker_row(1), worker_row(2, status="active", kpj="22222222222"))
+    async with store.transaction() as tx:
+        for n in (1, 2):
+            await tx.file_claim(filing(reference=f"JKM-2026-00000{n}",
+                                       worker_reference=f"LD-TEST-000{n}",
+                                       deceased_nik=nik(n)), "telegram", "8001", NOW)
+    path = tmp_path / "kpj.csv"
+    path.write_text(f"nik,kpj\n{nik(1)},11111111111\n")
+    assert await run(store, catalogs, path) == (
+        (1, 0, 0, 1), [(2, "LD-TEST-0001: death reported (2026-11-25)")])
+    genuine, line = await verify_card(store, KEY, sign_card(KEY, "LD-TEST-0002", "22222222222"),
+                                      PROGRAMMES, TODAY)
+    assert not genuine and line.endswith(": death reported (2026-11-25)")
