@@ -71,10 +71,17 @@ async def holders(ctx: Context, worker: WorkerInfo) -> list[str]:
     return chats
 
 
-async def holds(ctx: Context, chat_key: str, worker: WorkerInfo | None) -> bool:
-    """Whether this chat holds the registration already (made from it, or linked to it)."""
+async def linked(ctx: Context, chat_key: str, worker: WorkerInfo | None) -> bool:
+    """Whether the registration was made from this chat, or this chat was linked to it."""
     return worker is not None and worker.reference in [
         w.reference for w in await ctx.lookup.workers_of_chat(chat_key)]
+
+
+async def holds(ctx: Context, chat_key: str, worker: WorkerInfo | None) -> bool:
+    """Whether this chat may see and act for the registration without a code: linked to it,
+    or the WhatsApp chat of the number registered with it (where its codes would go)."""
+    return worker is not None and (chat_key == whatsapp_chat(worker.phone)
+                                   or await linked(ctx, chat_key, worker))
 
 
 async def limited(ctx: Context, nik: str, chat_key: str) -> bool:

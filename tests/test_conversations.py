@@ -416,6 +416,21 @@ async def test_a_nik_and_its_birth_date_take_over_nothing(catalogs, channel, cha
         told["telegram:7001"].params["channel"])
 
 
+async def test_the_registered_whatsapp_number_needs_no_code(catalogs):
+    """The number the worker registered with is where the codes go: writing from it is
+    proof enough, to check the status or to link the chat."""
+    memory = Memory()
+    await play(Chat(catalogs, memory), TO_SUMMARY + SAVE)
+    own = Chat(catalogs, memory, chat_id="6281234567890", channel="whatsapp")
+    await play(own, [("cek nik", ["lookup.nik_prompt"]),
+                     (NIK, ["status.worker"], ["BUDI SANTOSO"])])
+    assert memory.notices == [] and memory.links == []
+    await play(own, TO_NIK + [(NIK, ["link.done"], ["BUDI SANTOSO"])])
+    assert memory.links == [("whatsapp:6281234567890", memory.workers[0][1].reference)]
+    await play(own, [("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+                     (NIK, ["nik.registered"])])
+
+
 async def test_the_first_chat_undoes_a_link_it_did_not_make(catalogs):
     memory = Memory()
     owner = Chat(catalogs, memory)

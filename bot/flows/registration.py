@@ -433,6 +433,11 @@ class Registration:
 
     async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context, chat_key: str) -> None:
         existing = await ctx.lookup.worker_by_nik(nik)
+        if existing is not None and chat_key == proof.whatsapp_chat(existing.phone) and \
+                not await proof.linked(ctx, chat_key, existing):
+            # Writing from the WhatsApp number registered with it: proof enough to link.
+            await self._link(s, existing, turn, ctx, chat_key)
+            return
         if await proof.holds(ctx, chat_key, existing):
             turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
                            choices=(STATUS,)))
@@ -444,11 +449,7 @@ class Registration:
         turn.do(CHAT_NIKS.count(chat_key))
         if existing is not None:
             # Registered from another chat (a new phone, WhatsApp besides Telegram): this
-            # chat learns nothing of it until it proves the registration is its own, except
-            # where it writes from the WhatsApp number registered with it.
-            if chat_key == proof.whatsapp_chat(existing.phone):
-                await self._link(s, existing, turn, ctx, chat_key)
-                return
+            # chat learns nothing of it until it proves the registration is its own.
             s.data["link"], s.step = nik, "link_how"
             turn.say(self._ask(s, s.step, ctx))
             return
