@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from bot.channels import name_of
 from bot.context import Context, Turn
 from bot.i18n import N_, When
-from bot.limits import CHAT_FAILURES, NIK_CODES, NIK_FAILURES
+from bot.limits import CHAT_FAILURES, CHAT_NIKS, NIK_CODES, NIK_FAILURES
 from bot.messages import Notify, Reply, RequestProof, TryProof, WorkerInfo
 from bot.quiet_hours import WIB
+from bot.session import Session
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=10)
@@ -92,6 +93,17 @@ async def limited(ctx: Context, nik: str, chat_key: str) -> bool:
 
 def limit_reply() -> Reply:
     return Reply(N_("proof.limit"), navigation=True)
+
+
+async def count_nik(ctx: Context, turn: Turn, s: Session, chat_key: str) -> bool:
+    """Count one NIK this chat entered for a registration (or claim) it does not hold; False,
+    with the flow left and the chat told, once the chat has used its NIKs for the day."""
+    if await CHAT_NIKS.reached(ctx, chat_key):
+        s.leave_flow()
+        turn.say(limit_reply())
+        return False
+    turn.do(CHAT_NIKS.count(chat_key))
+    return True
 
 
 async def send_code(ctx: Context, turn: Turn, *, purpose: str, nik: str, chat_key: str,

@@ -15,7 +15,7 @@ from bot.choices import yes_no
 from bot.context import Context, Turn
 from bot.flows.registration import record_consent
 from bot.i18n import N_, Lines, Money, Msg
-from bot.limits import CHAT_FILE_BYTES, CHAT_FILES, CHAT_NIKS
+from bot.limits import CHAT_FILE_BYTES, CHAT_FILES
 from bot.messages import (
     Choice,
     FileClaim,
@@ -258,12 +258,9 @@ class ClaimReport:
         member with this NIK is registered (a masked name to confirm), within the limits;
         never an existing claim, nor when they registered."""
         worker = await ctx.lookup.worker_by_nik(nik)
-        if not await proof.holds(ctx, chat_key, worker):
-            if await CHAT_NIKS.reached(ctx, chat_key):
-                s.leave_flow()
-                turn.say(proof.limit_reply())
-                return
-            turn.do(CHAT_NIKS.count(chat_key))
+        if not await proof.holds(ctx, chat_key, worker) and \
+                not await proof.count_nik(ctx, turn, s, chat_key):
+            return
         s.data["deceased_nik"] = nik
         s.data["worker"] = worker.reference if worker else None
         if worker:

@@ -14,7 +14,6 @@ from bot.context import Context, Turn
 from bot.flows.claim import STATUS_TEXT, document_error
 from bot.flows.registration import RESEND
 from bot.i18n import N_, Lines, Msg
-from bot.limits import CHAT_NIKS
 from bot.messages import AddDocuments, Choice, Inbound, Reply, StoredDocument
 from bot.questions import Question
 from bot.session import Session
@@ -93,11 +92,8 @@ class ClaimStatus:
             turn.say(question.error(result))
             return
         if s.step == "heir_nik":
-            if await CHAT_NIKS.reached(ctx, inbound.chat_key):
-                s.leave_flow()
-                turn.say(proof.limit_reply())
+            if not await proof.count_nik(ctx, turn, s, inbound.chat_key):
                 return
-            turn.do(CHAT_NIKS.count(inbound.chat_key))
             s.data.update(heir_nik=result.value, tries=0)
             await self._send_code(s, turn, ctx, inbound.chat_key)
         elif isinstance(result.value, Choice):

@@ -13,7 +13,6 @@ from bot.channels import name_of
 from bot.context import Context, Turn
 from bot.flows.registration import RESEND
 from bot.i18n import N_
-from bot.limits import CHAT_NIKS
 from bot.messages import Choice, Inbound, Reply
 from bot.programmes import Programmes
 from bot.questions import Question
@@ -72,11 +71,8 @@ class StatusLookup:
             s.leave_flow()  # this chat holds it already
             turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
             return
-        if await CHAT_NIKS.reached(ctx, chat_key):
-            s.leave_flow()
-            turn.say(proof.limit_reply())
+        if not await proof.count_nik(ctx, turn, s, chat_key):
             return
-        turn.do(CHAT_NIKS.count(chat_key))
         s.data = {"nik": nik, "tries": 0}
         await self._send_code(s, turn, ctx, chat_key)
 

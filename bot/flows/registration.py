@@ -13,7 +13,6 @@ from bot.channels import name_of
 from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
 from bot.i18n import N_, Money, Msg
-from bot.limits import CHAT_NIKS
 from bot.messages import (
     Choice,
     Inbound,
@@ -442,11 +441,8 @@ class Registration:
             turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
                            choices=(STATUS,)))
             return
-        if await CHAT_NIKS.reached(ctx, chat_key):
-            s.leave_flow()
-            turn.say(proof.limit_reply())
+        if not await proof.count_nik(ctx, turn, s, chat_key):
             return
-        turn.do(CHAT_NIKS.count(chat_key))
         if existing is not None:
             # Registered from another chat (a new phone, WhatsApp besides Telegram): this
             # chat learns nothing of it until it proves the registration is its own.
