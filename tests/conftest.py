@@ -24,7 +24,7 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
 TABLES = ("conversation", "inbound_message", "worker", "staff", "staff_action",
           "dtsen_entry", "programme_place", "outbox", "app_secret", "claim_document", "claim",
           "sequence", "contact", "outgoing_message", "worker_chat",
-          "broadcast_recipient", "reminder", "broadcast")
+          "broadcast_recipient", "reminder", "broadcast", "proof_request", "limit_event")
 
 
 @pytest.fixture(scope="session")

@@ -203,3 +203,13 @@ async def test_migration_0010_keeps_claims_and_broadcasts_made_before(store):
             await conn.execute(text(
                 "INSERT INTO broadcast_recipient (broadcast_id, chat_key, locale, state, "
                 "attempts, subject) VALUES (1, 'telegram:1001', 'id', 'pending', 0, '')"))
+
+
+def test_every_table_is_emptied_between_postgresql_tests():
+    """tests/conftest.py truncates TABLES before each PostgreSQL test: a table missing there
+    carries one test's rows into the next."""
+    from sqlmodel import SQLModel
+
+    from tests.conftest import TABLES
+
+    assert set(SQLModel.metadata.tables) == set(TABLES)
