@@ -7,7 +7,7 @@ up by name, so a flow step names its validator instead of importing it.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import phonenumbers
@@ -129,6 +129,35 @@ def parse_date(text: str, today: date) -> Result:
     return Ok(value)
 
 
+_DAYS_AGO = re.compile(r"^(\d{1,2}|se|satu|dua|tiga|empat|lima|enam|tujuh)\s*(?:hari|days?)"
+                       r"\s*(?:(?:yang|yg)\s*)?(?:lalu|ago|kemarin|yang lalu)$")
+_NUMBER_WORDS = {"se": 1, "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6,
+                 "tujuh": 7}
+_RELATIVE_DAYS = {"hari ini": 0, "today": 0, "tadi": 0, "tadi pagi": 0, "tadi malam": 0,
+                  "kemarin": 1, "kemaren": 1, "yesterday": 1, "semalam": 1,
+                  "kemarin lusa": 2, "kemarin dulu": 2}
+DEATH_DATE_ERRORS = {N_("date.future"): N_("date_of_death.future"),
+                     N_("date.too_old"): N_("date_of_death.too_old")}
+"""The date errors said of a death, not of a birth."""
+
+
+def validate_date_of_death(text: str, today: date) -> Result:
+    """A date of death as a grieving family writes it: a date (as ``parse_date`` reads), or
+    "hari ini", "kemarin", "3 hari lalu", "yesterday", "2 days ago"."""
+    said = " ".join(text.casefold().replace(".", " ").split())
+    if said in _RELATIVE_DAYS:
+        return Ok(today - timedelta(days=_RELATIVE_DAYS[said]))
+    found = _DAYS_AGO.match(said)
+    if found:
+        count = found.group(1)
+        days = int(count) if count.isdigit() else _NUMBER_WORDS[count]
+        return Ok(today - timedelta(days=days))
+    result = parse_date(text, today)
+    if isinstance(result, Err) and result.msgid in DEATH_DATE_ERRORS:
+        return Err(DEATH_DATE_ERRORS[result.msgid], result.params)
+    return result
+
+
 # --- names and places --------------------------------------------------------------------
 
 _NAME_PUNCT = set(" .,'-`’")
@@ -218,5 +247,6 @@ VALIDATORS: dict[str, Validator] = {
     "free_text": lambda text, today: validate_free_text(text),
     "phone": lambda text, today: validate_phone(text),
     "code": lambda text, today: validate_code(text),
+    "date_of_death": validate_date_of_death,
 }
 

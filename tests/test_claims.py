@@ -191,9 +191,8 @@ async def test_a_death_not_covered_is_recorded_for_review(catalogs, active, nik,
     chat = await heir(catalogs, memory)
     start = to_relationship()
     if nik != PADANG:
-        start[2] = (nik, ["claim.deceased_unknown", "claim.date_of_death.prompt"],
-                    ["tidak terdaftar di Lindungi"])
-        del start[3]
+        start[2] = (nik, ["claim.deceased_unknown.prompt"], ["tidak kami temukan"])
+        start[3] = ("lanjutkan", ["claim.date_of_death.prompt"])
     await play(chat, start + [("anak", ["claim.document.prompt"])] + documents(5) + [
         (photo(6), ["claim.document.received", "claim.bank_name.prompt"])] + BANK + [
         ("kirim", ["claim.not_covered"], ["tidak sedang terlindungi", "Petugas akan memeriksa"]),
@@ -208,8 +207,9 @@ async def test_wrong_answers_are_explained_and_nothing_is_lost(catalogs):
     chat = await heir(catalogs, memory)
     steps = to_relationship()
     await play(chat, steps[:4] + [
-        ("01-12-2026", ["error:date.future"]),
-        ("tgl 25", ["error:date.format"]),
+        ("01-12-2026", ["error:date_of_death.future"], ["sesudah hari ini", "kemarin"]),
+        ("tgl 25", ["error:date.format"], ["Ketik tanggal meninggal", "Contoh: 03-11-2026"]),
+        ("/bantuan", ["help:claim.date_of_death.help"], ["akta"]),
     ] + steps[4:7] + [
         (PADANG, ["error:claim.heir_nik.same"]),
     ] + steps[7:] + [
@@ -224,6 +224,7 @@ async def test_wrong_answers_are_explained_and_nothing_is_lost(catalogs):
         ("nanti", ["claim.bank_name.prompt"]),
         ("BRI", ["claim.account_number.prompt"]),
         ("nomor saya", ["error:claim.account_number.invalid"]),
+        ("1234", ["error:claim.account_number.short"], ["baru 4 angka", "paling sedikit 5"]),
         ("1234-5678", ["claim.account_holder.prompt"]),
         ("Budi Santoso", ["error:claim.account_holder.mismatch"], ["Siti Rahmawati"]),
         ("Siti  Rahmawati", ["claim.summary.prompt"],
@@ -467,3 +468,42 @@ async def test_on_whatsapp_the_heir_confirms_the_number_they_write_from(catalogs
             ("entah", ["error:phone.invalid"], ["Pilih 1 jika benar"]),
         ] + answers)
         assert chat.session.data["heir_phone"] == phone
+
+
+async def test_the_date_of_death_is_asked_as_a_date_of_death(catalogs):
+    """Its errors and help speak of the death, never of a birth; "kemarin" is a date."""
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship()[:4] + [("01-01-2099", ["error:date_of_death.future"]),
+                                              ("/bantuan", ["help:claim.date_of_death.help"]),
+                                              ("kemarin", ["claim.cause.prompt"])])
+    assert "lahir" not in chat.everything() and "17-08-1985" not in chat.everything()
+    assert chat.session.data["date_of_death"] == (chat.now.date() - timedelta(days=1)).isoformat()
+
+
+async def test_later_at_a_missing_document_keeps_the_claim_for_another_day(catalogs):
+    """The bot's own suggestion, NANTI, at a document asked in `status klaim`."""
+    memory = Memory()
+    heir_chat = await filed_claim(catalogs, memory, later=2)
+    await play(heir_chat, [
+        ("status klaim", ["claim_status.reference.prompt"]),
+        ("JKM-2026-000001", ["claim_status.shown", "claim_status.send_missing",
+                             "claim.document.prompt"]),
+        ("NANTI", ["claim_status.later"], ["JKM-2026-000001"]),
+    ])
+    assert heir_chat.session.flow is None
+
+
+async def test_a_mistyped_deceased_nik_can_be_typed_again(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship()[:2] + [
+        ("1371011708850099", ["claim.deceased_unknown.prompt"], ["1371********0099",
+                                                                  "1. ✏️ Ketik ulang NIK"]),
+        ("1", ["claim.deceased_nik.prompt"]),
+        ("1371011708850098", ["claim.deceased_unknown.prompt"]),
+        (PADANG, ["claim.confirm_person.prompt"], ["B*** S******"]),  # typed at once
+    ])
+    assert chat.session.data["worker"] == memory.workers[-1][1].reference

@@ -1,7 +1,7 @@
 """Validators as tables: what people type, and what each validator makes of it."""
 
 import unicodedata
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given
@@ -15,6 +15,7 @@ from bot.validators import (
     mask_nik,
     nik_birth_date,
     parse_date,
+    validate_date_of_death,
     validate_free_text,
     validate_name,
     validate_nik,
@@ -114,6 +115,23 @@ def test_dates_refused(typed, msgid):
 ])
 def test_phone(typed, expected):
     assert validate_phone(clean(typed)) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("15-11-2026", Ok(date(2026, 11, 15))),
+    ("hari ini", Ok(TODAY)),
+    ("Kemarin", Ok(TODAY - timedelta(days=1))),
+    ("kemarin lusa", Ok(TODAY - timedelta(days=2))),
+    ("3 hari lalu", Ok(TODAY - timedelta(days=3))),
+    ("dua hari yang lalu", Ok(TODAY - timedelta(days=2))),
+    ("2 days ago", Ok(TODAY - timedelta(days=2))),
+    ("yesterday", Ok(TODAY - timedelta(days=1))),
+    ("01-01-2099", Err("date_of_death.future")),
+    ("01-01-1850", Err("date_of_death.too_old")),
+    ("tgl 25", Err("date.format")),
+])
+def test_dates_of_death(typed, expected):
+    assert validate_date_of_death(clean(typed), TODAY) == expected
 
 
 @pytest.mark.parametrize("typed, expected", [

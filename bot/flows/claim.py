@@ -58,23 +58,35 @@ SUMMARY_CHOICES = (
                                                            "yes", "ok")),
     Choice("cancel", N_("claim.summary.cancel"), aliases=("batal", "cancel")),
 )
-ACCOUNT_DIGITS = re.compile(r"^\d{5,20}$")
+ACCOUNT_DIGITS = (5, 20)
+"""How many digits an Indonesian bank account number has, at the fewest and the most."""
+UNKNOWN_CHOICES = (
+    Choice("retype", N_("claim.deceased_unknown.retype"),
+           aliases=("ketik ulang", "ulang", "salah", "salah ketik", "retype", "again")),
+    Choice("go_on", N_("claim.deceased_unknown.go_on"),
+           aliases=("lanjut", "lanjutkan", "teruskan", "sudah benar", "benar", "go on",
+                    "continue")),
+)
 
 QUESTIONS = {q.name: q for q in (
     Question("consent", N_("claim.consent.prompt"), N_("claim.consent.expect"),
              N_("claim.consent.help"), choices=yes_no(N_("consent.yes"), N_("consent.no"))),
     Question("deceased_nik", N_("claim.deceased_nik.prompt"), N_("nik.expect"),
              N_("claim.deceased_nik.help"), validator="nik"),
+    Question("deceased_unknown", N_("claim.deceased_unknown.prompt"),
+             N_("claim.deceased_unknown.expect"), N_("claim.deceased_unknown.help"),
+             validator="nik", choices=UNKNOWN_CHOICES),
     Question("confirm_person", N_("claim.confirm_person.prompt"),
              N_("claim.confirm_person.expect"), N_("claim.confirm_person.help"),
              choices=yes_no(N_("claim.confirm_person.yes"), N_("claim.confirm_person.no"))),
-    Question("date_of_death", N_("claim.date_of_death.prompt"), N_("birth_date.expect"),
-             N_("claim.date_of_death.help"), validator="date"),
+    Question("date_of_death", N_("claim.date_of_death.prompt"),
+             N_("claim.date_of_death.expect"), N_("claim.date_of_death.help"),
+             validator="date_of_death"),
     Question("cause", N_("claim.cause.prompt"), N_("claim.cause.expect"),
              N_("claim.cause.help"), choices=CAUSE_CHOICES),
     Question("heir_name", N_("claim.heir_name.prompt"), N_("full_name.expect"),
              N_("claim.heir_name.help"), validator="name"),
-    Question("heir_nik", N_("claim.heir_nik.prompt"), N_("nik.expect"),
+    Question("heir_nik", N_("claim.heir_nik.prompt"), N_("claim.heir_nik.expect"),
              N_("claim.heir_nik.help"), validator="nik"),
     Question("heir_phone", N_("claim.heir_phone.prompt"), N_("phone.expect"), N_("phone.help"),
              validator="phone", accepts_contact=True),
@@ -106,6 +118,8 @@ def next_step(data: dict) -> str:
             return name
     if data.get("worker") and not data.get("person_confirmed"):
         return "confirm_person"
+    if not data.get("worker") and not data.get("unknown_confirmed"):
+        return "deceased_unknown"
     for name in ("date_of_death", "cause", "heir_name", "heir_nik", "heir_phone",
                  "relationship"):
         if name not in data:
@@ -195,6 +209,8 @@ class ClaimReport:
             return question.ask({"phone": data["sender_phone"]})
         if s.step == "confirm_person":
             return question.ask({"name": data["masked_name"]})
+        if s.step == "deceased_unknown":
+            return question.ask({"nik": mask_nik(data["deceased_nik"])})
         if s.step == "closer":
             return question.ask({"group": Msg(heirs.GROUP_NAMES[data.get("closer_checked", 0)])})
         if s.step == "document":
@@ -226,8 +242,12 @@ class ClaimReport:
         if question.name == "heir_phone_confirm":
             self._confirm_phone(s, result.value, turn, ctx)
             return
-        if s.step == "deceased_nik":
+        if s.step == "deceased_nik" or (s.step == "deceased_unknown"
+                                         and not isinstance(result.value, Choice)):
             await self._deceased_nik(s, result.value, turn, ctx, inbound.chat_key)
+            return
+        if s.step == "deceased_unknown":
+            self._unknown(s, result.value, turn, ctx)
             return
         handler = self.handlers.get(s.step, self._store)
         await handler(s, result.value, turn, ctx)
@@ -265,8 +285,16 @@ class ClaimReport:
         s.data["worker"] = worker.reference if worker else None
         if worker:
             s.data["masked_name"] = claims.masked_name(worker.full_name)
+        self._ask_next(s, turn, ctx)
+
+    def _unknown(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        """A NIK nobody registered: typed again, or the report goes on for staff to check
+        (members enrolled on paper before the bot are not in it)."""
+        if choice.value == "retype":
+            for name in ("deceased_nik", "worker"):
+                s.data.pop(name, None)
         else:
-            turn.say(Reply(N_("claim.deceased_unknown"), {"nik": mask_nik(nik)}))
+            s.data["unknown_confirmed"] = True
         self._ask_next(s, turn, ctx)
 
     async def _confirm_person(self, s: Session, choice: Choice, turn: Turn,
@@ -314,8 +342,16 @@ class ClaimReport:
                               ctx: Context) -> None:
         question = QUESTIONS["account_number"]
         digits = re.sub(r"[\s.-]", "", text)
-        if inbound.kind != "text" or not ACCOUNT_DIGITS.match(digits):
-            turn.say(question.error(Err(N_("claim.account_number.invalid"))))
+        fewest, most = ACCOUNT_DIGITS
+        problem = None
+        if inbound.kind != "text" or not digits.isascii() or not digits.isdigit():
+            problem = Err(N_("claim.account_number.invalid"))
+        elif not fewest <= len(digits) <= most:
+            problem = Err(N_("claim.account_number.short") if len(digits) < fewest
+                          else N_("claim.account_number.long"),
+                          {"count": len(digits), "fewest": fewest, "most": most})
+        if problem:
+            turn.say(question.error(problem))
             return
         s.data["account_number"] = digits
         self._ask_next(s, turn, ctx)

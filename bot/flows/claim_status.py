@@ -165,8 +165,9 @@ class ClaimStatus:
                         ctx: Context) -> None:
         if inbound.kind == "text" and inbound.media is None and key(text) in (
                 "nanti", "nanti saja", "later"):
-            s.leave_flow()
-            turn.say(Reply(N_("claim_status.later"), {"reference": s.data["reference"]},
+            reference = s.data["reference"]
+            s.leave_flow()  # which forgets the data: the reference is read first
+            turn.say(Reply(N_("claim_status.later"), {"reference": reference},
                            navigation=True))
             return
         problem = document_error(inbound.media, inbound)
