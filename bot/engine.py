@@ -47,6 +47,8 @@ COMMANDS = {
     "claim_status": ("status klaim", "cek klaim", "claim status", "check claim"),
     "lookup": ("cek nik", "cek orang lain", "check nik", "check someone else"),
     "not_me": ("bukan saya", "bukan aku", "not me", "it was not me", "it wasn't me"),
+    "thanks": ("terima kasih", "terimakasih", "makasih", "trims", "tq", "thanks", "thank you",
+               "thx", "matur nuwun", "hatur nuhun", "terima kasih banyak", "makasih banyak"),
 }
 COMMAND_BY_WORD = {word: name for name, words in COMMANDS.items() for word in words}
 
@@ -205,6 +207,11 @@ class Engine:
 
     async def _command(self, command: str, s: Session, turn: Turn, ctx: Context,
                        inbound: Inbound) -> None:
+        if command == "thanks":  # answered kindly; whatever was being asked is asked again
+            turn.say(Reply(N_("thanks.reply"), navigation=not s.flow))
+            if s.flow:
+                self.flows[s.flow].reprompt(s, turn, ctx)
+            return
         if command == "help":
             if s.asking_language:
                 turn.say(LANGUAGE_QUESTION.explain())

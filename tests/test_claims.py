@@ -507,3 +507,17 @@ async def test_a_mistyped_deceased_nik_can_be_typed_again(catalogs):
         (PADANG, ["claim.confirm_person.prompt"], ["B*** S******"]),  # typed at once
     ])
     assert chat.session.data["worker"] == memory.workers[-1][1].reference
+
+
+async def test_a_grieving_family_is_understood_in_its_own_words(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship() + [
+        ("terima kasih", ["thanks.reply", "claim.relationship.prompt"], ["Sama-sama"]),
+        ("saya adiknya", ["claim.closer.prompt"]),
+        ("sudah meninggal", ["claim.closer.prompt"]),
+        ("masih ada", ["claim.closer.exists"]),
+    ])
+    assert chat.session.flow is None and memory.filed == []
+    await play(chat, [("makasih", ["thanks.reply"])])

@@ -7,6 +7,7 @@ worker not covered that day is kept as ``not_covered`` for staff to review.
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import date
 
 from bot import claims, enrolment, heirs, proof
@@ -44,12 +45,13 @@ RELATIONSHIP_CHOICES = tuple(Choice(value, label, aliases=aliases) for value, la
                                             "husband", "janda", "duda")),
     ("child", N_("relationship.child"), ("anak", "anaknya", "son", "daughter")),
     ("parent", N_("relationship.parent"), ("ibu", "bapak", "ayah", "mother", "father", "mak",
-                                            "amak", "emak")),
-    ("grandchild", N_("relationship.grandchild"), ("cucu",)),
+                                            "amak", "emak", "ibunya", "bapaknya", "ayahnya")),
+    ("grandchild", N_("relationship.grandchild"), ("cucu", "cucunya")),
     ("grandparent", N_("relationship.grandparent"), ("kakek", "nenek", "grandfather",
-                                                      "grandmother")),
-    ("sibling", N_("relationship.sibling"), ("kakak", "adik", "saudara", "brother", "sister")),
-    ("parent_in_law", N_("relationship.parent_in_law"), ("mertua", "in law")),
+                                                      "grandmother", "kakeknya", "neneknya")),
+    ("sibling", N_("relationship.sibling"), ("kakak", "adik", "saudara", "brother", "sister",
+                                              "kakaknya", "adiknya", "saudaranya")),
+    ("parent_in_law", N_("relationship.parent_in_law"), ("mertua", "mertuanya", "in law")),
     ("will", N_("relationship.will"), ("wasiat", "will")),
     ("other", N_("relationship.other"), ("lainnya", "lain", "tetangga", "teman", "other")),
 ))
@@ -60,6 +62,12 @@ SUMMARY_CHOICES = (
 )
 ACCOUNT_DIGITS = (5, 20)
 """How many digits an Indonesian bank account number has, at the fewest and the most."""
+CLOSER_CHOICES = tuple(replace(choice, aliases=choice.aliases + more) for choice, more in zip(
+    yes_no(N_("claim.closer.yes"), N_("claim.closer.no")),
+    (("ada", "masih ada", "masih", "masih hidup", "punya", "masih punya", "yes there is"),
+     ("tidak ada", "sudah tidak ada", "sudah meninggal", "sudah almarhum", "tidak punya",
+      "sudah tiada", "none", "no one")), strict=True))
+"""Whether a closer heir is alive, as people answer: "masih ada", "sudah meninggal"."""
 UNKNOWN_CHOICES = (
     Choice("retype", N_("claim.deceased_unknown.retype"),
            aliases=("ketik ulang", "ulang", "salah", "salah ketik", "retype", "again")),
@@ -96,8 +104,7 @@ QUESTIONS = {q.name: q for q in (
     Question("relationship", N_("claim.relationship.prompt"), N_("claim.relationship.expect"),
              N_("claim.relationship.help"), choices=RELATIONSHIP_CHOICES),
     Question("closer", N_("claim.closer.prompt"), N_("claim.closer.expect"),
-             N_("claim.closer.help"), choices=yes_no(N_("claim.closer.yes"),
-                                                      N_("claim.closer.no"))),
+             N_("claim.closer.help"), choices=CLOSER_CHOICES),
     Question("document", N_("claim.document.prompt"), N_("claim.document.expect"),
              N_("claim.document.help")),
     Question("bank_name", N_("claim.bank_name.prompt"), N_("claim.bank_name.expect"),
