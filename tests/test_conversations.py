@@ -147,6 +147,25 @@ async def test_every_answer_can_be_corrected_from_the_summary(catalogs, field, n
     assert len(chat.memory.workers) == 1
 
 
+@pytest.mark.parametrize("typed, occupation, other", [
+    ("tukang parkir", "juru_parkir", None),
+    ("saya kurir paket", "kurir", None),
+    ("narik becak", "sopir", None),
+    ("jaga warung", "warung", None),
+    ("ART", "asisten_rumah_tangga", None),
+    ("paraji", "dukun_beranak", None),
+    ("tukang sol sepatu", "other", "tukang sol sepatu"),  # never the nearest guess
+])
+async def test_a_typed_occupation_is_the_right_one_or_kept_in_own_words(catalogs, typed,
+                                                                       occupation, other):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + NIK_TO_SUMMARY[:4])
+    expected = ["occupation.kept_other", "kelurahan.prompt"] if other else ["kelurahan.prompt"]
+    await play(chat, [(typed, expected)])
+    assert (chat.session.data["occupation"], chat.session.data.get("occupation_other")) == (
+        occupation, other)
+
+
 async def test_occupation_other_is_written_in_own_words(catalogs):
     chat = Chat(catalogs)
     await play(chat, TO_NIK + NIK_TO_SUMMARY[:4] + [
@@ -228,8 +247,8 @@ async def test_every_wrong_answer_says_what_is_expected_and_asks_again(catalogs)
         (contact("+1 202"), ["error:phone.invalid"]),
         (photo(), ["error:input.not_text"]),
         ("081234567890", ["occupation.prompt"]),
-        ("astronot", ["error:choice.unknown"], ["Lainnya"]),
-        ("12", ["error:choice.unknown"]),
+        ("🚀🚀", ["error:choice.unknown"], ["tulis pekerjaan Anda"]),
+        ("99", ["error:choice.unknown"]),
         ("nelayan", ["kelurahan.prompt"]),
         ("🏠", ["error:place.chars"]),
         ("a", ["error:place.length"]),

@@ -28,7 +28,15 @@ from bot.questions import Question
 from bot.regions import regency
 from bot.rules import CONSENT_VERSION, Rules
 from bot.session import Session
-from bot.validators import Err, Ok, mask_nik, nik_birth_date, validate_nik, validate_phone
+from bot.validators import (
+    Err,
+    Ok,
+    mask_nik,
+    nik_birth_date,
+    validate_free_text,
+    validate_nik,
+    validate_phone,
+)
 
 LANGUAGE_CHOICES = (
     Choice("id", N_("language.id"), aliases=("indonesia", "indo", "bahasa indonesia", "id")),
@@ -317,6 +325,10 @@ class Registration:
             s.data["sender_phone"] = validate_phone(inbound.sender_phone).value
         question = self._question(s, ctx)
         result = question.read(inbound, text, ctx.today, self.labels)
+        if isinstance(result, Err) and s.step == "occupation" and inbound.kind == "text" \
+                and isinstance(own := validate_free_text(text), Ok):
+            self._own_occupation(s, own.value, turn, ctx)
+            return
         if isinstance(result, Err):
             turn.say(question.error(result))
             return
@@ -460,6 +472,13 @@ class Registration:
         else:
             for name in FORGETS[choice.value]:
                 s.data.pop(name, None)
+        self._ask_next(s, turn, ctx)
+
+    def _own_occupation(self, s: Session, words: str, turn: Turn, ctx: Context) -> None:
+        """A job none of the options names: kept in the worker's words under "other", and
+        said so (no guess at the nearest job)."""
+        s.data["occupation"], s.data["occupation_other"] = "other", words
+        turn.say(Reply(N_("occupation.kept_other"), {"name": words}))
         self._ask_next(s, turn, ctx)
 
     async def _occupation(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
