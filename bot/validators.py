@@ -158,6 +158,37 @@ def validate_date_of_death(text: str, today: date) -> Result:
     return result
 
 
+# --- amounts ----------------------------------------------------------------------------
+
+_AMOUNT = re.compile(r"^(?:rp\.?\s*)?(\d+(?:[.,]\d+)*)\s*(juta|jt|ribu|rb|k|m)?"
+                     r"(?:\s*(?:an|lebih|lebih sedikit|kurang|kurang lebih|an lebih|"
+                     r"per bulan|sebulan|/bulan|a month))*$")
+_SCALE = {"juta": 1_000_000, "jt": 1_000_000, "m": 1_000_000, "ribu": 1_000, "rb": 1_000,
+          "k": 1_000, None: 1}
+_AMOUNT_WORDS = {"sejuta": 1_000_000, "satu juta": 1_000_000, "dua juta": 2_000_000,
+                 "tiga juta": 3_000_000, "empat juta": 4_000_000, "lima juta": 5_000_000,
+                 "setengah juta": 500_000, "sejuta setengah": 1_500_000}
+
+
+def parse_amount(text: str) -> int | None:
+    """Rupiah as people write them: 1500000, 1.500.000, Rp 1,5 juta, 1,5jt, 500 ribu,
+    "sejuta lebih" (about a million); None for anything else."""
+    said = " ".join(text.casefold().split())
+    for words, value in sorted(_AMOUNT_WORDS.items(), key=lambda item: -len(item[0])):
+        if said == words or said.startswith(words + " "):
+            return value
+    found = _AMOUNT.match(said)
+    if not found:
+        return None
+    number, unit = found.groups()
+    if unit is None:  # 1.500.000 or 1,500,000: separators of thousands
+        digits = re.sub(r"[.,]", "", number)
+        return int(digits) if digits.isdigit() else None
+    value = float(number.replace(".", "").replace(",", ".")) if number.count(",") == 1 \
+        and "." not in number else float(number.replace(",", "."))
+    return round(value * _SCALE[unit])
+
+
 # --- names and places --------------------------------------------------------------------
 
 _NAME_PUNCT = set(" .,'-`’")

@@ -36,6 +36,7 @@ from bot.messages import (
     WorkerInfo,
 )
 from bot.proof import ProofInfo
+from bot.quiet_hours import WIB
 from models.db import create_engine
 from models.tables import (
     AppSecret,
@@ -753,7 +754,8 @@ WORKERS_BY_NIK = _worker_info().where(worker.c.nik.in_(bindparam("niks", expandi
 
 def _info_of(row) -> WorkerInfo:
     return WorkerInfo(reference=row["reference"], nik=row["nik"], full_name=row["full_name"],
-                      status=row["status"], registered_on=as_utc(row["created_at"]).date(),
+                      status=row["status"],
+                      registered_on=as_utc(row["created_at"]).astimezone(WIB).date(),
                       birth_date=row["birth_date"], chat_key=row["chat_key"],
                       locale=row["locale"], programme_id=row["programme_id"],
                       dtsen_desil=row["dtsen_desil"], reason=row["status_reason"],

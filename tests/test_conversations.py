@@ -166,6 +166,28 @@ async def test_a_typed_occupation_is_the_right_one_or_kept_in_own_words(catalogs
         occupation, other)
 
 
+@pytest.mark.parametrize("typed, income", [
+    ("1500000", 1_000_000), ("Rp 1,5 juta", 1_000_000), ("sejuta lebih", 1_000_000),
+    ("2,5 jt", 2_000_000), ("500 ribu", 1_000_000), ("7.000.000 sebulan", 5_000_000),
+])
+async def test_a_typed_income_picks_its_bracket(catalogs, typed, income):
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:-1])
+    assert chat.session.step == "income"
+    await play(chat, [(typed, ["summary.prompt"])])
+    assert chat.session.data["income"] == income
+
+
+async def test_kel_and_kec_are_stored_without_their_prefix(catalogs):
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + NIK_TO_SUMMARY[:5] + [
+        ("Kel. Air Tawar Barat", ["kecamatan.prompt"]),
+        ("kecamatan Padang Utara", ["programme_confirm.prompt"]),
+    ])
+    assert (chat.session.data["kelurahan"], chat.session.data["kecamatan"]) == (
+        "Air Tawar Barat", "Padang Utara")
+
+
 async def test_occupation_other_is_written_in_own_words(catalogs):
     chat = Chat(catalogs)
     await play(chat, TO_NIK + NIK_TO_SUMMARY[:4] + [

@@ -213,3 +213,12 @@ def test_every_table_is_emptied_between_postgresql_tests():
     from tests.conftest import TABLES
 
     assert set(SQLModel.metadata.tables) == set(TABLES)
+
+
+async def test_the_registration_date_is_the_jakarta_date(store):
+    """Registered at 01:30 WIB on 3 December (18:30 UTC on the 2nd): the 3rd, as the card."""
+    late = datetime(2026, 12, 2, 18, 30, tzinfo=UTC)
+    async with store.transaction() as tx:
+        await tx.register_worker(registration(), "telegram", "telegram:1", late)
+    async with store.transaction() as tx:
+        assert (await tx.worker_by_reference("LD-AAAA-AAAA")).registered_on == date(2026, 12, 3)

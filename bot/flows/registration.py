@@ -5,6 +5,7 @@ The answers live in ``session.data`` until the worker confirms; the next questio
 first one still unanswered, so correcting an answer is just forgetting it and asking again.
 """
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date
 
@@ -33,6 +34,7 @@ from bot.validators import (
     Ok,
     mask_nik,
     nik_birth_date,
+    parse_amount,
     validate_free_text,
     validate_nik,
     validate_phone,
@@ -147,6 +149,24 @@ def income_choices(rules: Rules) -> tuple[Choice, ...]:
                           aliases=("tidak tahu", "tdk tahu", "gak tahu", "nggak tahu", "entah",
                                    "don't know", "dont know", "unknown")))
     return tuple(options)
+
+
+AREA_PREFIXES = {
+    "kelurahan": re.compile(r"^(?:kel(?:urahan)?|desa|ds|nagari|gampong)\.?\s+", re.I),
+    "kecamatan": re.compile(r"^(?:kec(?:amatan)?|distrik)\.?\s+", re.I),
+}
+""""Kel. Air Tawar Barat" is stored as "Air Tawar Barat", as BPJS Ketenagakerjaan expects it
+in the export (the field says what it is)."""
+MIN_TYPED_INCOME = 10_000
+"""A typed number below this is a mistyped option, not rupiah."""
+
+
+def income_bracket(rules: Rules, amount: int, choices: tuple[Choice, ...]) -> Choice:
+    """The option of the bracket a typed monthly amount falls in (below the lowest: the
+    lowest)."""
+    low = max((b for b in rules.income_brackets if b <= amount),
+              default=rules.income_brackets[0])
+    return next(c for c in choices if c.value == str(low))
 
 
 def next_step(data: dict, today: date, programmes: Programmes | None = None) -> str:
@@ -329,6 +349,9 @@ class Registration:
                 and isinstance(own := validate_free_text(text), Ok):
             self._own_occupation(s, own.value, turn, ctx)
             return
+        if isinstance(result, Err) and s.step == "income" and inbound.kind == "text" \
+                and (amount := parse_amount(text) or 0) >= MIN_TYPED_INCOME:
+            result = Ok(income_bracket(self.rules, amount, question.choices))
         if isinstance(result, Err):
             turn.say(question.error(result))
             return
@@ -428,6 +451,8 @@ class Registration:
                        choices=(STATUS,), navigation=True))
 
     async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
+        if s.step in AREA_PREFIXES:
+            value = AREA_PREFIXES[s.step].sub("", value).strip() or value
         s.data[s.step] = value.isoformat() if isinstance(value, date) else value
         if s.step == "birth_date":
             s.data.pop("birth_date_confirmed", None)
