@@ -111,7 +111,7 @@ async def test_worker_registers_in_english(catalogs):
         ("2", ["summary.prompt"],
          ["Name: SITI RAHMAWATI", "Date of birth: 17 August 1985", "Occupation: Fisher",
           "Income (premium basis): Rp2.000.000",
-          "Monthly premium: Rp26.800"]),
+          "Monthly premium: Rp16.800, paid by APBD Kota Padang, not by you"]),
         ("save", ["reg.done_review"], ["Registration number: LD-TEST-",
                                        "Rp16.800 a month is paid by APBD Kota Padang"]),
     ])
@@ -602,3 +602,16 @@ async def test_on_whatsapp_the_phone_step_confirms_the_sender_number(catalogs):
         ("0813 3333 4444", ["occupation.prompt"]),
     ])
     assert typed.session.data["phone"] == "+6281333334444"
+
+
+async def test_the_summary_says_who_pays_the_premium(catalogs):
+    """Sponsored: the programme's premium and its funder (not the income's BPU premium);
+    no programme: the self-paid premium of the declared income."""
+    sponsored = Chat(catalogs)
+    await play(sponsored, TO_SUMMARY[:-1] + [("2", ["summary.prompt"],
+                                               ["Iuran per bulan: Rp16.800, dibayar APBD Kota "
+                                                "Padang, bukan oleh Anda"])])
+    alone = Chat(catalogs, programmes=None)
+    await play(alone, TO_NIK + NIK_TO_SUMMARY[:6] + [
+        ("padang utara", ["income.prompt"]),
+        ("2", ["summary.prompt"], ["Iuran per bulan: Rp26.800, Anda bayar sendiri"])])

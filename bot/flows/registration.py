@@ -599,5 +599,9 @@ class Registration:
             "birth_date": date.fromisoformat(data["birth_date"]), "phone": data["phone"],
             "occupation": occupation, "kelurahan": data["kelurahan"],
             "kecamatan": data["kecamatan"], "income": Money(data["income"]),
-            "contribution": Money(self.rules.contribution(data["income"])),
+            "contribution": Msg(N_("summary.contribution_paid"), {
+                "contribution": Money(programme.monthly_contribution),
+                "funder": programme.funder}) if programme
+            else Msg(N_("summary.contribution_self"), {
+                "contribution": Money(self.rules.contribution(data["income"]))}),
         }
