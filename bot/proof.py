@@ -95,11 +95,15 @@ def limit_reply() -> Reply:
     return Reply(N_("proof.limit"), navigation=True)
 
 
-async def count_nik(ctx: Context, turn: Turn, s: Session, chat_key: str) -> bool:
+async def count_nik(ctx: Context, turn: Turn, s: Session, chat_key: str, *,
+                    keep_draft: bool = False) -> bool:
     """Count one NIK this chat entered for a registration (or claim) it does not hold; False,
-    with the flow left and the chat told, once the chat has used its NIKs for the day."""
+    with the chat told, once the chat has used its NIKs for the day. The flow is left, except
+    with ``keep_draft`` (a registration or a report being filled in): that loses nothing and
+    stays at its question for tomorrow."""
     if await CHAT_NIKS.reached(ctx, chat_key):
-        s.leave_flow()
+        if not keep_draft:
+            s.leave_flow()
         turn.say(limit_reply())
         return False
     turn.do(CHAT_NIKS.count(chat_key))

@@ -321,6 +321,9 @@ async def test_a_chat_checks_ten_niks_a_day_whatever_its_session(catalogs):
     await play(chat, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["proof.limit"]),
                       ("klaim", ["claim.consent.prompt"]), ("ya", ["claim.deceased_nik.prompt"]),
                       (PADANG, ["proof.limit"])])
+    # a report (or a registration) being filled in is kept at its question, losing nothing
+    assert (chat.session.flow, chat.session.step) == ("claim", "deceased_nik")
+    assert "consent" in chat.session.data
     chat.wait(days=1)
     await play(chat, [("cek nik", ["lookup.nik_prompt"]), (PADANG, ["lookup.code_prompt"])])
 

@@ -286,7 +286,7 @@ class ClaimReport:
         never an existing claim, nor when they registered."""
         worker = await ctx.lookup.worker_by_nik(nik)
         if not await proof.holds(ctx, chat_key, worker) and \
-                not await proof.count_nik(ctx, turn, s, chat_key):
+                not await proof.count_nik(ctx, turn, s, chat_key, keep_draft=True):
             return
         s.data["deceased_nik"] = nik
         s.data["worker"] = worker.reference if worker else None

@@ -478,7 +478,7 @@ class Registration:
             turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
                            choices=(STATUS,)))
             return
-        if not await proof.count_nik(ctx, turn, s, chat_key):
+        if not await proof.count_nik(ctx, turn, s, chat_key, keep_draft=True):
             return
         if existing is not None:
             # Registered from another chat (a new phone, WhatsApp besides Telegram): this
