@@ -505,7 +505,8 @@ async def test_guessing_codes_stops_for_the_nik_whatever_the_chat(catalogs):
     await play(last, TO_NIK + [(NIK, ["link.how.prompt"]), ("1", ["link.code.prompt"]),
                                ("000003", ["proof.limit"])])  # the NIK's fifth failure
     owner_code = memory.code_for("whatsapp:7609")
-    await play(last, [("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+    assert (last.session.flow, last.session.step) == ("registration", "nik")  # draft kept
+    await play(last, [("daftar", ["nik.prompt"]),
                       (NIK, ["link.how.prompt"]), ("1", ["proof.limit"])])
     assert memory.links == [] and owner_code
     assert {kind for kind, *_ in memory.counts} == {"chat.nik", "nik.code", "nik.failure",

@@ -402,7 +402,7 @@ class Registration:
             params={"reference": worker.reference, "full_name": worker.full_name,
                     "channel": name_of(chat_key)})
         if not sent:
-            s.leave_flow()
+            self._forget_link(s, ctx)
             return
         s.step = "link_code"
         s.data["tries"] = 0
@@ -420,9 +420,16 @@ class Registration:
             turn.say(self.questions["link_code"].error(Err(N_("proof.code.wrong"), {
                 "left": proof.CODE_TRIES - s.data["tries"]})))
         else:
-            s.leave_flow()
+            self._forget_link(s, ctx)
             turn.say(proof.limit_reply() if outcome == proof.LIMITED
                      else Reply(N_("proof.failed"), navigation=True))
+
+    def _forget_link(self, s: Session, ctx: Context) -> None:
+        """No link for now: the draft stays, back at the NIK (one of another person, or a
+        typing error, may have brought it here)."""
+        for name in ("link", "tries"):
+            s.data.pop(name, None)
+        s.step = next_step(s.data, ctx.today, self.programmes)
 
     async def _staff_check(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
                            chat_key: str) -> None:
