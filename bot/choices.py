@@ -19,7 +19,7 @@ STATUS = Choice("status", N_("menu.status"), command=True)
 """Offered wherever a user may want their status instead of answering (e.g. a taken NIK)."""
 LOOKUP = Choice("lookup", N_("status.check_other"), aliases=("nik", "orang lain", "lain"),
                 command=True)
-REGISTER = Choice("register", N_("menu.register"), aliases=("daftar", "register"), command=True)
+REGISTER = Choice("registration", N_("menu.register"), aliases=("daftar", "register"), command=True)
 COMMAND_CHOICES = {choice.value: choice for choice in (STATUS, LOOKUP, REGISTER)}
 
 

@@ -15,6 +15,7 @@ from bot import enrolment, proof
 from bot.broadcasting import BROADCASTER
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
+from bot.flows import Flow
 from bot.flows.broadcast import BroadcastComposer
 from bot.flows.claim import ClaimReport
 from bot.flows.claim_status import ClaimStatus
@@ -40,30 +41,22 @@ COMMANDS = {
     "stop": ("stop", "berhenti", "unsubscribe", "jangan kirim lagi", "stop pesan"),
     "language": ("bahasa", "language", "ganti bahasa", "change language", "bahasa language"),
     "status": ("status", "cek status", "check status", "my status"),
-    "register": ("daftar", "register", "pendaftaran", "daftar baru", "new registration"),
     "card": ("kartu", "card", "kartu saya", "my card", "kartu peserta", "lihat kartu"),
-    "claim": ("klaim", "klaim jkm", "jkm", "lapor meninggal", "meninggal", "meninggal dunia",
-              "claim", "report a death", "lapor kematian"),
-    "claim_status": ("status klaim", "cek klaim", "claim status", "check claim"),
-    "lookup": ("cek nik", "cek orang lain", "check nik", "check someone else"),
     "not_me": ("bukan saya", "bukan aku", "not me", "it was not me", "it wasn't me"),
     "thanks": ("terima kasih", "terimakasih", "makasih", "trims", "tq", "thanks", "thank you",
                "thx", "matur nuwun", "hatur nuhun", "terima kasih banyak", "makasih banyak"),
 }
-COMMAND_BY_WORD = {word: name for name, words in COMMANDS.items() for word in words}
+"""Commands that work at every step; the words that start each flow are the flow's own."""
 
 MENU_CHOICES = (
-    Choice("register", N_("menu.register"), aliases=("daftar", "register", "mendaftar")),
+    Choice("registration", N_("menu.register"), aliases=("daftar", "register", "mendaftar")),
     Choice("status", N_("menu.status"), aliases=("status", "cek")),
     Choice("language", N_("menu.language"), aliases=("bahasa", "language")),
     Choice("help", N_("menu.help"), aliases=("bantuan", "help")),
     Choice("card", N_("menu.card"), aliases=("kartu", "card")),
     Choice("claim", N_("menu.claim"), aliases=("klaim", "meninggal", "claim")),
 )
-CONTINUE = {flow: Choice("continue", label, aliases=("lanjut", "lanjutkan", "continue"))
-            for flow, label in (("registration", N_("menu.continue")),
-                                ("claim", N_("menu.continue_claim")))}
-"""The option to go back to a flow left for the menu, named after it."""
+"""The menu, numbered the same whatever waits: a draft's "continue" comes after it."""
 STATUS_LIMIT = 5
 
 LANGUAGE_QUESTION = Question("language", N_("language.prompt"), N_("language.expect"),
@@ -77,6 +70,15 @@ class Outcome:
     effects: list[Effect]
 
 
+def one_way_back(replies: list[Reply]) -> list[Reply]:
+    """The way back to the menu offered once, under the last reply of a turn ("0. Menu" under
+    each of three status messages reads as three menus)."""
+    if not any(r.navigation for r in replies[:-1]):
+        return replies
+    return [replace(r, navigation=False) for r in replies[:-1]] + \
+        [replace(replies[-1], navigation=True)]
+
+
 class Engine:
     def __init__(self, catalogs: Catalogs, rules: Rules | None = None,
                  programmes: Programmes | None = None, card_key: bytes = b""):
@@ -84,11 +86,14 @@ class Engine:
         self.rules = rules or Rules()
         self.programmes = programmes
         self.card_key = card_key
-        self.flows = {"registration": Registration(self.rules, self.labels, programmes),
-                      "lookup": StatusLookup(self.labels, programmes),
-                      "claim": ClaimReport(self.labels),
-                      "claim_status": ClaimStatus(self.labels),
-                      "broadcast": BroadcastComposer(self.labels, self.rules, programmes)}
+        flows: tuple[Flow, ...] = (
+            Registration(self.rules, self.labels, programmes),
+            StatusLookup(self.labels, programmes), ClaimReport(self.labels, self.rules, programmes),
+            ClaimStatus(self.labels), BroadcastComposer(self.labels, self.rules, programmes))
+        self.flows = {flow.name: flow for flow in flows}
+        self.command_by_word = {word: name for name, words in COMMANDS.items()
+                                for word in words} | {
+            word: flow.name for flow in flows for word in flow.words}
         self.staff = StaffDesk(programmes, self.rules)
 
     def labels(self, choice: Choice) -> list[str]:
@@ -116,7 +121,8 @@ class Engine:
         if self.is_idle(s, ctx.now):
             s.expire()
         if command is None and text and s.offers:
-            offered = tuple(COMMAND_CHOICES[name] for name in s.offers)
+            offered = tuple(COMMAND_CHOICES[name] for name in s.offers
+                            if name in COMMAND_CHOICES)
             picked = match(text, offered, self.labels)
             command = picked.value if picked else None
         if s.expired:
@@ -155,15 +161,15 @@ class Engine:
         if role != BROADCASTER:
             turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
             return
-        s.pause()
-        self.flows["broadcast"].start(s, turn, ctx)
+        self._pause(s)
+        self.flows[BroadcastComposer.name].start(s, turn, ctx)
 
     @staticmethod
     def _finish(s: Session, turn: Turn, ctx: Context) -> Outcome:
         last = turn.replies[-1].choices if turn.replies else ()
         s.offers = [c.value for c in last if c.command] if all(c.command for c in last) else []
         s.updated_at = ctx.now.isoformat()
-        return Outcome(s, turn.replies, turn.effects)
+        return Outcome(s, one_way_back(turn.replies), turn.effects)
 
     def niks_wanted(self, session: Session | None, inbound: Inbound, today: date) -> set[str]:
         """A hint for the host: the NIKs this message may look up, to fetch them beforehand
@@ -172,15 +178,19 @@ class Engine:
             return set()
         return self.flows[session.flow].niks_wanted(session, clean(inbound.text), today)
 
-    @staticmethod
-    def command(text: str) -> str | None:
-        """The command a message is, if it is one: ``/menu``, ``/menu@LindungiBot``, "batal"."""
+    def command(self, text: str) -> str | None:
+        """The command a message is, if it is one: ``/menu``, ``/menu@LindungiBot``, "batal",
+        or the name of the flow its words start."""
         if len(text) > MAX_INPUT_CHARS:
             return None
         if text.startswith("/"):
             word = text[1:].split(maxsplit=1)[0].split("@")[0] if len(text) > 1 else ""
-            return COMMAND_BY_WORD.get(word.casefold())
-        return COMMAND_BY_WORD.get(key(text))
+            return self.command_by_word.get(word.casefold())
+        return self.command_by_word.get(key(text))
+
+    def _pause(self, s: Session) -> None:
+        """Leave the flow for the menu, keeping it to continue if it is kept."""
+        s.pause(keep=bool(s.flow) and self.flows[s.flow].pausable)
 
     def is_idle(self, s: Session, now: datetime) -> bool:
         """A conversation with unsaved answers, untouched for longer than the session TTL."""
@@ -229,43 +239,60 @@ class Engine:
             turn.say(Reply(N_("cancel.done") if had else N_("cancel.nothing"),
                            choices=self.menu_choices(s)))
         elif command == "stop":
-            s.pause()
+            self._pause(s)
             s.opted_out = True
             turn.do(OptOut(inbound.chat_key, True))
             turn.say(Reply(N_("optout.done"), navigation=True))
         elif command == "status":
-            s.pause()
+            self._pause(s)
             await self._status(s, inbound, turn, ctx)
         elif command == "card":
-            s.pause()
+            self._pause(s)
             await self._card(s, inbound, turn, ctx)
         elif command == "not_me":
-            s.pause()
+            self._pause(s)
             await self._not_me(inbound, turn, ctx)
-        elif command == "claim" and s.flow == "claim":
-            self.flows["claim"].reprompt(s, turn, ctx)
-        elif command == "claim" and s.paused and s.paused["flow"] == "claim":
-            await self._choose("continue", s, inbound, turn, ctx)
-        elif command in ("lookup", "claim", "claim_status"):
-            s.pause()
-            self.flows[command].start(s, turn, ctx)
-        elif command == "register" and s.flow == "registration":
-            self.flows[s.flow].reprompt(s, turn, ctx)
-        elif command == "register":
-            resume = s.paused and s.paused["flow"] == "registration"
-            await self._choose("continue" if resume else "register", s, inbound, turn, ctx)
+        elif command in self.flows:
+            self._enter(command, s, turn, ctx)
         else:
-            s.pause()
+            self._pause(s)
             if command == "start" and s.opted_out:
                 s.opted_out = False
                 turn.do(OptOut(inbound.chat_key, False))
                 turn.say(Reply(N_("optout.undone")))
             turn.say(self.menu(s, welcome=command == "start"))
 
+    def _enter(self, name: str, s: Session, turn: Turn, ctx: Context) -> None:
+        """A flow's words: asked again where the user is in it; where a draft of it waits,
+        the menu, to continue it or start anew (its own consent asked again); else begun."""
+        flow = self.flows[name]
+        if s.flow == name and flow.pausable:
+            flow.reprompt(s, turn, ctx)
+            return
+        self._pause(s)
+        if s.paused and s.paused["flow"] == name:
+            choices = self.menu_choices(s)
+            turn.say(Reply(flow.draft_waiting, {
+                "continue": len(choices),
+                "new": next(n for n, c in enumerate(choices, 1) if c.value == name)},
+                choices=choices))
+            return
+        self._begin(name, s, turn, ctx)
+
+    def _begin(self, name: str, s: Session, turn: Turn, ctx: Context) -> None:
+        """Start a flow afresh; a draft of the same flow is replaced by it."""
+        if s.paused and s.paused["flow"] == name:
+            s.paused = None
+        self.flows[name].start(s, turn, ctx)
+
     # --- menu ---------------------------------------------------------------------------------
 
     def menu_choices(self, s: Session) -> tuple[Choice, ...]:
-        return ((CONTINUE[s.paused["flow"]],) if s.paused else ()) + MENU_CHOICES
+        if not s.paused:
+            return MENU_CHOICES
+        flow = self.flows[s.paused["flow"]]
+        return MENU_CHOICES + (Choice("continue", flow.continue_label,
+                                      aliases=("lanjut", "lanjutkan", "continue")),)
 
     def menu(self, s: Session, welcome: bool = False) -> Reply:
         return Reply(N_("menu.welcome") if welcome else N_("menu.prompt"),
@@ -286,16 +313,12 @@ class Engine:
                       ctx: Context) -> None:
         if value == "continue" and s.resume():
             self.flows[s.flow].reprompt(s, turn, ctx)
-        elif value in ("register", "continue"):
-            s.paused = None
-            self.flows["registration"].start(s, turn, ctx)
         elif value == "status":
             await self._status(s, inbound, turn, ctx)
         elif value == "card":
             await self._card(s, inbound, turn, ctx)
-        elif value == "claim":
-            s.paused = None
-            self.flows["claim"].start(s, turn, ctx)
+        elif value in self.flows:
+            self._begin(value, s, turn, ctx)
         elif value == "language":
             s.asking_language = True
             turn.say(LANGUAGE_QUESTION.ask())

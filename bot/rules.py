@@ -28,6 +28,11 @@ class Rules:
     quiet_hours: QuietHours | None = field(
         default_factory=lambda: parse_quiet_hours("21:00-07:00"))
 
+    def jkk_base(self, contribution: int) -> int:
+        """The income a monthly premium insures for JKK: what a funder's Rp16.800 buys is the
+        lowest base, Rp1.000.000, whatever the worker earns."""
+        return round((contribution - self.jkm_monthly) * 100 / self.jkk_rate_percent)
+
     def contribution(self, monthly_income: int) -> int:
         """Monthly JKK + JKM premium: 1% of declared income + Rp6.800 (Rp16.800 at the minimum)."""
         return round(monthly_income * self.jkk_rate_percent / 100) + self.jkm_monthly

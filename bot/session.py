@@ -38,10 +38,10 @@ class Session:
     def leave_flow(self) -> None:
         self.flow, self.step, self.data = None, None, {}
 
-    def pause(self) -> None:
-        """Leave the flow for the menu, keeping a registration or a claim to continue later
-        (a half-asked look-up is simply asked again)."""
-        if self.flow in PAUSABLE:
+    def pause(self, keep: bool) -> None:
+        """Leave the flow for the menu; with ``keep``, kept to continue later (in place of
+        any draft kept before)."""
+        if keep:
             self.paused = {"flow": self.flow, "step": self.step, "data": self.data}
         self.leave_flow()
 
@@ -71,6 +71,4 @@ class Session:
         self.paused = None
         return had
 
-
-PAUSABLE = frozenset({"registration", "claim"})
 _FIELDS = frozenset(f.name for f in fields(Session))

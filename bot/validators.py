@@ -136,6 +136,7 @@ _NUMBER_WORDS = {"se": 1, "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5,
 _RELATIVE_DAYS = {"hari ini": 0, "today": 0, "tadi": 0, "tadi pagi": 0, "tadi malam": 0,
                   "kemarin": 1, "kemaren": 1, "yesterday": 1, "semalam": 1,
                   "kemarin lusa": 2, "kemarin dulu": 2}
+_FUTURE_DAYS = frozenset({"besok", "besok pagi", "lusa", "tomorrow"})
 DEATH_DATE_ERRORS = {N_("date.future"): N_("date_of_death.future"),
                      N_("date.too_old"): N_("date_of_death.too_old")}
 """The date errors said of a death, not of a birth."""
@@ -147,6 +148,8 @@ def validate_date_of_death(text: str, today: date) -> Result:
     said = " ".join(text.casefold().replace(".", " ").split())
     if said in _RELATIVE_DAYS:
         return Ok(today - timedelta(days=_RELATIVE_DAYS[said]))
+    if said in _FUTURE_DAYS:  # a slip, or the wrong question read: said so, not "format"
+        return Err(N_("date_of_death.future"))
     found = _DAYS_AGO.match(said)
     if found:
         count = found.group(1)

@@ -368,6 +368,7 @@ class Chat:
         self.now = START
         self.count = 0
         self.replies: list[Reply] = []
+        self.last_effects: list = []
         self.history: list[Reply] = []
         self._codes = 0
 
@@ -395,6 +396,7 @@ class Chat:
             self.memory.apply(effect, inbound.chat_key, self.now)
         self.state = json.loads(json.dumps(outcome.session.to_json()))
         self.replies = outcome.replies
+        self.last_effects = outcome.effects
         self.history.extend(outcome.replies)
         assert outcome.replies, f"no reply to {text!r}"
         return outcome.replies

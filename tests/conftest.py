@@ -109,3 +109,8 @@ def bot_log(tmp_path):
     path.touch()
     yield path
     print(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite the expected part of tests/conversations/*.json")

@@ -2,6 +2,7 @@
 covered, a second report, documents later (from another chat), files refused, the bank account
 in someone else's name, and the claim status look-up."""
 
+import dataclasses
 from datetime import date, timedelta
 
 import pytest
@@ -177,6 +178,24 @@ async def test_a_work_accident_goes_the_jkk_route(catalogs):
     ])
 
 
+async def test_a_sponsored_workers_accident_is_estimated_on_the_base_the_funder_pays(catalogs):
+    """The city's Rp16.800 insures a Rp1.000.000 base, whatever income the worker declared:
+    48 × Rp1.000.000, not 48 × the Rp5.000.000 they earn."""
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    reference = memory.workers[-1][1].reference
+    memory.infos[reference] = dataclasses.replace(memory.infos[reference],
+                                                  monthly_income=5_000_000)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship(cause="kecelakaan kerja") + [
+        ("suami", ["claim.document.prompt"])] + [("nanti", ["claim.document.prompt"])] * 6 + [
+        ("nanti", ["claim.bank_name.prompt"])] + BANK + [
+        ("kirim", ["claim.submitted", "claim.work_accident", "claim.documents_missing"],
+         ["Santunan sekaligus Rp48.000.000"]),
+    ])
+    assert memory.filed[0].estimate == 70_000_000
+
+
 @pytest.mark.parametrize("active, nik, reason", [
     (False, PADANG, "not_active"),
     (True, "1371011708850099", "not_registered"),
@@ -307,10 +326,11 @@ async def test_a_claim_left_for_the_menu_can_be_continued(catalogs):
     await covered_worker(catalogs, memory)
     chat = await heir(catalogs, memory)
     await play(chat, to_relationship()[:5] + [
-        ("menu", ["menu.prompt"], ["1. ▶️ Lanjutkan laporan klaim"]),
-        ("1", ["claim.cause.prompt"]),
+        ("menu", ["menu.prompt"], ["6. 🕊️ Lapor meninggal", "7. ▶️ Lanjutkan laporan klaim"]),
+        ("7", ["claim.cause.prompt"]),
         ("status", ["status.none"]),
-        ("klaim", ["claim.cause.prompt"]),
+        ("klaim", ["menu.draft.claim"]),
+        ("lanjut", ["claim.cause.prompt"]),
     ])
     assert chat.now - START == timedelta(days=4)
 

@@ -22,7 +22,7 @@ async def test_stop_and_start_again(catalogs):
         ("/start", ["menu.welcome"]), ("1", ["language.prompt"]), ("1", ["consent.prompt"]),
         ("STOP", ["optout.done"], ["MULAI"]),
         ("status", ["status.none"]),
-        ("menu", ["menu.prompt"], ["1. ▶️ Lanjutkan pendaftaran"]),
+        ("menu", ["menu.prompt"], ["7. ▶️ Lanjutkan pendaftaran"]),
         ("mulai", ["optout.undone", "menu.welcome"]),
         ("mulai", ["menu.welcome"]),
     ])

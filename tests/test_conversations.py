@@ -102,7 +102,7 @@ async def test_worker_registers_in_english(catalogs):
         ("yes", ["nik.prompt"], ["Example: 1371011708850001"]),
         ("1371015708850002", ["full_name.prompt"]),
         ("Siti Rahmawati", ["birth_date.prompt"]),
-        ("17 Aug 1985", ["phone.prompt"], ["📱"]),
+        ("17 Aug 1985", ["phone.prompt"], ["What is your mobile number?"]),
         ("0812 3456 7890", ["occupation.prompt"]),
         ("2", ["kelurahan.prompt"]),
         ("Ulak Karang", ["kecamatan.prompt"]),
@@ -317,14 +317,30 @@ async def test_consent_refused_stores_nothing(catalogs):
 async def test_menu_leaves_the_draft_and_continue_comes_back(catalogs):
     chat = Chat(catalogs)
     await play(chat, TO_SUMMARY[:6] + [
-        ("/menu", ["menu.prompt"], ["1. ▶️ Lanjutkan pendaftaran"]),
-        ("1", ["birth_date.prompt"]),
+        ("/menu", ["menu.prompt"], ["1. 📝 Daftar", "6. 🕊️ Lapor meninggal",
+                                    "7. ▶️ Lanjutkan pendaftaran"]),
+        ("7", ["birth_date.prompt"]),
         ("0", ["menu.prompt"]),
-        ("daftar", ["birth_date.prompt"]),
+        ("daftar", ["menu.draft.registration"], ["Balas 7 untuk melanjutkannya, atau 1"]),
+        ("7", ["birth_date.prompt"]),
         ("🏠 Menu", ["menu.prompt"]),
         ("Lanjutkan pendaftaran", ["birth_date.prompt"]),
         ("17-08-1985", ["phone.prompt"]),
     ])
+
+
+async def test_a_second_person_in_the_chat_is_asked_their_own_consent(catalogs):
+    """The draft someone left is not theirs: a new registration asks consent again."""
+    chat = Chat(catalogs)
+    await play(chat, TO_SUMMARY[:6] + [
+        ("menu", ["menu.prompt"]),
+        ("daftar", ["menu.draft.registration"]),
+        ("1", ["consent.prompt"]),
+        ("1", ["nik.prompt"]),
+        ("menu", ["menu.prompt"], ["7. ▶️ Lanjutkan pendaftaran"]),
+        ("7", ["nik.prompt"]),  # the new registration: the first one's answers are gone
+    ])
+    assert "nik" not in chat.session.data
 
 
 async def test_language_can_change_at_any_step(catalogs):

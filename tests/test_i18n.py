@@ -95,3 +95,18 @@ def test_money_and_dates_follow_the_locale(catalogs):
     assert format_value(date(1985, 8, 17), "en") == "17 August 1985"
     assert catalogs.text("en", "occupation.other_named", {"name": "parkir"}) == "Other: parkir"
     assert catalogs.format(Msg("occupation.nelayan"), "en") == "Fisher"
+
+
+BUTTON_WORDS = re.compile(r"\b(tombol|tekan|ketuk|button|tap|tapping|press)\b", re.I)
+HAS_BUTTONS = {"nav.share_contact"}
+"""Labels of buttons themselves (Telegram's contact button)."""
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_text_speaks_of_buttons(locale):
+    """Terminal and WhatsApp show options as numbers, Telegram as buttons: a text that says
+    "tap the button" is wrong on two channels of three. Options are chosen, numbers typed."""
+    po = catalog(ROOT / "locales" / locale / "LC_MESSAGES" / "messages.po")
+    talk = [m.id for m in po if m.id and m.id not in HAS_BUTTONS
+            and BUTTON_WORDS.search(m.string or "")]
+    assert talk == []

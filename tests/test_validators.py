@@ -127,6 +127,8 @@ def test_phone(typed, expected):
     ("2 days ago", Ok(TODAY - timedelta(days=2))),
     ("yesterday", Ok(TODAY - timedelta(days=1))),
     ("01-01-2099", Err("date_of_death.future")),
+    ("besok", Err("date_of_death.future")),
+    ("Lusa", Err("date_of_death.future")),
     ("01-01-1850", Err("date_of_death.too_old")),
     ("tgl 25", Err("date.format")),
 ])

@@ -80,6 +80,10 @@ ISO_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2})[.:](\d{2})")
 
 class BroadcastComposer:
     name = "broadcast"
+    words = ()
+    """Started by the staff command ``/siaran``, for admins only."""
+    pausable = False
+    continue_label = draft_waiting = None
 
     def __init__(self, labels, rules: Rules, programmes: Programmes | None):
         self.labels = labels

@@ -27,7 +27,9 @@ from bot.messages import (
     StoredDocument,
     WorkerInfo,
 )
+from bot.programmes import Programmes
 from bot.questions import Question
+from bot.rules import Rules
 from bot.session import Session
 from bot.text import key
 from bot.validators import Err, Ok, mask_nik, validate_nik, validate_phone
@@ -58,8 +60,29 @@ RELATIONSHIP_CHOICES = tuple(Choice(value, label, aliases=aliases) for value, la
 SUMMARY_CHOICES = (
     Choice("submit", N_("claim.summary.submit"), aliases=("kirim", "ajukan", "ya", "submit",
                                                            "yes", "ok")),
+    Choice("edit", N_("summary.edit"), aliases=("ubah", "edit", "ganti", "koreksi", "perbaiki",
+                                               "salah")),
     Choice("cancel", N_("claim.summary.cancel"), aliases=("batal", "cancel")),
 )
+EDIT_CHOICES = tuple(Choice(name, label) for name, label in (
+    ("deceased_nik", N_("claim.field.deceased")),
+    ("date_of_death", N_("claim.field.date_of_death")), ("cause", N_("claim.field.cause")),
+    ("heir_name", N_("claim.field.heir_name")), ("heir_nik", N_("claim.field.heir_nik")),
+    ("heir_phone", N_("claim.field.heir_phone")),
+    ("relationship", N_("claim.field.relationship")),
+    ("bank_name", N_("claim.field.bank_name")),
+    ("account_number", N_("claim.field.account_number")),
+    ("account_holder", N_("claim.field.account_holder")),
+))
+FORGETS = {
+    "deceased_nik": ("deceased_nik", "worker", "masked_name", "person_confirmed",
+                     "unknown_confirmed"),
+    "heir_name": ("heir_name", "account_holder"),
+    "heir_phone": ("heir_phone", "phone_other"),
+    "relationship": ("relationship", "closer_checked"),
+}
+"""What to forget when an answer is corrected from the summary: it, and what rests on it
+(the account must be in the heir's name; another relationship, another order of heirs)."""
 ACCOUNT_DIGITS = (5, 20)
 """How many digits an Indonesian bank account number has, at the fewest and the most."""
 CLOSER_CHOICES = tuple(replace(choice, aliases=choice.aliases + more) for choice, more in zip(
@@ -115,6 +138,8 @@ QUESTIONS = {q.name: q for q in (
              N_("claim.account_holder.help"), validator="name"),
     Question("summary", N_("claim.summary.prompt"), N_("claim.summary.expect"),
              N_("claim.summary.help"), choices=SUMMARY_CHOICES),
+    Question("edit", N_("edit.prompt"), N_("claim.edit.expect"), N_("edit.help"),
+             choices=EDIT_CHOICES),
 )}
 
 
@@ -180,14 +205,21 @@ def same_name(a: str, b: str) -> bool:
 
 class ClaimReport:
     name = "claim"
+    words = ("klaim", "klaim jkm", "jkm", "lapor meninggal", "meninggal", "meninggal dunia",
+             "claim", "report a death", "lapor kematian")
+    pausable = True
+    continue_label = N_("menu.continue_claim")
+    draft_waiting = N_("menu.draft.claim")
 
-    def __init__(self, labels):
+    def __init__(self, labels, rules: Rules, programmes: Programmes | None):
         self.labels = labels
+        self.rules = rules
+        self.programmes = programmes
         self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
             "consent": self._consent, "confirm_person": self._confirm_person,
             "heir_nik": self._heir_nik, "closer": self._closer,
             "account_number": self._account_number, "account_holder": self._account_holder,
-            "summary": self._summary,
+            "summary": self._summary, "edit": self._edit,
         }
 
     def start(self, s: Session, turn: Turn, ctx: Context) -> None:
@@ -371,7 +403,16 @@ class ClaimReport:
         s.data["account_holder"] = name
         self._ask_next(s, turn, ctx)
 
+    async def _edit(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        for name in FORGETS.get(choice.value, (choice.value,)):
+            s.data.pop(name, None)
+        self._ask_next(s, turn, ctx)
+
     async def _summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+        if choice.value == "edit":
+            s.step = "edit"
+            turn.say(QUESTIONS["edit"].ask())
+            return
         if choice.value == "cancel":
             s.leave_flow()
             turn.say(Reply(N_("cancel.done"), navigation=True))
@@ -381,10 +422,12 @@ class ClaimReport:
         worker = await ctx.lookup.worker_by_nik(data["deceased_nik"])
         died = date.fromisoformat(data["date_of_death"])
         covered = covered_on(worker, died)
-        estimate = estimate_for(data, worker, died)
+        estimate = estimate_for(data, worker, died, self._jkk_base(worker))
+        needed = claims.documents_for(data["relationship"])
         documents = tuple(StoredDocument(kind, media_of(value))
-                          for kind, value in data.get("documents", {}).items())
-        missing = next_document(data) is not None or bool(data.get("later"))
+                          for kind, value in data.get("documents", {}).items()
+                          if kind in needed)  # a corrected relationship needs others
+        missing = any(kind not in data.get("documents", {}) for kind in needed)
         status = (claims.NOT_COVERED if not covered
                   else claims.DOCUMENTS_INCOMPLETE if missing else claims.SUBMITTED)
         number = await ctx.lookup.next_number(f"JKM-{ctx.today.year}")
@@ -431,6 +474,15 @@ class ClaimReport:
         else:
             turn.say(Reply(N_("claim.next_steps"), {"reference": reference}, navigation=True))
 
+    def _jkk_base(self, worker: WorkerInfo | None) -> int:
+        """The income a work-accident death is paid on: the base the funder's premium insures
+        for a sponsored worker (not the income they declared), else the declared income."""
+        programme = self.programmes.by_id(worker.programme_id) \
+            if worker and worker.programme_id and self.programmes else None
+        if programme is not None:
+            return self.rules.jkk_base(programme.monthly_contribution)
+        return worker.monthly_income if worker else 0
+
     def _summary_params(self, data: dict) -> dict:
         sent = data.get("documents", {})
         return {
@@ -470,12 +522,13 @@ def covered_on(worker: WorkerInfo | None, day: date) -> bool:
     return held and worker.coverage_start <= day <= worker.coverage_end
 
 
-def estimate_for(data: dict, worker: WorkerInfo | None, died: date) -> Entitlement:
+def estimate_for(data: dict, worker: WorkerInfo | None, died: date, jkk_base: int
+                 ) -> Entitlement:
     if data["relationship"] == "other":
         return funeral_only()
     start = worker.coverage_start if worker and worker.coverage_start else died
     months = (died.year - start.year) * 12 + died.month - start.month
-    return entitlement(data["cause"], months, worker.monthly_income if worker else 0)
+    return entitlement(data["cause"], months, jkk_base)
 
 
 def entitlement_params(estimate: Entitlement) -> dict:

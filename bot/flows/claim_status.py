@@ -44,6 +44,9 @@ def read_reference(text: str) -> Ok | Err:
 
 class ClaimStatus:
     name = "claim_status"
+    words = ("status klaim", "cek klaim", "claim status", "check claim")
+    pausable = False
+    continue_label = draft_waiting = None
 
     def __init__(self, labels):
         self.labels = labels

@@ -30,6 +30,9 @@ QUESTIONS = {q.name: q for q in (
 
 class StatusLookup:
     name = "lookup"
+    words = ("cek nik", "cek orang lain", "check nik", "check someone else")
+    pausable = False
+    continue_label = draft_waiting = None
 
     def __init__(self, labels, programmes: Programmes | None):
         self.labels = labels

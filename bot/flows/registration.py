@@ -260,6 +260,10 @@ DONE = {
 
 class Registration:
     name = "registration"
+    words = ("daftar", "register", "pendaftaran", "daftar baru", "new registration")
+    pausable = True
+    continue_label = N_("menu.continue")
+    draft_waiting = N_("menu.draft.registration")
 
     def __init__(self, rules: Rules, labels, programmes: Programmes | None = None):
         self.rules = rules
