@@ -20,6 +20,7 @@ from bot.flows.broadcast import BroadcastComposer
 from bot.flows.claim import ClaimReport
 from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
+from bot.flows.phone import PhoneChange
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, NP_, Catalogs, Msg, Plural
 from bot.limits import CHAT_FILE_BYTES, CHAT_FILES
@@ -89,7 +90,8 @@ class Engine:
         flows: tuple[Flow, ...] = (
             Registration(self.rules, self.labels, programmes),
             StatusLookup(self.labels, programmes), ClaimReport(self.labels, self.rules, programmes),
-            ClaimStatus(self.labels), BroadcastComposer(self.labels, self.rules, programmes))
+            ClaimStatus(self.labels), PhoneChange(self.labels),
+            BroadcastComposer(self.labels, self.rules, programmes))
         self.flows = {flow.name: flow for flow in flows}
         self.command_by_word = {word: name for name, words in COMMANDS.items()
                                 for word in words} | {
@@ -112,7 +114,7 @@ class Engine:
         staff = staff_command(text) if inbound.kind == "text" else None
         if staff and (role := await ctx.lookup.staff_role(inbound.channel, inbound.chat_id)):
             if staff == "broadcast" and len(text.split()) == 1:
-                self._compose(s, role, turn, ctx)
+                await self._compose(s, role, inbound, turn, ctx)
             else:
                 await self.staff.handle(staff, inbound, turn, ctx, role)
             return self._finish(s, turn, ctx)
@@ -156,13 +158,14 @@ class Engine:
         turn.do(CHAT_FILE_BYTES.count(key, media.size))
         return inbound
 
-    def _compose(self, s: Session, role: str, turn: Turn, ctx: Context) -> None:
+    async def _compose(self, s: Session, role: str, inbound: Inbound, turn: Turn,
+                       ctx: Context) -> None:
         """``/siaran``: an admin starts composing a broadcast."""
         if role != BROADCASTER:
             turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
             return
         self._pause(s)
-        self.flows[BroadcastComposer.name].start(s, turn, ctx)
+        await self.flows[BroadcastComposer.name].start(s, inbound, turn, ctx)
 
     @staticmethod
     def _finish(s: Session, turn: Turn, ctx: Context) -> Outcome:
@@ -253,7 +256,7 @@ class Engine:
             self._pause(s)
             await self._not_me(inbound, turn, ctx)
         elif command in self.flows:
-            self._enter(command, s, turn, ctx)
+            await self._enter(command, s, inbound, turn, ctx)
         else:
             self._pause(s)
             if command == "start" and s.opted_out:
@@ -262,7 +265,8 @@ class Engine:
                 turn.say(Reply(N_("optout.undone")))
             turn.say(self.menu(s, welcome=command == "start"))
 
-    def _enter(self, name: str, s: Session, turn: Turn, ctx: Context) -> None:
+    async def _enter(self, name: str, s: Session, inbound: Inbound, turn: Turn,
+                     ctx: Context) -> None:
         """A flow's words: asked again where the user is in it; where a draft of it waits,
         the menu, to continue it or start anew (its own consent asked again); else begun."""
         flow = self.flows[name]
@@ -277,13 +281,14 @@ class Engine:
                 "new": next(n for n, c in enumerate(choices, 1) if c.value == name)},
                 choices=choices))
             return
-        self._begin(name, s, turn, ctx)
+        await self._begin(name, s, inbound, turn, ctx)
 
-    def _begin(self, name: str, s: Session, turn: Turn, ctx: Context) -> None:
+    async def _begin(self, name: str, s: Session, inbound: Inbound, turn: Turn,
+                     ctx: Context) -> None:
         """Start a flow afresh; a draft of the same flow is replaced by it."""
         if s.paused and s.paused["flow"] == name:
             s.paused = None
-        self.flows[name].start(s, turn, ctx)
+        await self.flows[name].start(s, inbound, turn, ctx)
 
     # --- menu ---------------------------------------------------------------------------------
 
@@ -318,7 +323,7 @@ class Engine:
         elif value == "card":
             await self._card(s, inbound, turn, ctx)
         elif value in self.flows:
-            self._begin(value, s, turn, ctx)
+            await self._begin(value, s, inbound, turn, ctx)
         elif value == "language":
             s.asking_language = True
             turn.say(LANGUAGE_QUESTION.ask())

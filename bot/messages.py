@@ -265,6 +265,16 @@ class LinkChat:
 
 
 @dataclass(frozen=True)
+class ChangePhone:
+    """Effect: a worker's phone number changed, from a chat that holds the registration,
+    after the new number proved to be theirs (recorded with that chat as the actor)."""
+
+    reference: str
+    phone: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class UnlinkChat:
     """Effect: a chat the worker says is not theirs loses the link (``actor``: who said so)."""
 
@@ -343,8 +353,8 @@ class CancelBroadcast:
 
 
 Effect = (RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
-          | OptOut | LinkChat | UnlinkChat | Count | RequestProof | TryProof | DecideProof
-          | StartBroadcast | CancelBroadcast)
+          | OptOut | LinkChat | UnlinkChat | ChangePhone | Count | RequestProof | TryProof
+          | DecideProof | StartBroadcast | CancelBroadcast)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ STAFF_TTL = timedelta(days=14)
 UNDO_WINDOW = timedelta(days=7)
 """How long a holder of the registration may undo a new link with one reply."""
 
-LINK, LOOKUP, CLAIM_STATUS = "link", "lookup", "claim_status"
-PURPOSES = (LINK, LOOKUP, CLAIM_STATUS)
+LINK, LOOKUP, CLAIM_STATUS, PHONE = "link", "lookup", "claim_status", "phone"
+PURPOSES = (LINK, LOOKUP, CLAIM_STATUS, PHONE)
 CODE, STAFF = "code", "staff"
 PENDING = "pending"
 

@@ -13,6 +13,7 @@ from bot.messages import (
     AddDocuments,
     CancelBroadcast,
     ChangeClaim,
+    ChangePhone,
     ChangeStatus,
     Count,
     DecideProof,
@@ -71,6 +72,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
             await tx.link_chat(effect, now)
             log.info("worker %s linked to a %s chat", effect.reference,
                      effect.chat_key.split(":")[0])
+        elif isinstance(effect, ChangePhone):
+            await tx.change_phone(effect, now)
+            log.info("worker %s: phone changed from a %s chat", effect.reference,
+                     effect.actor.split(":")[0])
         elif isinstance(effect, UnlinkChat):
             await tx.unlink_chat(effect, now)
             log.info("worker %s: a %s chat unlinked", effect.reference,

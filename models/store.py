@@ -21,6 +21,7 @@ from bot.claims import ClaimInfo
 from bot.messages import (
     AddDocuments,
     ChangeClaim,
+    ChangePhone,
     ChangeStatus,
     Count,
     DecideProof,
@@ -298,6 +299,20 @@ class Tx:
     async def link_chat(self, effect: LinkChat, now: datetime) -> None:
         await self.conn.execute(_insert_ignoring(self.postgres, worker_chat).values(
             chat_key=effect.chat_key, worker_reference=effect.reference, linked_at=now))
+
+    async def change_phone(self, effect: ChangePhone, now: datetime) -> None:
+        """A worker's new number, recorded with the chat that changed it (the old number is
+        not kept: the record says a change happened, not what it was)."""
+        await self.flush()
+        row = (await self.conn.execute(
+            update(worker).where(worker.c.reference == effect.reference)
+            .values(phone=effect.phone).returning(*WORKER_COLUMNS))).first()
+        if row is None:
+            raise StaleChange(effect.reference)
+        info = _info_of(row._mapping)
+        self._known[info.nik] = info
+        await self.record(effect.actor, "worker.phone_changed", effect.reference,
+                          {"chat": effect.actor.split(":", 1)[0]}, now)
 
     async def unlink_chat(self, effect: UnlinkChat, now: datetime) -> None:
         """A link the worker undid ("BUKAN SAYA"), recorded with who undid it."""

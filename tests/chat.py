@@ -20,6 +20,7 @@ from bot.messages import (
     AddDocuments,
     CancelBroadcast,
     ChangeClaim,
+    ChangePhone,
     ChangeStatus,
     Count,
     DecideProof,
@@ -159,6 +160,10 @@ class Memory:
             if (effect.chat_key, effect.reference) not in self.links:
                 self.links.append((effect.chat_key, effect.reference))
                 self.linked_at[(effect.chat_key, effect.reference)] = now
+        elif isinstance(effect, ChangePhone):
+            self.infos[effect.reference] = dataclasses.replace(self.infos[effect.reference],
+                                                               phone=effect.phone)
+            self.actions.append((effect.actor, "worker.phone_changed", effect.reference))
         elif isinstance(effect, UnlinkChat):
             if (effect.chat_key, effect.reference) in self.links:
                 self.links.remove((effect.chat_key, effect.reference))

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.messages import RegisterWorker
+from bot.messages import ChangePhone, RegisterWorker
 from models.migrate import HEAD, alembic_config, current_revision, upgrade
-from models.store import as_utc, conversation, inbound, worker
+from models.store import StaleChange, as_utc, conversation, inbound, staff_action, worker
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 
@@ -222,3 +222,22 @@ async def test_the_registration_date_is_the_jakarta_date(store):
         await tx.register_worker(registration(), "telegram", "telegram:1", late)
     async with store.transaction() as tx:
         assert (await tx.worker_by_reference("LD-AAAA-AAAA")).registered_on == date(2026, 12, 3)
+
+
+async def test_a_phone_change_is_stored_and_recorded_without_the_old_number(store):
+    async with store.transaction() as tx:
+        await tx.register_worker(registration(), "telegram", "telegram:1", NOW)
+    async with store.transaction() as tx:
+        await tx.change_phone(ChangePhone("LD-AAAA-AAAA", "+6281311112222", "telegram:1"), NOW)
+        assert (await tx.worker_by_nik("1371011708850001")).phone == "+6281311112222"
+    async with store.transaction() as tx:
+        assert (await tx.worker_by_reference("LD-AAAA-AAAA")).phone == "+6281311112222"
+    with pytest.raises(StaleChange):
+        async with store.transaction() as tx:
+            await tx.change_phone(ChangePhone("LD-GONE-GONE", "+6281311112222", "telegram:1"),
+                                  NOW)
+    async with store.engine.connect() as conn:
+        action = (await conn.execute(select(staff_action))).one()
+    assert (action.actor, action.action, action.subject) == (
+        "telegram:1", "worker.phone_changed", "LD-AAAA-AAAA")
+    assert "6281234567890" not in (action.detail or "")

@@ -90,7 +90,7 @@ class BroadcastComposer:
         self.rules = rules
         self.programmes = programmes
 
-    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+    async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.step, s.data = self.name, "message", {"filters": {}}
         turn.say(self._message_prompt())
 

@@ -222,7 +222,7 @@ class ClaimReport:
             "summary": self._summary, "edit": self._edit,
         }
 
-    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+    async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.data = self.name, {}
         self._ask_next(s, turn, ctx)
 

@@ -51,7 +51,7 @@ class ClaimStatus:
     def __init__(self, labels):
         self.labels = labels
 
-    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+    async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.step, s.data = self.name, "reference", {}
         turn.say(QUESTIONS["reference"].ask())
 

@@ -38,7 +38,7 @@ class StatusLookup:
         self.labels = labels
         self.programmes = programmes
 
-    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+    async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.step, s.data = self.name, "nik", {}
         turn.say(QUESTIONS["nik"].ask())
 

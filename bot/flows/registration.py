@@ -280,7 +280,7 @@ class Registration:
 
     # --- entering and re-asking -------------------------------------------------------
 
-    def start(self, s: Session, turn: Turn, ctx: Context) -> None:
+    async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.data = self.name, {}
         if s.locale_chosen:
             s.data["language"] = s.locale
