@@ -12,6 +12,7 @@ Pure: the store keeps each request with a keyed hash of its code, and checks cod
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.channels import name_of
 from bot.context import Context, Turn
@@ -20,6 +21,10 @@ from bot.limits import CHAT_FAILURES, CHAT_NIKS, NIK_CODES, NIK_FAILURES
 from bot.messages import Notify, Reply, RequestProof, TryProof, WorkerInfo
 from bot.quiet_hours import WIB
 from bot.session import Session
+from bot.validators import Err
+
+if TYPE_CHECKING:
+    from bot.questions import Question
 
 CODE_DIGITS = 6
 CODE_TTL = timedelta(minutes=10)
@@ -156,6 +161,23 @@ async def check_code(ctx: Context, turn: Turn, code: str, *, purpose: str, nik: 
     if NIK_FAILURES.exceeded_by(nik_failures, 2) or CHAT_FAILURES.exceeded_by(chat_failures, 2):
         return LIMITED  # that was the last one allowed today
     return FAILED if tries + 1 >= CODE_TRIES else WRONG
+
+
+async def typed_code(ctx: Context, turn: Turn, s: Session, code: str, question: "Question", *,
+                     purpose: str, nik: str, chat_key: str, subject: str | None,
+                     wrong: str, failed: str) -> str:
+    """A code the chat typed for its request, the session's ``tries`` counting the wrong
+    ones: ``PASSED``; ``WRONG``, the chat told how many tries are left; or, the request over
+    (``FAILED`` or ``LIMITED``), the chat told why, for the flow to leave its question."""
+    tries = s.data.get("tries", 0)
+    outcome = await check_code(ctx, turn, code, purpose=purpose, nik=nik, chat_key=chat_key,
+                               subject=subject, tries=tries)
+    if outcome == WRONG:
+        s.data["tries"] = tries + 1
+        turn.say(question.error(Err(wrong, {"left": CODE_TRIES - tries - 1})))
+    elif outcome != PASSED:
+        turn.say(limit_reply() if outcome == LIMITED else Reply(failed, navigation=True))
+    return outcome
 
 
 def linked_notices(worker: WorkerInfo, chat_key: str, holders: list[str], now: datetime

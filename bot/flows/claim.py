@@ -6,7 +6,6 @@ worker not covered that day is kept as ``not_covered`` for staff to review.
 """
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
 
@@ -15,6 +14,7 @@ from bot.benefits import ILLNESS, WORK_ACCIDENT, Entitlement, entitlement, funer
 from bot.choices import yes_no
 from bot.context import Context, Turn
 from bot.flows.registration import record_consent
+from bot.form import Form, Step
 from bot.i18n import N_, Lines, Money, Msg
 from bot.limits import CHAT_FILE_BYTES, CHAT_FILES
 from bot.messages import (
@@ -32,7 +32,7 @@ from bot.questions import Question
 from bot.rules import Rules
 from bot.session import Session
 from bot.text import key
-from bot.validators import Err, Ok, mask_nik, validate_nik, validate_phone
+from bot.validators import Err, Ok, Result, mask_nik, validate_nik
 
 LATER_WORDS = frozenset({"nanti", "nanti saja", "later", "skip", "lewati", "belum ada",
                          "belum punya", "tidak ada"})
@@ -64,25 +64,6 @@ SUMMARY_CHOICES = (
                                                "salah")),
     Choice("cancel", N_("claim.summary.cancel"), aliases=("batal", "cancel")),
 )
-EDIT_CHOICES = tuple(Choice(name, label) for name, label in (
-    ("deceased_nik", N_("claim.field.deceased")),
-    ("date_of_death", N_("claim.field.date_of_death")), ("cause", N_("claim.field.cause")),
-    ("heir_name", N_("claim.field.heir_name")), ("heir_nik", N_("claim.field.heir_nik")),
-    ("heir_phone", N_("claim.field.heir_phone")),
-    ("relationship", N_("claim.field.relationship")),
-    ("bank_name", N_("claim.field.bank_name")),
-    ("account_number", N_("claim.field.account_number")),
-    ("account_holder", N_("claim.field.account_holder")),
-))
-FORGETS = {
-    "deceased_nik": ("deceased_nik", "worker", "masked_name", "person_confirmed",
-                     "unknown_confirmed"),
-    "heir_name": ("heir_name", "account_holder"),
-    "heir_phone": ("heir_phone", "phone_other"),
-    "relationship": ("relationship", "closer_checked"),
-}
-"""What to forget when an answer is corrected from the summary: it, and what rests on it
-(the account must be in the heir's name; another relationship, another order of heirs)."""
 ACCOUNT_DIGITS = (5, 20)
 """How many digits an Indonesian bank account number has, at the fewest and the most."""
 CLOSER_CHOICES = tuple(replace(choice, aliases=choice.aliases + more) for choice, more in zip(
@@ -138,41 +119,11 @@ QUESTIONS = {q.name: q for q in (
              N_("claim.account_holder.help"), validator="name"),
     Question("summary", N_("claim.summary.prompt"), N_("claim.summary.expect"),
              N_("claim.summary.help"), choices=SUMMARY_CHOICES),
-    Question("edit", N_("edit.prompt"), N_("claim.edit.expect"), N_("edit.help"),
-             choices=EDIT_CHOICES),
 )}
 
 
-def next_step(data: dict) -> str:
-    """The first question still unanswered; the summary once all are."""
-    for name in ("consent", "deceased_nik"):
-        if name not in data:
-            return name
-    if data.get("worker") and not data.get("person_confirmed"):
-        return "confirm_person"
-    if not data.get("worker") and not data.get("unknown_confirmed"):
-        return "deceased_unknown"
-    for name in ("date_of_death", "cause", "heir_name", "heir_nik", "heir_phone",
-                 "relationship"):
-        if name not in data:
-            return name
-    if data.get("closer_checked", 0) < len(heirs.groups_before(data["relationship"])):
-        return "closer"
-    if next_document(data):
-        return "document"
-    for name in ("bank_name", "account_number", "account_holder"):
-        if name not in data:
-            return name
-    return "summary"
-
-
-def question_of(s: Session) -> Question:
-    """The current step's question; where the channel told the sender's number (WhatsApp),
-    the phone step confirms it."""
-    if (s.step == "heir_phone" and s.data.get("sender_phone")
-            and not s.data.get("phone_other")):
-        return QUESTIONS["heir_phone_confirm"]
-    return QUESTIONS[s.step]
+LATER = "later"
+"""A document the heir will send later ("nanti")."""
 
 
 def next_document(data: dict) -> str | None:
@@ -180,6 +131,14 @@ def next_document(data: dict) -> str | None:
     done = set(data.get("documents", {})) | set(data.get("later", []))
     return next((kind for kind in claims.documents_for(data["relationship"])
                  if kind not in done), None)
+
+
+def document_params(data: dict) -> dict:
+    """Which document is asked, and its place among those the relationship needs."""
+    kinds = claims.documents_for(data["relationship"])
+    kind = next_document(data)
+    return {"document": Msg(claims.DOCUMENTS[kind]), "n": kinds.index(kind) + 1,
+            "total": len(kinds)}
 
 
 def document_error(media: Media | None, inbound: Inbound) -> Err | None:
@@ -203,28 +162,54 @@ def same_name(a: str, b: str) -> bool:
     return key(a) == key(b)
 
 
-class ClaimReport:
+class ClaimReport(Form):
     name = "claim"
     words = ("klaim", "klaim jkm", "jkm", "lapor meninggal", "meninggal", "meninggal dunia",
              "claim", "report a death", "lapor kematian")
     pausable = True
     continue_label = N_("menu.continue_claim")
     draft_waiting = N_("menu.draft.claim")
+    edit_expect = N_("claim.edit.expect")
 
     def __init__(self, labels, rules: Rules, programmes: Programmes | None):
         self.labels = labels
         self.rules = rules
         self.programmes = programmes
-        self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
-            "consent": self._consent, "confirm_person": self._confirm_person,
-            "heir_nik": self._heir_nik, "closer": self._closer,
-            "account_number": self._account_number, "account_holder": self._account_holder,
-            "summary": self._summary, "edit": self._edit,
-        }
+        q = QUESTIONS
+        self.steps = (
+            Step(q["consent"]),
+            Step(q["deceased_nik"], label=N_("claim.field.deceased"), forgets=(
+                "worker", "masked_name", "person_confirmed", "unknown_confirmed")),
+            Step(q["confirm_person"], field="person_confirmed",
+                 when=lambda d, _: bool(d.get("worker")),
+                 params=lambda d, _: {"name": d["masked_name"]}),
+            Step(q["deceased_unknown"], field="unknown_confirmed",
+                 when=lambda d, _: not d.get("worker"),
+                 params=lambda d, _: {"nik": mask_nik(d["deceased_nik"])}),
+            Step(q["date_of_death"], label=N_("claim.field.date_of_death")),
+            Step(q["cause"], label=N_("claim.field.cause")),
+            Step(q["heir_name"], label=N_("claim.field.heir_name"),
+                 forgets=("account_holder",)),  # the account must be in the heir's name
+            Step(q["heir_nik"], label=N_("claim.field.heir_nik")),
+            Step(q["heir_phone"], label=N_("claim.field.heir_phone"), forgets=("phone_other",),
+                 confirm=q["heir_phone_confirm"]),
+            Step(q["relationship"], label=N_("claim.field.relationship"),
+                 forgets=("closer_checked",)),  # another relationship, another order of heirs
+            Step(q["closer"], pending=lambda d, _: d.get("closer_checked", 0) < len(
+                heirs.groups_before(d["relationship"])),
+                 params=lambda d, _: {"group": Msg(heirs.GROUP_NAMES[d.get("closer_checked",
+                                                                           0)])}),
+            Step(q["document"], pending=lambda d, _: next_document(d) is not None,
+                 params=lambda d, _: document_params(d)),
+            Step(q["bank_name"], label=N_("claim.field.bank_name")),
+            Step(q["account_number"], label=N_("claim.field.account_number")),
+            Step(q["account_holder"], label=N_("claim.field.account_holder")),
+            Step(q["summary"], params=lambda d, _: self._summary_params(d)),
+        )
 
     async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.data = self.name, {}
-        self._ask_next(s, turn, ctx)
+        self.next(s, turn, ctx)
 
     def niks_wanted(self, s: Session, text: str, today: date) -> set[str]:
         if s.step == "deceased_nik":
@@ -232,191 +217,110 @@ class ClaimReport:
             return set() if isinstance(typed, Err) else {typed.value}
         return set()
 
-    def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
-        turn.say(self._ask(s))
+    # --- the hooks: what each answer decides --------------------------------------------
 
-    def help(self, s: Session, turn: Turn, ctx: Context) -> None:
-        turn.say(question_of(s).explain())
+    async def on_consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                         inbound: Inbound) -> bool:
+        return record_consent(s, choice, turn, ctx, N_("claim.consent.declined"))
 
-    def _ask_next(self, s: Session, turn: Turn, ctx: Context) -> None:
-        s.step = next_step(s.data)
-        turn.say(self._ask(s))
-
-    def _ask(self, s: Session) -> Reply:
-        question, data = question_of(s), s.data
-        if question.name == "heir_phone_confirm":
-            return question.ask({"phone": data["sender_phone"]})
-        if s.step == "confirm_person":
-            return question.ask({"name": data["masked_name"]})
-        if s.step == "deceased_unknown":
-            return question.ask({"nik": mask_nik(data["deceased_nik"])})
-        if s.step == "closer":
-            return question.ask({"group": Msg(heirs.GROUP_NAMES[data.get("closer_checked", 0)])})
-        if s.step == "document":
-            kinds = claims.documents_for(data["relationship"])
-            kind = next_document(data)
-            return question.ask({"document": Msg(claims.DOCUMENTS[kind]),
-                                 "n": kinds.index(kind) + 1, "total": len(kinds)})
-        if s.step == "summary":
-            return question.ask(self._summary_params(data))
-        return question.ask()
-
-    # --- answering ----------------------------------------------------------------------
-
-    async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
-                     ctx: Context) -> None:
-        if s.step == "document":
-            await self._document(s, inbound, text, turn, ctx)
-            return
-        if s.step == "account_number":
-            await self._account_number(s, inbound, text, turn, ctx)
-            return
-        if inbound.sender_phone and isinstance(validate_phone(inbound.sender_phone), Ok):
-            s.data["sender_phone"] = validate_phone(inbound.sender_phone).value
-        question = question_of(s)
-        result = question.read(inbound, text, ctx.today, self.labels)
-        if isinstance(result, Err):
-            turn.say(question.error(result))
-            return
-        if question.name == "heir_phone_confirm":
-            self._confirm_phone(s, result.value, turn, ctx)
-            return
-        if s.step == "deceased_nik" or (s.step == "deceased_unknown"
-                                         and not isinstance(result.value, Choice)):
-            await self._deceased_nik(s, result.value, turn, ctx, inbound.chat_key)
-            return
-        if s.step == "deceased_unknown":
-            self._unknown(s, result.value, turn, ctx)
-            return
-        handler = self.handlers.get(s.step, self._store)
-        await handler(s, result.value, turn, ctx)
-
-    def _confirm_phone(self, s: Session, answer, turn: Turn, ctx: Context) -> None:
-        """Yes: the number the message came from; no: ask for another; a number typed
-        instead is taken as the answer."""
-        if isinstance(answer, Choice) and answer.value == "no":
-            s.data["phone_other"] = True
-        else:
-            s.data["heir_phone"] = (s.data["sender_phone"] if isinstance(answer, Choice)
-                                    else answer)
-        self._ask_next(s, turn, ctx)
-
-    async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
-        if isinstance(value, Choice):
-            value = value.value
-        s.data[s.step] = value.isoformat() if isinstance(value, date) else value
-        self._ask_next(s, turn, ctx)
-
-    async def _consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        if record_consent(s, choice, turn, ctx, N_("claim.consent.declined")):
-            self._ask_next(s, turn, ctx)
-
-    async def _deceased_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
-                            chat_key: str) -> None:
+    async def on_deceased_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
+                              inbound: Inbound) -> bool:
         """Whose death: a chat that does not hold that registration learns only whether a
         member with this NIK is registered (a masked name to confirm), within the limits;
         never an existing claim, nor when they registered."""
         worker = await ctx.lookup.worker_by_nik(nik)
-        if not await proof.holds(ctx, chat_key, worker) and \
-                not await proof.count_nik(ctx, turn, s, chat_key, keep_draft=True):
-            return
+        if not await proof.holds(ctx, inbound.chat_key, worker) and \
+                not await proof.count_nik(ctx, turn, s, inbound.chat_key, keep_draft=True):
+            return False
         s.data["deceased_nik"] = nik
         s.data["worker"] = worker.reference if worker else None
         if worker:
             s.data["masked_name"] = claims.masked_name(worker.full_name)
-        self._ask_next(s, turn, ctx)
+        return True
 
-    def _unknown(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        """A NIK nobody registered: typed again, or the report goes on for staff to check
-        (members enrolled on paper before the bot are not in it)."""
-        if choice.value == "retype":
-            for name in ("deceased_nik", "worker"):
-                s.data.pop(name, None)
+    async def on_deceased_unknown(self, s: Session, answer: Choice | str, turn: Turn,
+                                  ctx: Context, inbound: Inbound) -> bool:
+        """A NIK nobody registered: typed again (or the right one typed at once), or the
+        report goes on for staff to check (members enrolled on paper before the bot are not
+        in it)."""
+        if not isinstance(answer, Choice):
+            return await self.on_deceased_nik(s, answer, turn, ctx, inbound)
+        if answer.value == "retype":
+            self.forget(s, "deceased_nik", "worker")
         else:
             s.data["unknown_confirmed"] = True
-        self._ask_next(s, turn, ctx)
+        return True
 
-    async def _confirm_person(self, s: Session, choice: Choice, turn: Turn,
-                              ctx: Context) -> None:
+    async def on_confirm_person(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                                inbound: Inbound) -> bool:
         if choice.value == "yes":
             s.data["person_confirmed"] = True
         else:
-            for name in ("deceased_nik", "worker", "masked_name"):
-                s.data.pop(name, None)
-        self._ask_next(s, turn, ctx)
+            self.forget(s, "deceased_nik", "worker", "masked_name")
+        return True
 
-    async def _heir_nik(self, s: Session, nik: str, turn: Turn, ctx: Context) -> None:
+    async def on_heir_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
+                          inbound: Inbound) -> bool:
         if nik == s.data["deceased_nik"]:
             turn.say(QUESTIONS["heir_nik"].error(Err(N_("claim.heir_nik.same"))))
-            return
+            return False
         s.data["heir_nik"] = nik
-        self._ask_next(s, turn, ctx)
+        return True
 
-    async def _closer(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
+    async def on_closer(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                        inbound: Inbound) -> bool:
+        """Whether an heir of an earlier group in the order of heirs is alive: then it is
+        theirs to claim."""
         checked = s.data.get("closer_checked", 0)
         if choice.value == "yes":
             s.leave_flow()
             turn.say(Reply(N_("claim.closer.exists"),
                            {"group": Msg(heirs.GROUP_NAMES[checked])}, navigation=True))
-            return
+            return False
         s.data["closer_checked"] = checked + 1
-        self._ask_next(s, turn, ctx)
+        return True
 
-    async def _document(self, s: Session, inbound: Inbound, text: str, turn: Turn,
-                        ctx: Context) -> None:
-        kind = next_document(s.data)
+    async def read_document(self, s: Session, inbound: Inbound, text: str,
+                            question: Question, ctx: Context) -> Result:
         if inbound.kind == "text" and inbound.media is None and key(text) in LATER_WORDS:
-            s.data.setdefault("later", []).append(kind)
-            self._ask_next(s, turn, ctx)
-            return
-        problem = document_error(inbound.media, inbound)
-        if problem:
-            turn.say(QUESTIONS["document"].error(problem))
-            return
-        s.data.setdefault("documents", {})[kind] = media_json(inbound.media)
-        turn.say(Reply(N_("claim.document.received"), {"document": Msg(claims.DOCUMENTS[kind])}))
-        self._ask_next(s, turn, ctx)
+            return Ok(LATER)
+        return document_error(inbound.media, inbound) or Ok(inbound.media)
 
-    async def _account_number(self, s: Session, inbound: Inbound, text: str, turn: Turn,
-                              ctx: Context) -> None:
-        question = QUESTIONS["account_number"]
+    async def on_document(self, s: Session, media: Media | str, turn: Turn, ctx: Context,
+                          inbound: Inbound) -> bool:
+        kind = next_document(s.data)
+        if media == LATER:
+            s.data.setdefault("later", []).append(kind)
+            return True
+        s.data.setdefault("documents", {})[kind] = media_json(media)
+        turn.say(Reply(N_("claim.document.received"), {"document": Msg(claims.DOCUMENTS[kind])}))
+        return True
+
+    async def read_account_number(self, s: Session, inbound: Inbound, text: str,
+                                  question: Question, ctx: Context) -> Result:
         digits = re.sub(r"[\s.-]", "", text)
         fewest, most = ACCOUNT_DIGITS
-        problem = None
         if inbound.kind != "text" or not digits.isascii() or not digits.isdigit():
-            problem = Err(N_("claim.account_number.invalid"))
-        elif not fewest <= len(digits) <= most:
-            problem = Err(N_("claim.account_number.short") if len(digits) < fewest
-                          else N_("claim.account_number.long"),
-                          {"count": len(digits), "fewest": fewest, "most": most})
-        if problem:
-            turn.say(question.error(problem))
-            return
-        s.data["account_number"] = digits
-        self._ask_next(s, turn, ctx)
+            return Err(N_("claim.account_number.invalid"))
+        if not fewest <= len(digits) <= most:
+            return Err(N_("claim.account_number.short") if len(digits) < fewest
+                       else N_("claim.account_number.long"),
+                       {"count": len(digits), "fewest": fewest, "most": most})
+        return Ok(digits)
 
-    async def _account_holder(self, s: Session, name: str, turn: Turn, ctx: Context) -> None:
+    async def on_account_holder(self, s: Session, name: str, turn: Turn, ctx: Context,
+                                inbound: Inbound) -> bool:
         if not same_name(name, s.data["heir_name"]):
             turn.say(QUESTIONS["account_holder"].error(Err(
                 N_("claim.account_holder.mismatch"), {"heir": s.data["heir_name"]})))
-            return
+            return False
         s.data["account_holder"] = name
-        self._ask_next(s, turn, ctx)
+        return True
 
-    async def _edit(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        for name in FORGETS.get(choice.value, (choice.value,)):
-            s.data.pop(name, None)
-        self._ask_next(s, turn, ctx)
-
-    async def _summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        if choice.value == "edit":
-            s.step = "edit"
-            turn.say(QUESTIONS["edit"].ask())
-            return
-        if choice.value == "cancel":
-            s.leave_flow()
-            turn.say(Reply(N_("cancel.done"), navigation=True))
-            return
+    async def on_summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                         inbound: Inbound) -> bool:
+        """Sent: the claim is filed whatever comes of it (one not covered that day is kept
+        for staff to review); a second report of the same death is kept beside the first."""
         data = s.data
         others = await ctx.lookup.open_claims(data["deceased_nik"])
         worker = await ctx.lookup.worker_by_nik(data["deceased_nik"])
@@ -456,10 +360,10 @@ class ClaimReport:
             turn.say(Reply(N_("claim.second_report"), {"reference": reference,
                                                         "deceased": deceased},
                            navigation=True))
-            return
+            return False
         if not covered:
             turn.say(Reply(N_("claim.not_covered"), params, navigation=True))
-            return
+            return False
         turn.say(Reply(N_("claim.submitted"), params))
         if estimate.work_accident:
             turn.say(Reply(N_("claim.work_accident")))
@@ -473,6 +377,7 @@ class ClaimReport:
                 "reference": reference}, navigation=True))
         else:
             turn.say(Reply(N_("claim.next_steps"), {"reference": reference}, navigation=True))
+        return False
 
     def _jkk_base(self, worker: WorkerInfo | None) -> int:
         """The income a work-accident death is paid on: the base the funder's premium insures

@@ -130,20 +130,15 @@ class ClaimStatus:
     async def _code(self, s: Session, code: str, turn: Turn, ctx: Context,
                     chat_key: str) -> None:
         claim = await self._claim(s, ctx)
-        outcome = await proof.check_code(
-            ctx, turn, code, purpose=proof.CLAIM_STATUS, nik=s.data["heir_nik"],
-            chat_key=chat_key, subject=claim.reference if claim else None,
-            tries=s.data["tries"])
+        outcome = await proof.typed_code(
+            ctx, turn, s, code, QUESTIONS["code"], purpose=proof.CLAIM_STATUS,
+            nik=s.data["heir_nik"], chat_key=chat_key,
+            subject=claim.reference if claim else None, wrong=N_("claim_status.code_wrong"),
+            failed=N_("claim_status.not_found"))
         if outcome == proof.PASSED:
             await self._show(s, claim, turn)
-        elif outcome == proof.WRONG:
-            s.data["tries"] += 1
-            turn.say(QUESTIONS["code"].error(Err(N_("claim_status.code_wrong"), {
-                "left": proof.CODE_TRIES - s.data["tries"]})))
-        else:
+        elif outcome != proof.WRONG:
             s.leave_flow()
-            turn.say(proof.limit_reply() if outcome == proof.LIMITED
-                     else Reply(N_("claim_status.not_found"), navigation=True))
 
     async def _show(self, s: Session, claim: claims.ClaimInfo, turn: Turn) -> None:
         """Where the claim stands, to a chat that may see it; the documents it still lacks

@@ -13,7 +13,7 @@ from bot.channels import name_of
 from bot.context import Context, Turn
 from bot.flows.registration import RESEND
 from bot.i18n import N_
-from bot.messages import Choice, Inbound, Reply
+from bot.messages import Choice, Inbound
 from bot.programmes import Programmes
 from bot.questions import Question
 from bot.session import Session
@@ -97,17 +97,11 @@ class StatusLookup:
     async def _code(self, s: Session, code: str, turn: Turn, ctx: Context,
                     chat_key: str) -> None:
         worker = await ctx.lookup.worker_by_nik(s.data["nik"])
-        outcome = await proof.check_code(
-            ctx, turn, code, purpose=proof.LOOKUP, nik=s.data["nik"], chat_key=chat_key,
-            subject=worker.reference if worker else None, tries=s.data["tries"])
+        outcome = await proof.typed_code(
+            ctx, turn, s, code, QUESTIONS["code"], purpose=proof.LOOKUP, nik=s.data["nik"],
+            chat_key=chat_key, subject=worker.reference if worker else None,
+            wrong=N_("lookup.code_wrong"), failed=N_("lookup.not_found"))
+        if outcome != proof.WRONG:
+            s.leave_flow()
         if outcome == proof.PASSED:
-            s.leave_flow()
             turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
-        elif outcome == proof.WRONG:
-            s.data["tries"] += 1
-            turn.say(QUESTIONS["code"].error(Err(N_("lookup.code_wrong"), {
-                "left": proof.CODE_TRIES - s.data["tries"]})))
-        else:
-            s.leave_flow()
-            turn.say(proof.limit_reply() if outcome == proof.LIMITED
-                     else Reply(N_("lookup.not_found"), navigation=True))

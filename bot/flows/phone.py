@@ -131,19 +131,14 @@ class PhoneChange:
 
     async def _check(self, s: Session, worker: WorkerInfo, code: str, turn: Turn,
                      ctx: Context, chat_key: str) -> None:
-        outcome = await proof.check_code(ctx, turn, code, purpose=proof.PHONE, nik=worker.nik,
-                                         chat_key=chat_key, subject=worker.reference,
-                                         tries=s.data["tries"])
+        outcome = await proof.typed_code(
+            ctx, turn, s, code, QUESTIONS["code"], purpose=proof.PHONE, nik=worker.nik,
+            chat_key=chat_key, subject=worker.reference, wrong=N_("proof.code.wrong"),
+            failed=N_("phone_change.failed"))
         if outcome == proof.PASSED:
             await self._change(s, worker, turn, ctx, chat_key)
-        elif outcome == proof.WRONG:
-            s.data["tries"] += 1
-            turn.say(QUESTIONS["code"].error(Err(N_("proof.code.wrong"), {
-                "left": proof.CODE_TRIES - s.data["tries"]})))
-        else:
+        elif outcome != proof.WRONG:
             s.leave_flow()
-            turn.say(proof.limit_reply() if outcome == proof.LIMITED
-                     else Reply(N_("phone_change.failed"), navigation=True))
 
     async def _change(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
                       chat_key: str) -> None:

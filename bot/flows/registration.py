@@ -6,13 +6,13 @@ first one still unanswered, so correcting an answer is just forgetting it and as
 """
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import date
 
 from bot import enrolment, proof
 from bot.channels import name_of
 from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
+from bot.form import Form, Step
 from bot.i18n import N_, Money, Msg
 from bot.messages import (
     Choice,
@@ -32,12 +32,12 @@ from bot.session import Session
 from bot.validators import (
     Err,
     Ok,
+    Result,
     mask_nik,
     nik_birth_date,
     parse_amount,
     validate_free_text,
     validate_nik,
-    validate_phone,
 )
 
 LANGUAGE_CHOICES = (
@@ -68,23 +68,6 @@ RESEND = Choice("resend", N_("proof.resend"), aliases=("kirim ulang", "kirim lag
 NO_PROGRAMME = Choice("none", N_("programme_pick.none"),
                       aliases=("tidak ada", "lainnya", "daerah lain", "lain", "other", "none",
                                "not listed"))
-
-FIELD_LABELS = {
-    "nik": N_("field.nik"), "full_name": N_("field.full_name"),
-    "birth_date": N_("field.birth_date"), "phone": N_("field.phone"),
-    "occupation": N_("field.occupation"), "kelurahan": N_("field.kelurahan"),
-    "kecamatan": N_("field.kecamatan"), "programme": N_("field.programme"),
-    "income": N_("field.income"),
-}
-EDIT_CHOICES = tuple(Choice(name, label) for name, label in FIELD_LABELS.items())
-FORGETS = {
-    "nik": ("nik", "birth_date_confirmed", "programme", "programme_declined"),
-    "birth_date": ("birth_date", "birth_date_confirmed"),
-    "occupation": ("occupation", "occupation_other", "programme", "programme_declined"),
-    "programme": ("programme", "programme_declined"),
-}
-"""What to forget when a field is corrected: its answer, and answers that depended on it."""
-
 
 def questions(rules: Rules) -> dict[str, Question]:
     return {q.name: q for q in (
@@ -127,8 +110,6 @@ def questions(rules: Rules) -> dict[str, Question]:
                  N_("proof.code.help"), validator="code", choices=(RESEND, LINK_STAFF)),
         Question("summary", N_("summary.prompt"), N_("summary.expect"), N_("summary.help"),
                  choices=SUMMARY_CHOICES),
-        Question("edit", N_("edit.prompt"), N_("edit.expect"), N_("edit.help"),
-                 choices=EDIT_CHOICES),
     )}
 
 
@@ -169,33 +150,10 @@ def income_bracket(rules: Rules, amount: int, choices: tuple[Choice, ...]) -> Ch
     return next(c for c in choices if c.value == str(low))
 
 
-def next_step(data: dict, today: date, programmes: Programmes | None = None) -> str:
-    """The first question still unanswered; the summary once all are. Where no programme
-    could take the worker there is nothing to ask: "none" is recorded without asking."""
-    for name in ("language", "consent", "nik", "full_name", "birth_date"):
-        if name not in data:
-            return name
-    if birth_date_mismatch(data, today) and not data.get("birth_date_confirmed"):
-        return "birth_date_confirm"
-    for name in ("phone", "occupation"):
-        if name not in data:
-            return name
-    if data["occupation"] == "other" and "occupation_other" not in data:
-        return "occupation_other"
-    for name in ("kelurahan", "kecamatan"):
-        if name not in data:
-            return name
-    if "programme" not in data:
-        offered = programme_options(data, today, programmes)
-        if not offered:
-            data["programme"] = NO_PROGRAMME.value
-        elif len(suggested(data, today, programmes)) == 1 and not data.get("programme_declined"):
-            return "programme_confirm"
-        else:
-            return "programme_pick"
-    if "income" not in data:
-        return "income"
-    return "summary"
+def nik_region(nik: str) -> Msg | str:
+    """Where the NIK was issued, said beside the programmes to choose from."""
+    found = regency(nik[:4])
+    return Msg(N_("programme_pick.nik_region"), {"region": found.name}) if found else ""
 
 
 def suggested(data: dict, today: date, programmes: Programmes | None) -> list[Programme]:
@@ -258,33 +216,57 @@ DONE = {
 """What the worker is told when the registration is saved, by the status it got."""
 
 
-class Registration:
+class Registration(Form):
     name = "registration"
     words = ("daftar", "register", "pendaftaran", "daftar baru", "new registration")
     pausable = True
     continue_label = N_("menu.continue")
     draft_waiting = N_("menu.draft.registration")
+    edit_expect = N_("edit.expect")
 
     def __init__(self, rules: Rules, labels, programmes: Programmes | None = None):
         self.rules = rules
         self.labels = labels
         self.programmes = programmes
-        self.questions = questions(rules)
-        self.handlers: dict[str, Callable[..., Awaitable[None]]] = {
-            "language": self._language, "consent": self._consent, "nik": self._nik,
-            "birth_date_confirm": self._birth_date_confirm, "occupation": self._occupation,
-            "programme_confirm": self._programme_confirm,
-            "programme_pick": self._programme_pick,
-            "income": self._income, "summary": self._summary, "edit": self._edit,
-        }
-
-    # --- entering and re-asking -------------------------------------------------------
+        q = self.questions = questions(rules)
+        linking = lambda d, _: "link" in d  # noqa: E731 - a NIK registered from another chat
+        self.steps = (
+            Step(q["language"]),
+            Step(q["consent"]),
+            Step(q["link_how"], pending=lambda d, c: linking(d, c) and "tries" not in d,
+                 params=lambda d, _: {"nik": mask_nik(d["link"])}),
+            Step(q["link_code"], pending=lambda d, c: linking(d, c) and "tries" in d),
+            Step(q["nik"], label=N_("field.nik"),
+                 forgets=("birth_date_confirmed", "programme", "programme_declined")),
+            Step(q["full_name"], label=N_("field.full_name")),
+            Step(q["birth_date"], label=N_("field.birth_date"),
+                 forgets=("birth_date_confirmed",)),
+            Step(q["birth_date_confirm"], field="birth_date_confirmed",
+                 when=lambda d, c: bool(birth_date_mismatch(d, c.today)),
+                 params=lambda d, c: {"given": date.fromisoformat(d["birth_date"]),
+                                      "in_nik": birth_date_mismatch(d, c.today)}),
+            Step(q["phone"], label=N_("field.phone"), confirm=q["phone_confirm"]),
+            Step(q["occupation"], label=N_("field.occupation"),
+                 forgets=("occupation_other", "programme", "programme_declined")),
+            Step(q["occupation_other"], when=lambda d, _: d["occupation"] == "other"),
+            Step(q["kelurahan"], label=N_("field.kelurahan")),
+            Step(q["kecamatan"], label=N_("field.kecamatan")),
+            Step(q["programme_confirm"], field="programme", label=N_("field.programme"),
+                 forgets=("programme_declined",), when=self._one_programme_near,
+                 params=lambda d, c: enrolment.programme_params(
+                     suggested(d, c.today, self.programmes)[0])),
+            Step(q["programme_pick"], field="programme", fill=self._no_programme,
+                 choices=self._programme_choices,
+                 params=lambda d, _: {"nik_region": nik_region(d["nik"])}),
+            Step(q["income"], label=N_("field.income")),
+            Step(q["summary"], params=lambda d, _: self._summary_params(d)),
+        )
 
     async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.data = self.name, {}
         if s.locale_chosen:
             s.data["language"] = s.locale
-        self._ask_next(s, turn, ctx)
+        self.next(s, turn, ctx)
 
     def niks_wanted(self, s: Session, text: str, today: date) -> set[str]:
         """The NIKs answering ``text`` may look up: a typed NIK, or the one being saved."""
@@ -297,108 +279,153 @@ class Registration:
             return {s.data["link"]}
         return set()
 
-    def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
-        turn.say(self._ask(s, s.step, ctx))
+    # --- the programme ------------------------------------------------------------------
 
-    def help(self, s: Session, turn: Turn, ctx: Context) -> None:
-        turn.say(self._question(s, ctx).explain())
+    def _one_programme_near(self, data: dict, ctx: Context) -> bool:
+        """One programme of the NIK's region takes this occupation: offered, to confirm."""
+        return len(suggested(data, ctx.today, self.programmes)) == 1 and \
+            not data.get("programme_declined")
 
-    def _question(self, s: Session, ctx: Context) -> Question:
-        """The question of the current step; the programme list depends on the answers, and
-        where the channel told the sender's number (WhatsApp) the phone step confirms it."""
-        question = self.questions[s.step]
-        if s.step == "phone" and s.data.get("sender_phone") and not s.data.get("phone_other"):
-            return self.questions["phone_confirm"]
-        if s.step == "programme_pick":
-            offered = programme_options(s.data, ctx.today, self.programmes)
-            names = [p.region.name for p in offered]
-            choices = tuple(programme_choice(p, names.count(p.region.name)) for p in offered)
-            question = Question(question.name, question.prompt, question.expect, question.help,
-                                choices=choices + (NO_PROGRAMME,))
-        return question
+    def _no_programme(self, data: dict, ctx: Context) -> str | None:
+        """Where no programme could take the worker there is nothing to ask."""
+        return None if programme_options(data, ctx.today, self.programmes) else \
+            NO_PROGRAMME.value
 
-    def _ask_next(self, s: Session, turn: Turn, ctx: Context) -> None:
-        s.step = next_step(s.data, ctx.today, self.programmes)
-        turn.say(self._ask(s, s.step, ctx))
+    def _programme_choices(self, data: dict, ctx: Context) -> tuple[Choice, ...]:
+        offered = programme_options(data, ctx.today, self.programmes)
+        names = [p.region.name for p in offered]
+        return tuple(programme_choice(p, names.count(p.region.name))
+                     for p in offered) + (NO_PROGRAMME,)
 
-    def _ask(self, s: Session, step: str, ctx: Context) -> Reply:
-        question = self._question(s, ctx)
-        if step == "programme_confirm":
-            return question.ask(enrolment.programme_params(
-                suggested(s.data, ctx.today, self.programmes)[0]))
-        if question.name == "phone_confirm":
-            return question.ask({"phone": s.data["sender_phone"]})
-        if step == "link_how":
-            return question.ask({"nik": mask_nik(s.data["link"])})
-        if step == "programme_pick":
-            found = regency(s.data["nik"][:4])
-            return question.ask({"nik_region": Msg(N_("programme_pick.nik_region"),
-                                                   {"region": found.name}) if found else ""})
-        if step == "birth_date_confirm":
-            return question.ask({"given": date.fromisoformat(s.data["birth_date"]),
-                                 "in_nik": birth_date_mismatch(s.data, ctx.today)})
-        if step == "summary":
-            return question.ask(self._summary_params(s.data))
-        return question.ask()
+    # --- the hooks: what each answer decides --------------------------------------------
 
-    # --- answering ----------------------------------------------------------------------
+    async def on_language(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                          inbound: Inbound) -> bool:
+        s.locale, s.locale_chosen = choice.value, True
+        s.data["language"] = choice.value
+        return True
 
-    async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
-                     ctx: Context) -> None:
-        if inbound.sender_phone and isinstance(validate_phone(inbound.sender_phone), Ok):
-            s.data["sender_phone"] = validate_phone(inbound.sender_phone).value
-        question = self._question(s, ctx)
+    async def on_consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                         inbound: Inbound) -> bool:
+        return record_consent(s, choice, turn, ctx, N_("consent.declined"))
+
+    async def on_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
+                     inbound: Inbound) -> bool:
+        """A NIK registered before: from this chat, said so; from the WhatsApp number
+        registered with it, linked; from another chat, linked only after proof."""
+        chat_key = inbound.chat_key
+        existing = await ctx.lookup.worker_by_nik(nik)
+        if existing is not None and chat_key == proof.whatsapp_chat(existing.phone) and \
+                not await proof.linked(ctx, chat_key, existing):
+            # Writing from the WhatsApp number registered with it: proof enough to link.
+            await self._link(s, existing, turn, ctx, chat_key)
+            return False
+        if await proof.holds(ctx, chat_key, existing):
+            turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
+                           choices=(STATUS,)))
+            return False
+        if not await proof.count_nik(ctx, turn, s, chat_key, keep_draft=True):
+            return False
+        if existing is not None:
+            # Registered from another chat (a new phone, WhatsApp besides Telegram): this
+            # chat learns nothing of it until it proves the registration is its own.
+            s.data["link"] = nik
+            return True
+        s.data["nik"] = nik
+        s.data.pop("birth_date_confirmed", None)
+        return True
+
+    async def on_link_how(self, s: Session, answer, turn: Turn, ctx: Context,
+                          inbound: Inbound) -> bool:
+        return await self._prove(s, answer, turn, ctx, inbound.chat_key)
+
+    on_link_code = on_link_how
+
+    async def on_birth_date(self, s: Session, day: date, turn: Turn, ctx: Context,
+                            inbound: Inbound) -> bool:
+        s.data["birth_date"] = day.isoformat()
+        s.data.pop("birth_date_confirmed", None)
+        return True
+
+    async def on_birth_date_confirm(self, s: Session, choice: Choice, turn: Turn,
+                                    ctx: Context, inbound: Inbound) -> bool:
+        if choice.value == "yes":
+            s.data["birth_date_confirmed"] = True
+        else:
+            corrected = self.step(choice.value)
+            self.forget(s, corrected.key, *corrected.forgets)
+        return True
+
+    async def read_occupation(self, s: Session, inbound: Inbound, text: str,
+                              question: Question, ctx: Context) -> Result:
+        """An option; or a job none of the options names, in the worker's own words."""
         result = question.read(inbound, text, ctx.today, self.labels)
-        if isinstance(result, Err) and s.step == "occupation" and inbound.kind == "text" \
-                and isinstance(own := validate_free_text(text), Ok):
-            self._own_occupation(s, own.value, turn, ctx)
-            return
-        if isinstance(result, Err) and s.step == "income" and inbound.kind == "text" \
-                and (amount := parse_amount(text) or 0) >= MIN_TYPED_INCOME:
-            result = Ok(income_bracket(self.rules, amount, question.choices))
-        if isinstance(result, Err):
-            turn.say(question.error(result))
-            return
-        if question.name == "phone_confirm":
-            self._confirm_phone(s, result.value, turn, ctx)
-        elif s.step == "nik":
-            await self._nik(s, result.value, turn, ctx, inbound.chat_key)
-        elif s.step in ("link_how", "link_code"):
-            await self._prove(s, result.value, turn, ctx, inbound.chat_key)
-        else:
-            await self.handlers.get(s.step, self._store)(s, result.value, turn, ctx)
+        if isinstance(result, Err) and inbound.kind == "text" and \
+                isinstance(own := validate_free_text(text), Ok):
+            return own
+        return result
 
-    def _confirm_phone(self, s: Session, answer, turn: Turn, ctx: Context) -> None:
-        """Yes: the number the message came from; no: ask for another; a number typed
-        instead is taken as the answer."""
-        if isinstance(answer, Choice) and answer.value == "no":
-            s.data["phone_other"] = True
+    async def on_occupation(self, s: Session, answer: Choice | str, turn: Turn, ctx: Context,
+                            inbound: Inbound) -> bool:
+        """A job none of the options names is kept in the worker's words under "other", and
+        said so (no guess at the nearest job)."""
+        if isinstance(answer, Choice):
+            s.data["occupation"] = answer.value
+            s.data.pop("occupation_other", None)
         else:
-            s.data["phone"] = s.data["sender_phone"] if isinstance(answer, Choice) else answer
-        self._ask_next(s, turn, ctx)
+            s.data["occupation"], s.data["occupation_other"] = "other", answer
+            turn.say(Reply(N_("occupation.kept_other"), {"name": answer}))
+        return True
+
+    async def on_kelurahan(self, s: Session, place: str, turn: Turn, ctx: Context,
+                           inbound: Inbound) -> bool:
+        s.data[s.step] = AREA_PREFIXES[s.step].sub("", place).strip() or place
+        return True
+
+    on_kecamatan = on_kelurahan
+
+    async def on_programme_confirm(self, s: Session, choice: Choice, turn: Turn,
+                                   ctx: Context, inbound: Inbound) -> bool:
+        if choice.value == "yes":
+            s.data["programme"] = suggested(s.data, ctx.today, self.programmes)[0].id
+        else:
+            s.data["programme_declined"] = True
+        return True
+
+    async def read_income(self, s: Session, inbound: Inbound, text: str,
+                          question: Question, ctx: Context) -> Result:
+        """An option, or an amount typed ("1500000", "1,5 juta"): its bracket."""
+        result = question.read(inbound, text, ctx.today, self.labels)
+        if isinstance(result, Err) and inbound.kind == "text" \
+                and (amount := parse_amount(text) or 0) >= MIN_TYPED_INCOME:
+            return Ok(income_bracket(self.rules, amount, question.choices))
+        return result
+
+    async def on_income(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                        inbound: Inbound) -> bool:
+        s.data["income"] = int(choice.value)
+        return True
 
     # --- a NIK registered from another chat ---------------------------------------------
 
-    async def _prove(self, s: Session, answer, turn: Turn, ctx: Context, chat_key: str) -> None:
+    async def _prove(self, s: Session, answer, turn: Turn, ctx: Context,
+                     chat_key: str) -> bool:
         """The chat asks to be linked to the registration of the NIK it typed: a code sent to
         the chats holding it, or a staff member checking the KTP; or it typed the code."""
         worker = await ctx.lookup.worker_by_nik(s.data["link"])
         if worker is None:  # removed meanwhile: start again from the NIK
-            s.data.pop("link", None)
-            self._ask_next(s, turn, ctx)
-            return
+            self.forget(s, "link", "tries")
+            return True
         value = answer.value if isinstance(answer, Choice) else None
         if value == "staff":
             await self._staff_check(s, worker, turn, ctx, chat_key)
-        elif value in ("code", "resend"):
-            await self._send_code(s, worker, turn, ctx, chat_key)
-        elif s.step == "link_code":
-            await self._check_code(s, worker, str(answer), turn, ctx, chat_key)
-        else:
-            turn.say(self._ask(s, s.step, ctx))
+            return False
+        if value in ("code", "resend"):
+            return await self._send_code(s, worker, turn, ctx, chat_key)
+        return await self._check_code(s, worker, str(answer), turn, ctx, chat_key)
 
     async def _send_code(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
-                         chat_key: str) -> None:
+                         chat_key: str) -> bool:
         sent = await proof.send_code(
             ctx, turn, purpose=proof.LINK, nik=worker.nik, chat_key=chat_key,
             locale=s.locale, subject=worker.reference, targets=await proof.holders(ctx, worker),
@@ -407,33 +434,27 @@ class Registration:
                     "channel": name_of(chat_key)})
         if not sent:
             self._forget_link(s, ctx)
-            return
-        s.step = "link_code"
+            return False
         s.data["tries"] = 0
-        turn.say(self.questions["link_code"].ask())
+        return True
 
     async def _check_code(self, s: Session, worker: WorkerInfo, code: str, turn: Turn,
-                          ctx: Context, chat_key: str) -> None:
-        outcome = await proof.check_code(ctx, turn, code, purpose=proof.LINK, nik=worker.nik,
-                                         chat_key=chat_key, subject=worker.reference,
-                                         tries=s.data.get("tries", 0))
+                          ctx: Context, chat_key: str) -> bool:
+        outcome = await proof.typed_code(
+            ctx, turn, s, code, self.questions["link_code"], purpose=proof.LINK,
+            nik=worker.nik, chat_key=chat_key, subject=worker.reference,
+            wrong=N_("proof.code.wrong"), failed=N_("proof.failed"))
         if outcome == proof.PASSED:
             await self._link(s, worker, turn, ctx, chat_key)
-        elif outcome == proof.WRONG:
-            s.data["tries"] = s.data.get("tries", 0) + 1
-            turn.say(self.questions["link_code"].error(Err(N_("proof.code.wrong"), {
-                "left": proof.CODE_TRIES - s.data["tries"]})))
-        else:
+        elif outcome != proof.WRONG:
             self._forget_link(s, ctx)
-            turn.say(proof.limit_reply() if outcome == proof.LIMITED
-                     else Reply(N_("proof.failed"), navigation=True))
+        return False
 
     def _forget_link(self, s: Session, ctx: Context) -> None:
         """No link for now: the draft stays, back at the NIK (one of another person, or a
         typing error, may have brought it here)."""
-        for name in ("link", "tries"):
-            s.data.pop(name, None)
-        s.step = next_step(s.data, ctx.today, self.programmes)
+        self.forget(s, "link", "tries")
+        self.locate(s, ctx)
 
     async def _staff_check(self, s: Session, worker: WorkerInfo, turn: Turn, ctx: Context,
                            chat_key: str) -> None:
@@ -461,111 +482,23 @@ class Registration:
                                          "reference": worker.reference},
                        choices=(STATUS,), navigation=True))
 
-    async def _store(self, s: Session, value, turn: Turn, ctx: Context) -> None:
-        if s.step in AREA_PREFIXES:
-            value = AREA_PREFIXES[s.step].sub("", value).strip() or value
-        s.data[s.step] = value.isoformat() if isinstance(value, date) else value
-        if s.step == "birth_date":
-            s.data.pop("birth_date_confirmed", None)
-        self._ask_next(s, turn, ctx)
+    # --- saving -------------------------------------------------------------------------
 
-    async def _language(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        s.locale, s.locale_chosen = choice.value, True
-        s.data["language"] = choice.value
-        self._ask_next(s, turn, ctx)
-
-    async def _consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        if record_consent(s, choice, turn, ctx, N_("consent.declined")):
-            self._ask_next(s, turn, ctx)
-
-    async def _nik(self, s: Session, nik: str, turn: Turn, ctx: Context, chat_key: str) -> None:
-        existing = await ctx.lookup.worker_by_nik(nik)
-        if existing is not None and chat_key == proof.whatsapp_chat(existing.phone) and \
-                not await proof.linked(ctx, chat_key, existing):
-            # Writing from the WhatsApp number registered with it: proof enough to link.
-            await self._link(s, existing, turn, ctx, chat_key)
-            return
-        if await proof.holds(ctx, chat_key, existing):
-            turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(nik)}, navigation=True,
-                           choices=(STATUS,)))
-            return
-        if not await proof.count_nik(ctx, turn, s, chat_key, keep_draft=True):
-            return
-        if existing is not None:
-            # Registered from another chat (a new phone, WhatsApp besides Telegram): this
-            # chat learns nothing of it until it proves the registration is its own.
-            s.data["link"], s.step = nik, "link_how"
-            turn.say(self._ask(s, s.step, ctx))
-            return
-        s.data["nik"] = nik
-        s.data.pop("birth_date_confirmed", None)
-        self._ask_next(s, turn, ctx)
-
-    async def _birth_date_confirm(self, s: Session, choice: Choice, turn: Turn,
-                                  ctx: Context) -> None:
-        if choice.value == "yes":
-            s.data["birth_date_confirmed"] = True
-        else:
-            for name in FORGETS[choice.value]:
-                s.data.pop(name, None)
-        self._ask_next(s, turn, ctx)
-
-    def _own_occupation(self, s: Session, words: str, turn: Turn, ctx: Context) -> None:
-        """A job none of the options names: kept in the worker's words under "other", and
-        said so (no guess at the nearest job)."""
-        s.data["occupation"], s.data["occupation_other"] = "other", words
-        turn.say(Reply(N_("occupation.kept_other"), {"name": words}))
-        self._ask_next(s, turn, ctx)
-
-    async def _occupation(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        s.data["occupation"] = choice.value
-        s.data.pop("occupation_other", None)
-        self._ask_next(s, turn, ctx)
-
-    async def _programme_confirm(self, s: Session, choice: Choice, turn: Turn,
-                                 ctx: Context) -> None:
-        if choice.value == "yes":
-            s.data["programme"] = suggested(s.data, ctx.today, self.programmes)[0].id
-        else:
-            s.data["programme_declined"] = True
-        self._ask_next(s, turn, ctx)
-
-    async def _programme_pick(self, s: Session, choice: Choice, turn: Turn,
-                              ctx: Context) -> None:
-        s.data["programme"] = choice.value
-        self._ask_next(s, turn, ctx)
-
-    async def _income(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        s.data["income"] = int(choice.value)
-        self._ask_next(s, turn, ctx)
-
-    async def _edit(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        for name in FORGETS.get(choice.value, (choice.value,)):
-            s.data.pop(name, None)
-        self._ask_next(s, turn, ctx)
-
-    async def _summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context) -> None:
-        if choice.value == "edit":
-            s.step = "edit"
-            turn.say(self.questions["edit"].ask())
-            return
-        if choice.value == "cancel":
-            s.discard()
-            turn.say(Reply(N_("cancel.done"), navigation=True))
-            return
+    async def on_summary(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                         inbound: Inbound) -> bool:
+        """Saved: the registration is stored with the status the programme's rules give it
+        (DTSEN, the quota), unless the NIK was registered or the programme ended meanwhile:
+        then that is asked again."""
         data = s.data
         if await ctx.lookup.worker_by_nik(data["nik"]) is not None:
             turn.say(Reply(N_("nik.registered"), {"nik": mask_nik(data.pop("nik"))},
                            navigation=True))
-            self._ask_next(s, turn, ctx)
-            return
+            return True
         programme = self._chosen_programme(data, ctx)
         if programme is None and data["programme"] != NO_PROGRAMME.value:
             # The programme ended or was removed while the worker was answering.
-            for name in FORGETS["programme"]:
-                data.pop(name, None)
-            self._ask_next(s, turn, ctx)
-            return
+            self.forget(s, "programme", "programme_declined")
+            return True
         desil = await ctx.lookup.dtsen_desil(data["nik"]) if programme else None
         status = enrolment.first_check(programme, desil)
         placement = enrolment.Placement(status)
@@ -589,6 +522,7 @@ class Registration:
             params["max_desil"] = programme.dtsen_max_desil
         turn.say(Reply(DONE[placement.status], params, navigation=True))
         s.leave_flow()
+        return False
 
     def _chosen_programme(self, data: dict, ctx: Context) -> Programme | None:
         """The programme picked, if it still runs today and admits the occupation."""
