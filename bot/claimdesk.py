@@ -7,9 +7,10 @@ language and goes to the staff-action record.
 from bot import claims
 from bot.benefits import WORK_ACCIDENT
 from bot.context import Context, Turn
+from bot.decisions import decide_claim, decide_document, take
 from bot.flows.claim import CAUSE_TEXT, STATUS_TEXT
 from bot.i18n import N_, Lines, Money, Msg
-from bot.messages import ChangeClaim, Notify, Reply
+from bot.messages import Reply
 from bot.text import clean
 
 COMMANDS = {
@@ -38,22 +39,6 @@ WORKING = (claims.SUBMITTED, claims.IN_REVIEW, claims.NOT_COVERED, claims.APPROV
 """What ``/klaim`` lists without a status word: the claims staff have something to do with,
 the ones BPJS Ketenagakerjaan must pay first."""
 LIST_LIMIT = 10
-MIN_REASON = 3
-MOVES = {
-    "request": (frozenset(claims.OPEN - {claims.APPROVED}), claims.MORE_DOCUMENTS),
-    "approve": (frozenset({claims.SUBMITTED, claims.IN_REVIEW, claims.NOT_COVERED}),
-                claims.APPROVED),
-    "reject": (frozenset(claims.OPEN), claims.REJECTED),
-    "paid": (frozenset({claims.APPROVED}), claims.PAID),
-}
-"""For each decision: the statuses it may be taken from, and the status it leads to."""
-NOTICES = {
-    claims.MORE_DOCUMENTS: N_("notice.claim.more_documents"),
-    claims.APPROVED: N_("notice.claim.approved"),
-    claims.REJECTED: N_("notice.claim.rejected"),
-    claims.PAID: N_("notice.claim.paid"),
-}
-NEEDS_REASON = frozenset({"request", "reject", "reject_document"})
 
 
 def claim_command(word: str) -> str | None:
@@ -80,11 +65,7 @@ class ClaimDesk:
         elif command in ("show", "accept_document", "reject_document"):
             await self._document(command, found, words[1:], actor, turn, ctx)
         else:
-            reason = " ".join(words[1:])
-            if command in NEEDS_REASON and len(reason) < MIN_REASON:
-                turn.say(Reply(N_("staff.claims.reason_needed"), navigation=True))
-                return
-            self._decide(command, found, reason or None, actor, turn)
+            take(turn, decide_claim(command, found, " ".join(words[1:]) or None, actor))
 
     async def _list(self, word: str | None, turn: Turn, ctx: Context) -> None:
         statuses = STATUS_WORDS[word] if word else WORKING
@@ -135,53 +116,8 @@ class ClaimDesk:
                                                      "document": Msg(claims.DOCUMENTS[kind])},
                            navigation=True, attachment=claim.files[kind]))
             return
-        reason = " ".join(words[1:])
-        if command == "accept_document":
-            new = claims.IN_REVIEW if claim.status == claims.SUBMITTED else claim.status
-            turn.do(ChangeClaim(claim.reference, claim.status, new, actor,
-                                document=kind, document_status="accepted"))
-            turn.do(Notify(claim.chat_key, claim.locale, (Reply(
-                N_("notice.claim.document_accepted"),
-                {"reference": claim.reference, "document": Msg(claims.DOCUMENTS[kind])},
-                navigation=True),)))
-            turn.say(Reply(N_("staff.claims.document_accepted"), {
-                "reference": claim.reference, "document": Msg(claims.DOCUMENTS[kind])},
-                navigation=True))
-            return
-        if len(reason) < MIN_REASON:
-            turn.say(Reply(N_("staff.claims.reason_needed"), navigation=True))
-            return
-        turn.do(ChangeClaim(claim.reference, claim.status, claims.MORE_DOCUMENTS, actor,
-                            reason=reason, document=kind, document_status="rejected"))
-        turn.do(Notify(claim.chat_key, claim.locale, (Reply(
-            N_("notice.claim.document_rejected"),
-            {"reference": claim.reference, "document": Msg(claims.DOCUMENTS[kind]),
-             "reason": reason}, navigation=True),)))
-        turn.say(Reply(N_("staff.claims.changed"), {
-            "reference": claim.reference, "status": Msg(STATUS_TEXT[claims.MORE_DOCUMENTS])},
-            navigation=True))
-
-    def _decide(self, command: str, claim: claims.ClaimInfo, reason: str | None, actor: str,
-                turn: Turn) -> None:
-        allowed, new = MOVES[command]
-        if claim.status not in allowed:
-            turn.say(Reply(N_("staff.claims.not_now"), {
-                "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status])},
-                navigation=True))
-            return
-        if command == "approve" and claim.others:
-            # Two heirs reported the same death: one report is rejected before the other
-            # can be approved.
-            turn.say(Reply(N_("staff.claims.contested"), {
-                "reference": claim.reference, "others": ", ".join(claim.others)},
-                navigation=True))
-            return
-        turn.do(ChangeClaim(claim.reference, claim.status, new, actor, reason=reason))
-        turn.do(Notify(claim.chat_key, claim.locale, (Reply(NOTICES[new], {
-            "reference": claim.reference, "reason": reason or "",
-            "estimate": Money(claim.estimate)}, navigation=True),)))
-        turn.say(Reply(N_("staff.claims.changed"), {
-            "reference": claim.reference, "status": Msg(STATUS_TEXT[new])}, navigation=True))
+        rejection = " ".join(words[1:]) if command == "reject_document" else None
+        take(turn, decide_document(claim, kind, rejection, actor))
 
 
 DOCUMENT_STATUS = {

@@ -6,27 +6,29 @@ office (a lost phone: ``/tautan``), where a broadcast stands (``/siaran ID``) an
 (``/batalsiaran ID``, admins); composing one is a flow of its own (``bot.flows.broadcast``).
 
 Only people in the staff list reach this; to anyone else these commands are unknown words.
+The decisions themselves are use cases (``bot.decisions``), the same for a web console.
 """
 
-from bot import enrolment, proof
 from bot.broadcasting import BROADCASTER, progress_reply
 from bot.channels import name_of
 from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
+from bot.decisions import (
+    approve_registration,
+    decide_link,
+    programme_of,
+    reject_registration,
+    take,
+)
 from bot.i18n import N_, Lines, Msg
 from bot.messages import (
     CancelBroadcast,
-    ChangeStatus,
-    DecideProof,
     Inbound,
-    LinkChat,
-    Notify,
     Reply,
     WorkerInfo,
 )
 from bot.programmes import Programmes
 from bot.rules import Rules
-from bot.status import STATE
 from bot.text import clean
 from bot.validators import mask_nik
 
@@ -42,7 +44,6 @@ COMMANDS = {
     "batalsiaran": "broadcast_cancel", "cancelbroadcast": "broadcast_cancel",
 }
 REVIEW_LIMIT = 10
-MIN_REASON = 3
 
 
 def staff_command(text: str) -> str | None:
@@ -70,17 +71,19 @@ class StaffDesk:
         elif command == "review":
             await self._review(turn, ctx)
         elif command == "approve" and len(words) >= 1:
-            await self._approve(words[0].upper(), actor, turn, ctx)
-        elif command == "reject" and len(words) == 2 and len(words[1]) >= MIN_REASON:
-            await self._reject(words[0].upper(), words[1], actor, turn, ctx)
+            take(turn, await approve_registration(words[0].upper(), actor, ctx,
+                                                  self.programmes))
+        elif command == "reject" and len(words) == 2:
+            take(turn, await reject_registration(words[0].upper(), words[1], actor, ctx,
+                                                 self.programmes))
         elif command == "reject":
             turn.say(Reply(N_("staff.reject_usage"), navigation=True))
         elif command == "links":
             await self._links(turn, ctx)
         elif command == "link_approve" and words:
-            await self._decide_link(words[0].upper(), None, actor, turn, ctx)
-        elif command == "link_refuse" and len(words) == 2 and len(words[1]) >= MIN_REASON:
-            await self._decide_link(words[0].upper(), words[1], actor, turn, ctx)
+            take(turn, await decide_link(words[0].upper(), None, actor, ctx))
+        elif command == "link_refuse" and len(words) == 2:
+            take(turn, await decide_link(words[0].upper(), words[1], actor, ctx))
         elif command in ("link_approve", "link_refuse"):
             turn.say(Reply(N_("staff.links.usage"), navigation=True))
         elif command in ("broadcast", "broadcast_cancel"):
@@ -112,73 +115,6 @@ class StaffDesk:
             "nik": mask_nik(worker.nik), "region": programme.region.name if programme else "-",
             "dtsen": dtsen, "registered_on": worker.registered_on})
 
-    async def _find(self, reference: str, turn: Turn, ctx: Context) -> WorkerInfo | None:
-        worker = await ctx.lookup.worker_by_reference(reference)
-        if worker is None:
-            turn.say(Reply(N_("staff.not_found"), {"reference": reference}, navigation=True))
-        return worker
-
-    async def _approve(self, reference: str, actor: str, turn: Turn, ctx: Context) -> None:
-        worker = await self._find(reference, turn, ctx)
-        if worker is None:
-            return
-        programme = self._programme(worker)
-        if worker.died_on is not None:
-            turn.say(Reply(N_("staff.deceased"), {"reference": reference,
-                                                   "died_on": worker.died_on},
-                           navigation=True))
-            return
-        if worker.status != enrolment.WAITING_VERIFICATION:
-            turn.say(Reply(N_("staff.not_waiting"), {"reference": reference,
-                                                      "status": Msg(status_label(worker))},
-                           navigation=True))
-            return
-        if programme is None or not programme.period.covers(ctx.today):
-            turn.say(Reply(N_("staff.no_programme"), {"reference": reference}, navigation=True))
-            return
-        desil = await ctx.lookup.dtsen_desil(worker.nik)
-        if desil is not None and desil > programme.dtsen_max_desil:
-            turn.say(Reply(N_("staff.dtsen_above"), {
-                "reference": reference, "desil": desil,
-                "max_desil": programme.dtsen_max_desil}, navigation=True))
-            return
-        placed = await enrolment.place(programme, ctx.lookup, ctx.today)
-        turn.do(ChangeStatus(reference, worker.status, placed.status, actor=actor,
-                             coverage_start=placed.coverage_start,
-                             coverage_end=placed.coverage_end))
-        params = {"reference": reference, "full_name": worker.full_name,
-                  "position": placed.position, **enrolment.programme_params(programme)}
-        enrolled = placed.status == enrolment.ENROLLED
-        turn.do(Notify(worker.chat_key, worker.locale, (Reply(
-            N_("notice.approved") if enrolled else N_("notice.approved_waiting"), params,
-            navigation=True),)))
-        turn.say(Reply(N_("staff.approved") if enrolled else N_("staff.approved_waiting"),
-                       params, navigation=True))
-
-    async def _reject(self, reference: str, reason: str, actor: str, turn: Turn,
-                      ctx: Context) -> None:
-        worker = await self._find(reference, turn, ctx)
-        if worker is None:
-            return
-        if worker.status not in enrolment.REJECTABLE:
-            turn.say(Reply(N_("staff.not_rejectable"), {"reference": reference,
-                                                         "status": Msg(status_label(worker))},
-                           navigation=True))
-            return
-        new = enrolment.ENDED if worker.status == enrolment.ACTIVE else enrolment.REJECTED
-        turn.do(ChangeStatus(reference, worker.status, new, actor=actor, reason=reason))
-        turn.do(Notify(worker.chat_key, worker.locale, (Reply(
-            N_("notice.rejected") if new == enrolment.REJECTED else N_("notice.ended"),
-            {"full_name": worker.full_name, "reference": reference, "reason": reason},
-            navigation=True),)))
-        turn.say(Reply(N_("staff.rejected"), {"reference": reference, "reason": reason},
-                       navigation=True))
-        programme = self._programme(worker)
-        if worker.status in enrolment.HOLDING and programme:
-            for effect in await enrolment.fill_places(programme, ctx.lookup, ctx.today,
-                                                      released=1):
-                turn.do(effect)
-
     async def _links(self, turn: Turn, ctx: Context) -> None:
         """The requests to link a chat waiting for a staff member to see the KTP."""
         checks, total = await ctx.lookup.staff_checks(ctx.now, REVIEW_LIMIT)
@@ -195,35 +131,6 @@ class StaffDesk:
                 "channel": name_of(check.chat_key), "since": check.created_at.date()}))
         turn.say(Reply(N_("staff.links.list"), {"count": total, "shown": len(items),
                                                 "items": Lines(tuple(items))},
-                       navigation=True))
-
-    async def _decide_link(self, reference: str, refusal: str | None, actor: str, turn: Turn,
-                           ctx: Context) -> None:
-        """Link the chat once its person showed their KTP (``refusal`` None), or refuse."""
-        check = await ctx.lookup.proof_by_reference(reference)
-        worker = await ctx.lookup.worker_by_reference(check.subject) if check else None
-        if check is None or worker is None or check.state != proof.PENDING \
-                or check.expires_at <= ctx.now:
-            turn.say(Reply(N_("staff.links.not_found"), {"reference": reference},
-                           navigation=True))
-            return
-        turn.do(DecideProof(check.id, refusal is None, actor, refusal))
-        if refusal is not None:
-            turn.do(Notify(check.chat_key, check.locale, (Reply(
-                N_("notice.link_refused"), {"reference": reference, "reason": refusal},
-                navigation=True),)))
-            turn.say(Reply(N_("staff.links.refused"), {"reference": reference},
-                           navigation=True))
-            return
-        turn.do(LinkChat(worker.reference, check.chat_key))
-        turn.do(Notify(check.chat_key, check.locale, (Reply(
-            N_("notice.link_approved"), {"reference": worker.reference,
-                                         "full_name": worker.full_name}, navigation=True),)))
-        for effect in proof.linked_notices(worker, check.chat_key,
-                                           await proof.holders(ctx, worker), ctx.now):
-            turn.do(effect)
-        turn.say(Reply(N_("staff.links.approved"), {"reference": reference,
-                                                     "worker": worker.reference},
                        navigation=True))
 
     async def _broadcast(self, command: str, words: list[str], actor: str, role: str,
@@ -250,9 +157,5 @@ class StaffDesk:
                            {"id": str(number), "waiting": progress.pending}, navigation=True))
 
     def _programme(self, worker: WorkerInfo):
-        return self.programmes.by_id(worker.programme_id) if self.programmes and \
-            worker.programme_id else None
+        return programme_of(worker, self.programmes)
 
-
-def status_label(worker: WorkerInfo) -> str:
-    return STATE[worker.status]

@@ -27,8 +27,8 @@ from bot.messages import Inbound, Rendered, Reply
 from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.session import Session
-from handlers.effects import apply_effects
 from handlers.media import MediaStore
+from models.effects import apply_effects
 from models.store import Store, Tx
 
 log = logging.getLogger("lindungi.conversations")

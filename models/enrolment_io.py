@@ -28,9 +28,9 @@ from bot.programmes import Programme, Programmes
 from bot.render import Renderer
 from bot.status import activation
 from bot.validators import Err, mask_nik, validate_nik
-from handlers.effects import apply_effects
 from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
+from models.effects import apply_effects
 from models.store import ALIVE, StaleChange, Store, Tx, worker
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",

@@ -43,6 +43,7 @@ from bot.programmes import Programmes, parse_programmes
 from bot.render import Renderer
 from bot.rules import Rules
 from bot.session import Session
+from models.store import StaleChange
 
 START = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 CARD_KEY = b"k" * 32
@@ -76,6 +77,7 @@ class Memory:
     """What registration saved, as the effect said it (chat key, effect)."""
     infos: dict[str, WorkerInfo] = field(default_factory=dict)
     """The stored workers by reference, as they are now."""
+    registered_at: dict[str, datetime] = field(default_factory=dict)
     dtsen: dict[str, int] = field(default_factory=dict)
     staff: dict[str, str] = field(default_factory=dict)
     taken: dict[str, int] = field(default_factory=dict)
@@ -106,6 +108,7 @@ class Memory:
             self.workers.append((chat_key, effect))
             if effect.status in enrolment.HOLDING:
                 self.taken[effect.programme_id] = self.taken.get(effect.programme_id, 0) + 1
+            self.registered_at[effect.reference] = now
             self.infos[effect.reference] = WorkerInfo(
                 effect.reference, effect.nik, effect.full_name, effect.status, now.date(),
                 birth_date=effect.birth_date, chat_key=chat_key, locale=effect.locale,
@@ -115,7 +118,8 @@ class Memory:
                 monthly_income=effect.monthly_income, phone=effect.phone)
         elif isinstance(effect, ChangeStatus):
             info = self.infos[effect.reference]
-            assert info.status == effect.old, (info.status, effect)
+            if info.status != effect.old:
+                raise StaleChange(effect.reference)
             changes = {k: v for k in ("coverage_start", "coverage_end", "kpj", "reason")
                        if (v := getattr(effect, k)) is not None}
             if effect.new == enrolment.WAITING_LIST:
@@ -273,8 +277,7 @@ class Memory:
         info = self.infos.get(reference)
         if info is None:
             return []
-        registered = datetime.combine(info.registered_on, datetime.min.time(), UTC)
-        return [(info.chat_key, registered)] + [
+        return [(info.chat_key, self.registered_at[reference])] + [
             (key, self.linked_at[(key, ref)]) for key, ref in self.links
             if ref == reference and key != info.chat_key]
 

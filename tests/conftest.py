@@ -66,14 +66,20 @@ def database_url(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-async def store(database_url):
-    """A migrated, empty store on each database."""
-    store = Store.connect(database_url)
+async def empty_store(url: str) -> Store:
+    """A migrated store with nothing in it (the PostgreSQL database is shared by the run)."""
+    store = Store.connect(url)
     await upgrade(store.engine)
     if store.engine.dialect.name == "postgresql":
         async with store.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+    return store
+
+
+@pytest.fixture
+async def store(database_url):
+    """A migrated, empty store on each database."""
+    store = await empty_store(database_url)
     yield store
     await store.close()
 

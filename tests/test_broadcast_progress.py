@@ -14,9 +14,9 @@ from bot.render import Renderer
 from bot.rules import Rules
 from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.conversations import Conversations
-from handlers.effects import start_broadcast
 from handlers.telegram import TelegramChannel
 from models.broadcasts import CANCELLED, DONE, Broadcasts
+from models.effects import start_broadcast
 from models.staff import StaffDirectory
 from models.store import Store, staff_action
 from tests.fakes.telegram_api import TOKEN, FakeTelegram

@@ -494,11 +494,12 @@ async def test_the_first_chat_undoes_a_link_it_did_not_make(catalogs):
     await play(owner, TO_SUMMARY + SAVE)
     reference = memory.workers[0][1].reference
     thief = Chat(catalogs, memory, chat_id="7666")
+    thief.wait(minutes=30)
     await play(thief, TO_NIK + [(NIK, ["link.how.prompt"]), ("kode", ["link.code.prompt"])])
     # the owner was tricked into forwarding the code
     await play(thief, [(memory.code_for("telegram:7666"), ["link.done"])])
     await play(thief, [("bukan saya", ["unlink.none"])])  # a later link cannot undo the first
-    owner.wait(days=2)
+    owner.wait(days=2, minutes=30)
     await play(owner, [("BUKAN SAYA", ["unlink.done"], ["1"])])
     assert memory.links == [] and (
         "telegram:7001", "link.undone", reference) in memory.actions

@@ -1,0 +1,202 @@
+"""The decisions staff take, as use cases: approve or reject a registration, link a chat after a
+KTP check (or refuse it), decide a claim or one of its documents. Each checks the decision may
+be taken now and returns what it comes to: the effects to store (the change, recorded with
+who made it, and the notices telling the worker or the heir) and the result to show the staff
+member. The chat desk (``bot.staffdesk``, ``bot.claimdesk``) calls them now; a web console
+calls the same ones.
+
+Pure, like the engine: what they read comes through ``ctx.lookup``.
+"""
+
+from dataclasses import dataclass
+
+from bot import claims, enrolment, proof
+from bot.context import Context, Turn
+from bot.flows.claim import STATUS_TEXT
+from bot.i18n import N_, Money, Msg
+from bot.messages import ChangeClaim, ChangeStatus, DecideProof, Effect, LinkChat, Notify, Reply
+from bot.programmes import Programme, Programmes
+from bot.status import STATE
+
+MIN_REASON = 3
+"""A reason shorter than this says nothing to the person it is sent to."""
+
+CLAIM_MOVES = {
+    "request": (frozenset(claims.OPEN - {claims.APPROVED}), claims.MORE_DOCUMENTS),
+    "approve": (frozenset({claims.SUBMITTED, claims.IN_REVIEW, claims.NOT_COVERED}),
+                claims.APPROVED),
+    "reject": (frozenset(claims.OPEN), claims.REJECTED),
+    "paid": (frozenset({claims.APPROVED}), claims.PAID),
+}
+"""For each claim decision: the statuses it may be taken from, and the status it leads to."""
+NEEDS_REASON = frozenset({"request", "reject"})
+CLAIM_NOTICES = {
+    claims.MORE_DOCUMENTS: N_("notice.claim.more_documents"),
+    claims.APPROVED: N_("notice.claim.approved"),
+    claims.REJECTED: N_("notice.claim.rejected"),
+    claims.PAID: N_("notice.claim.paid"),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a decision came to: ``done`` (False: refused, ``result`` says why), the effects to
+    store in one transaction, and the result for the staff member."""
+
+    done: bool
+    result: Reply
+    effects: tuple[Effect, ...] = ()
+
+
+def take(turn: Turn, decision: Decision) -> None:
+    """A decision taken in the chat: its effects stored, its result the reply."""
+    for effect in decision.effects:
+        turn.do(effect)
+    turn.say(decision.result)
+
+
+def refused(msgid: str, params: dict | None = None) -> Decision:
+    return Decision(False, Reply(msgid, params or {}, navigation=True))
+
+
+def programme_of(worker, programmes: Programmes | None) -> Programme | None:
+    return programmes.by_id(worker.programme_id) if programmes and worker.programme_id \
+        else None
+
+
+async def approve_registration(reference: str, actor: str, ctx: Context,
+                               programmes: Programmes | None) -> Decision:
+    """A verifier approves a registration waiting for them: a programme place (or a place in
+    line) if DTSEN, as it is today, still admits the worker; the worker is told."""
+    worker = await ctx.lookup.worker_by_reference(reference)
+    if worker is None:
+        return refused(N_("staff.not_found"), {"reference": reference})
+    if worker.died_on is not None:
+        return refused(N_("staff.deceased"), {"reference": reference, "died_on": worker.died_on})
+    if worker.status != enrolment.WAITING_VERIFICATION:
+        return refused(N_("staff.not_waiting"), {"reference": reference,
+                                                  "status": Msg(STATE[worker.status])})
+    programme = programme_of(worker, programmes)
+    if programme is None or not programme.period.covers(ctx.today):
+        return refused(N_("staff.no_programme"), {"reference": reference})
+    desil = await ctx.lookup.dtsen_desil(worker.nik)
+    if desil is not None and desil > programme.dtsen_max_desil:
+        return refused(N_("staff.dtsen_above"), {"reference": reference, "desil": desil,
+                                                  "max_desil": programme.dtsen_max_desil})
+    placed = await enrolment.place(programme, ctx.lookup, ctx.today)
+    params = {"reference": reference, "full_name": worker.full_name,
+              "position": placed.position, **enrolment.programme_params(programme)}
+    enrolled = placed.status == enrolment.ENROLLED
+    return Decision(True, Reply(
+        N_("staff.approved") if enrolled else N_("staff.approved_waiting"), params,
+        navigation=True), (
+        ChangeStatus(reference, worker.status, placed.status, actor=actor,
+                     coverage_start=placed.coverage_start, coverage_end=placed.coverage_end),
+        Notify(worker.chat_key, worker.locale, (Reply(
+            N_("notice.approved") if enrolled else N_("notice.approved_waiting"), params,
+            navigation=True),))))
+
+
+async def reject_registration(reference: str, reason: str, actor: str, ctx: Context,
+                              programmes: Programmes | None) -> Decision:
+    """A registration rejected (or cover ended, for an active worker) with a reason the
+    worker is told; a place it held goes to the first in line."""
+    if len(reason.strip()) < MIN_REASON:
+        return refused(N_("staff.reject_usage"))
+    worker = await ctx.lookup.worker_by_reference(reference)
+    if worker is None:
+        return refused(N_("staff.not_found"), {"reference": reference})
+    if worker.status not in enrolment.REJECTABLE:
+        return refused(N_("staff.not_rejectable"), {"reference": reference,
+                                                     "status": Msg(STATE[worker.status])})
+    new = enrolment.ENDED if worker.status == enrolment.ACTIVE else enrolment.REJECTED
+    effects: list[Effect] = [
+        ChangeStatus(reference, worker.status, new, actor=actor, reason=reason),
+        Notify(worker.chat_key, worker.locale, (Reply(
+            N_("notice.rejected") if new == enrolment.REJECTED else N_("notice.ended"),
+            {"full_name": worker.full_name, "reference": reference, "reason": reason},
+            navigation=True),))]
+    programme = programme_of(worker, programmes)
+    if worker.status in enrolment.HOLDING and programme:
+        effects += await enrolment.fill_places(programme, ctx.lookup, ctx.today, released=1)
+    return Decision(True, Reply(N_("staff.rejected"), {"reference": reference,
+                                                       "reason": reason}, navigation=True),
+                    tuple(effects))
+
+
+async def decide_link(reference: str, refusal: str | None, actor: str,
+                      ctx: Context) -> Decision:
+    """A request to link a chat (``TAUT-…``), once staff saw the person's KTP: linked (the
+    chats already holding the registration told), or refused with a reason."""
+    if refusal is not None and len(refusal.strip()) < MIN_REASON:
+        return refused(N_("staff.links.usage"))
+    check = await ctx.lookup.proof_by_reference(reference)
+    worker = await ctx.lookup.worker_by_reference(check.subject) if check else None
+    if check is None or worker is None or check.state != proof.PENDING \
+            or check.expires_at <= ctx.now:
+        return refused(N_("staff.links.not_found"), {"reference": reference})
+    decided = DecideProof(check.id, refusal is None, actor, refusal)
+    if refusal is not None:
+        return Decision(True, Reply(N_("staff.links.refused"), {"reference": reference},
+                                    navigation=True), (
+            decided, Notify(check.chat_key, check.locale, (Reply(
+                N_("notice.link_refused"), {"reference": reference, "reason": refusal},
+                navigation=True),))))
+    return Decision(True, Reply(N_("staff.links.approved"), {
+        "reference": reference, "worker": worker.reference}, navigation=True), (
+        decided, LinkChat(worker.reference, check.chat_key),
+        Notify(check.chat_key, check.locale, (Reply(
+            N_("notice.link_approved"), {"reference": worker.reference,
+                                         "full_name": worker.full_name}, navigation=True),)),
+        *proof.linked_notices(worker, check.chat_key, await proof.holders(ctx, worker),
+                              ctx.now)))
+
+
+def decide_claim(decision: str, claim: claims.ClaimInfo, reason: str | None,
+                 actor: str) -> Decision:
+    """``request`` more documents, ``approve``, ``reject`` or mark ``paid``, from the
+    statuses each may be taken from; the heir is told."""
+    if decision in NEEDS_REASON and len((reason or "").strip()) < MIN_REASON:
+        return refused(N_("staff.claims.reason_needed"))
+    allowed, new = CLAIM_MOVES[decision]
+    if claim.status not in allowed:
+        return refused(N_("staff.claims.not_now"), {
+            "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status])})
+    if decision == "approve" and claim.others:
+        # Two heirs reported the same death: one report is rejected before the other can be
+        # approved.
+        return refused(N_("staff.claims.contested"), {"reference": claim.reference,
+                                                       "others": ", ".join(claim.others)})
+    return Decision(True, Reply(N_("staff.claims.changed"), {
+        "reference": claim.reference, "status": Msg(STATUS_TEXT[new])}, navigation=True), (
+        ChangeClaim(claim.reference, claim.status, new, actor, reason=reason),
+        Notify(claim.chat_key, claim.locale, (Reply(CLAIM_NOTICES[new], {
+            "reference": claim.reference, "reason": reason or "",
+            "estimate": Money(claim.estimate)}, navigation=True),))))
+
+
+def decide_document(claim: claims.ClaimInfo, kind: str, rejection: str | None,
+                    actor: str) -> Decision:
+    """One document of a claim accepted (the claim moves to review), or rejected with a
+    reason (the heir is asked for it again); the heir is told."""
+    document = Msg(claims.DOCUMENTS[kind])
+    if rejection is None:
+        new = claims.IN_REVIEW if claim.status == claims.SUBMITTED else claim.status
+        return Decision(True, Reply(N_("staff.claims.document_accepted"), {
+            "reference": claim.reference, "document": document}, navigation=True), (
+            ChangeClaim(claim.reference, claim.status, new, actor, document=kind,
+                        document_status="accepted"),
+            Notify(claim.chat_key, claim.locale, (Reply(
+                N_("notice.claim.document_accepted"),
+                {"reference": claim.reference, "document": document}, navigation=True),))))
+    if len(rejection.strip()) < MIN_REASON:
+        return refused(N_("staff.claims.reason_needed"))
+    return Decision(True, Reply(N_("staff.claims.changed"), {
+        "reference": claim.reference, "status": Msg(STATUS_TEXT[claims.MORE_DOCUMENTS])},
+        navigation=True), (
+        ChangeClaim(claim.reference, claim.status, claims.MORE_DOCUMENTS, actor,
+                    reason=rejection, document=kind, document_status="rejected"),
+        Notify(claim.chat_key, claim.locale, (Reply(
+            N_("notice.claim.document_rejected"),
+            {"reference": claim.reference, "document": document, "reason": rejection},
+            navigation=True),))))
