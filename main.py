@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.broadcasting import READY
-from bot.channels import BROADCAST, TERMINAL
+from bot.channels import BROADCAST, TELEGRAM, TERMINAL, WHATSAPP
 from bot.config import BadSetting, Settings, load_settings
 from bot.i18n import N_
 from bot.quiet_hours import WIB
@@ -246,7 +246,7 @@ async def run(settings: Settings) -> None:
             telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                        settings.telegram_api_base_url, conversations,
                                        settings.telegram_send_concurrency, media=media)
-            conversations.add_channel("telegram", telegram)
+            conversations.add_channel(TELEGRAM, telegram)
             if webhook is None:
                 await start_telegram(telegram)
             else:
@@ -269,7 +269,7 @@ async def run(settings: Settings) -> None:
                 api_base_url=settings.twilio_api_base_url, media=media,
                 links=MediaLinks(settings.public_base_url, await links_key(store)),
                 store=store, templates=templates)
-            conversations.add_channel("whatsapp", whatsapp)
+            conversations.add_channel(WHATSAPP, whatsapp)
         await conversations.start()
         running = True
         if whatsapp is not None or hook is not None:
@@ -382,9 +382,9 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
         if getattr(args, "terminal", False):
             channel, chat_id = TERMINAL, TERMINAL_CHAT
         elif getattr(args, "telegram", None):
-            channel, chat_id = "telegram", args.telegram
+            channel, chat_id = TELEGRAM, args.telegram
         else:
-            channel, chat_id = "whatsapp", getattr(args, "whatsapp", None)
+            channel, chat_id = WHATSAPP, getattr(args, "whatsapp", None)
         if args.action == "add":
             new = await directory.add(channel, chat_id, args.role, args.name, actor, now)
             print(f"{'added' if new else 'updated'}: {channel} {chat_id} as {args.role}")

@@ -35,7 +35,8 @@ from handlers.broadcasts import BroadcastDelivery
 from handlers.ratelimit import RateLimiter
 from models.broadcasts import Broadcasts
 from models.migrate import upgrade
-from models.store import Store, worker
+from models.schema import worker
+from models.store import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -295,7 +295,7 @@ async def fill_sqlite(url: str, shape: Shape, columns: list[str], places: list[d
     from sqlalchemy import insert
 
     from models.db import create_engine
-    from models.store import place, worker
+    from models.schema import place, worker
 
     engine = create_engine(url)
     try:

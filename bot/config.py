@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from bot.channels import TELEGRAM, WHATSAPP
 from bot.programmes import BadProgrammes, Programmes, parse_programmes
 from bot.quiet_hours import QuietHours, parse_quiet_hours
 from bot.rules import Rules
@@ -296,8 +297,8 @@ class Settings(BaseSettings):
                      session_ttl=timedelta(hours=self.session_ttl_hours),
                      income_brackets=self.income_brackets,
                      jkk_rate_percent=self.jkk_rate_percent, jkm_monthly=self.jkm_monthly,
-                     broadcast_rates={"telegram": self.telegram_rate,
-                                      "whatsapp": self.whatsapp_rate},
+                     broadcast_rates={TELEGRAM: self.telegram_rate,
+                                      WHATSAPP: self.whatsapp_rate},
                      quiet_hours=self.quiet())
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.channels import TELEGRAM, WHATSAPP
 from bot.quiet_hours import QuietHours, parse_quiet_hours
 
 CONSENT_VERSION = "2026-11"
@@ -23,7 +24,7 @@ class Rules:
     jkk_rate_percent: float = 1.0
     jkm_monthly: int = 6_800
     broadcast_rates: Mapping[str, float] = field(
-        default_factory=lambda: {"telegram": 30.0, "whatsapp": 80.0})
+        default_factory=lambda: {TELEGRAM: 30.0, WHATSAPP: 80.0})
     """Messages a second each channel sends broadcasts at: how long one takes."""
     quiet_hours: QuietHours | None = field(
         default_factory=lambda: parse_quiet_hours("21:00-07:00"))

@@ -9,7 +9,7 @@ import sys
 from datetime import timedelta
 
 from bot.broadcasting import MAX_TEXT, Audience, Progress, finish_time, sending_seconds
-from bot.channels import NAMES
+from bot.channels import NAMES, TELEGRAM, WHATSAPP
 from bot.config import Settings
 from bot.enrolment import STATUSES
 from bot.i18n import NP_, Plural
@@ -32,8 +32,8 @@ from models.broadcasts import Broadcasts, NotApplicable
 
 
 def limiters(settings: Settings) -> dict[str, RateLimiter]:
-    return {"telegram": RateLimiter(settings.telegram_rate, settings.telegram_chat_interval_s),
-            "whatsapp": RateLimiter(settings.whatsapp_rate)}
+    return {TELEGRAM: RateLimiter(settings.telegram_rate, settings.telegram_chat_interval_s),
+            WHATSAPP: RateLimiter(settings.whatsapp_rate)}
 
 
 def broadcast_lease(settings: Settings) -> timedelta:
@@ -157,12 +157,12 @@ async def broadcast_senders(settings: Settings, conversations: Conversations) ->
                                    settings.telegram_api_base_url, conversations,
                                    settings.telegram_send_concurrency)
         await start_telegram(telegram)
-        senders["telegram"] = telegram
+        senders[TELEGRAM] = telegram
     if settings.whatsapp_configured:
         from handlers.links import MediaLinks
         from handlers.whatsapp import WhatsAppChannel
 
-        senders["whatsapp"] = WhatsAppChannel(
+        senders[WHATSAPP] = WhatsAppChannel(
             settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
             settings.twilio_whatsapp_from, settings.public_base_url,
             api_base_url=settings.twilio_api_base_url,

@@ -24,13 +24,14 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.channels import TELEGRAM
 from bot.messages import Inbound, Kind, Media, Rendered
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from handlers.media import MediaStore
 
 log = logging.getLogger("lindungi.telegram")
 
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM
 POLL_TIMEOUT_S = 25
 SHORT_LABEL = 18
 MAX_CAPTION = 1024

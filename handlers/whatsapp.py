@@ -34,16 +34,18 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 
+from bot.channels import WHATSAPP
 from bot.messages import MAX_MEDIA_BYTES, Inbound, Kind, Media, Rendered
 from bot.templates import NO_TEMPLATES, Templates
 from handlers.conversations import RetryLater, Undeliverable
 from handlers.links import MediaLinks
 from handlers.media import MediaStore
-from models.store import WINDOW_CLOSED_ERROR, Store
+from models.schema import WINDOW_CLOSED_ERROR
+from models.store import Store
 
 log = logging.getLogger("lindungi.whatsapp")
 
-CHANNEL = "whatsapp"
+CHANNEL = WHATSAPP
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 MAX_BODY = 1600
 """WhatsApp's limit for one message body through Twilio (error 21617 beyond it), counted here

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,8 +15,11 @@ from bot import claims, enrolment
 from bot.broadcasting import READY, Audience, Preview, Progress
 from bot.channels import BROADCAST
 from bot.quiet_hours import WIB
-from models.store import ALIVE, Store, Tx, as_utc, claim, claim_document, contact, worker
+from models.schema import ALIVE, as_utc, claim, claim_document, contact, worker
 from models.tables import Broadcast, BroadcastRecipient
+
+if TYPE_CHECKING:
+    from models.store import Store, Tx
 
 broadcast = Broadcast.__table__
 recipient = BroadcastRecipient.__table__
@@ -188,7 +192,7 @@ async def store_broadcast(conn: AsyncConnection, rows: list[dict], *, audience: 
     return broadcast_id
 
 
-async def create_broadcast(tx: Tx, audience: Audience, *, text_id: str | None,
+async def create_broadcast(tx: "Tx", audience: Audience, *, text_id: str | None,
                            text_en: str | None, reminder: str | None, actor: str,
                            now: datetime, today: date, scheduled_at: datetime | None = None,
                            progress_chat: str | None = None,
@@ -206,7 +210,7 @@ async def create_broadcast(tx: Tx, audience: Audience, *, text_id: str | None,
     return broadcast_id
 
 
-async def cancel_broadcast(tx: Tx, broadcast_id: int, actor: str, now: datetime) -> int:
+async def cancel_broadcast(tx: "Tx", broadcast_id: int, actor: str, now: datetime) -> int:
     """Stop a broadcast: its recipients not sent yet are not sent (a send already under way
     still lands), recorded with who stopped it. Returns how many were stopped; 0 for a
     broadcast already over."""
@@ -245,7 +249,7 @@ async def progress_of(conn: AsyncConnection, broadcast_id: int) -> Progress | No
 
 
 class Broadcasts:
-    def __init__(self, store: Store):
+    def __init__(self, store: "Store"):
         self.store = store
 
     async def preview(self, audience: Audience, reminder: str | None = None,
@@ -391,3 +395,16 @@ class Broadcasts:
         async with self.store.transaction() as tx:
             await tx.conn.execute(update(broadcast).where(broadcast.c.id == broadcast_id)
                                   .values(progress_message=message_id, progress_final=final))
+
+
+class BroadcastsTx:
+    """The engine's look-ups of broadcasts (``bot.context.Lookup``), as part of ``Tx``."""
+
+    conn: AsyncConnection
+
+    async def broadcast_preview(self, audience: Audience, reminder: str | None, today: date
+                                ) -> Preview:
+        return preview_of(await recipients(self.conn, audience, reminder, today))
+
+    async def broadcast_progress(self, broadcast_id: int) -> Progress | None:
+        return await progress_of(self.conn, broadcast_id)

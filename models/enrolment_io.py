@@ -31,7 +31,8 @@ from bot.validators import Err, mask_nik, validate_nik
 from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
 from models.effects import apply_effects
-from models.store import ALIVE, StaleChange, Store, Tx, worker
+from models.schema import ALIVE, StaleChange, worker
+from models.store import Store, Tx
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",
                   "mulai", "selesai")

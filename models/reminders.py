@@ -24,7 +24,8 @@ from sqlalchemy import String, and_, cast, exists, func, insert
 from bot.broadcasting import Audience
 from bot.quiet_hours import WIB
 from models.broadcasts import coverage_query, documents_query, store_broadcast, waiting_claims
-from models.store import Store, Tx, claim, worker
+from models.schema import claim, worker
+from models.store import Store, Tx
 from models.tables import Reminder
 
 reminder = Reminder.__table__

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from models.store import Store, as_utc
+from models.schema import as_utc
+from models.store import Store
 from models.tables import Staff, StaffAction
 
 staff = Staff.__table__

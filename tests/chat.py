@@ -43,7 +43,7 @@ from bot.programmes import Programmes, parse_programmes
 from bot.render import Renderer
 from bot.rules import Rules
 from bot.session import Session
-from models.store import StaleChange
+from models.schema import StaleChange
 
 START = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 CARD_KEY = b"k" * 32

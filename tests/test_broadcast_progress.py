@@ -17,8 +17,9 @@ from handlers.conversations import Conversations
 from handlers.telegram import TelegramChannel
 from models.broadcasts import CANCELLED, DONE, Broadcasts
 from models.effects import start_broadcast
+from models.schema import staff_action
 from models.staff import StaffDirectory
-from models.store import Store, staff_action
+from models.store import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_e2e import START_TIMEOUT_S, bot_process, environment, run_main, until_polling
 from tests.test_enrolment_io import add_workers, worker_row

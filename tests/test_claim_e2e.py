@@ -20,8 +20,8 @@ from handlers.conversations import Conversations
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from main import prune_files
+from models.schema import claim, claim_document
 from models.staff import StaffDirectory
-from models.store import claim, claim_document
 from tests.chat import town_programme
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_store import registration

@@ -23,7 +23,8 @@ from bot.messages import (
     Media,
     StoredDocument,
 )
-from models.store import StaleChange, Store, as_utc, claim, claim_document, worker
+from models.schema import StaleChange, as_utc, claim, claim_document, worker
+from models.store import Store
 from tests.chat import town_programme
 from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for
 from tests.test_places import in_dtsen

@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.messages import OptOut
+from models.schema import outbox, outgoing, proof_request
 from models.staff import StaffDirectory
-from models.store import outbox, outgoing, proof_request
 from tests.chat import Chat, Memory, town_programme
 from tests.test_conversations import play
 from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for

@@ -16,7 +16,7 @@ from bot.render import Renderer
 from models import enrolment_io
 from models.csvfile import BadFile
 from models.enrolment_io import EXPORT_COLUMNS, KpjImporter, export_enrolment, verify_card
-from models.store import outbox, staff_action, worker
+from models.schema import outbox, staff_action, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMMES = parse_programmes((ROOT / "programmes.toml").read_text(encoding="utf-8"))

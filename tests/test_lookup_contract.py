@@ -27,7 +27,7 @@ from bot.messages import (
 )
 from bot.render import Renderer
 from models.effects import apply_effects
-from models.store import StaleChange
+from models.schema import StaleChange
 from tests.chat import Memory
 from tests.conftest import empty_store
 

@@ -16,7 +16,8 @@ from bot.messages import Inbound, Rendered
 from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from main import quiet_libraries
-from models.store import Tx, conversation, inbound, worker
+from models.schema import conversation, inbound, worker
+from models.store import Tx
 from tests.chat import CARD_KEY, EXAMPLE_PROGRAMMES
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from sqlalchemy import func, insert, select, update
 
 from bot.messages import ChangeStatus, Rendered
 from models.dtsen import keyed_hash
+from models.schema import NoPlace, StaleChange, outbox, place, staff_action, worker
 from models.staff import StaffDirectory
-from models.store import NoPlace, StaleChange, outbox, place, staff_action, worker
 from models.tables import DtsenEntry
 from tests.chat import town_programme
 from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for

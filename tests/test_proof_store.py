@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot import proof
 from bot.messages import Count, DecideProof, RequestProof, TryProof
-from models.store import StaleChange, limit_event, proof_request
+from models.schema import StaleChange, limit_event, proof_request
 
 NOW = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)
 NIK = "1371011708850001"

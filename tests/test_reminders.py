@@ -16,7 +16,8 @@ from bot.render import Renderer
 from handlers.broadcasts import BroadcastDelivery
 from models.broadcasts import Broadcasts, broadcast, recipient
 from models.reminders import COVERAGE, DOCUMENTS, ReminderDays, Reminders
-from models.store import Store, worker
+from models.schema import worker
+from models.store import Store
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_claim_store import document, file, filing
 from tests.test_e2e import START_TIMEOUT_S, bot_process, environment, run_main, until_polling

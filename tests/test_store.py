@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.messages import ChangePhone, RegisterWorker
 from models.migrate import HEAD, alembic_config, current_revision, upgrade
-from models.store import StaleChange, as_utc, conversation, inbound, staff_action, worker
+from models.schema import StaleChange, as_utc, conversation, inbound, staff_action, worker
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 

@@ -18,7 +18,8 @@ from bot.messages import Rendered
 from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from handlers.telegram import MAX_CAPTION, TelegramChannel, fits_caption, keyboard, to_inbound
-from models.store import Store, inbound, worker
+from models.schema import inbound, worker
+from models.store import Store
 from tests.chat import EXAMPLE_PROGRAMMES
 from tests.fakes.telegram_api import PHOTO, STICKER, TOKEN, FakeTelegram, contact, message
 

@@ -18,7 +18,8 @@ from bot.render import Renderer
 from handlers.conversations import Conversations
 from handlers.telegram import TelegramChannel
 from handlers.web import SECRET_HEADER, TelegramHook, web_app
-from models.store import Store, inbound
+from models.schema import inbound
+from models.store import Store
 from tests.chat import EXAMPLE_PROGRAMMES
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, message
 from tests.test_e2e import START_TIMEOUT_S, bot_process, environment

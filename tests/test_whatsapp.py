@@ -34,8 +34,9 @@ from handlers.whatsapp import (
     split_body,
     units,
 )
+from models.schema import inbound, worker
 from models.staff import StaffDirectory
-from models.store import Store, inbound, worker
+from models.store import Store
 from tests.chat import EXAMPLE_PROGRAMMES, town_programme
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.twilio_api import (

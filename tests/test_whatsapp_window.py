@@ -16,8 +16,8 @@ from handlers.broadcasts import BroadcastDelivery
 from handlers.whatsapp import WhatsAppChannel
 from models.broadcasts import Broadcasts
 from models.reminders import COVERAGE, Reminders
+from models.schema import outbox, outgoing
 from models.staff import StaffDirectory
-from models.store import outbox, outgoing
 from tests.chat import town_programme
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, BOT_NUMBER, FakeTwilio
 from tests.test_pipeline import ANSWERS, NOW, Pipeline

@@ -20,7 +20,7 @@ from bot.broadcasting import (
     sending_seconds,
     text_reply,
 )
-from bot.channels import NAMES
+from bot.channels import BROADCAST, NAMES, WHATSAPP
 from bot.choices import match
 from bot.context import Context, Turn
 from bot.i18n import N_, Duration, Lines, Msg, When
@@ -72,8 +72,9 @@ STATUSES = (
     Choice("self_paid", N_("broadcast.status.self_paid")),
     Choice("not_eligible", N_("broadcast.status.not_eligible")),
 )
-CHANNELS = (Choice("telegram", N_("broadcast.value"), {"value": "Telegram"}),
-            Choice("whatsapp", N_("broadcast.value"), {"value": "WhatsApp"}, aliases=("wa",)))
+CHANNELS = tuple(Choice(channel, N_("broadcast.value"), {"value": NAMES[channel]},
+                        aliases=("wa",) if channel == WHATSAPP else ())
+                 for channel in BROADCAST)
 TIME = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\s+(\d{1,2})[.:](\d{2})")
 ISO_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2})[.:](\d{2})")
 
