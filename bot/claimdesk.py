@@ -95,7 +95,9 @@ class ClaimDesk:
             for kind in claims.documents_for(claim.relationship))
         return Reply(N_("staff.claims.opened"), {
             "reference": claim.reference, "status": Msg(STATUS_TEXT[claim.status]),
-            "reason": claim.reason or "-", "heir": claim.heir_name,
+            "reason": Msg(claims.NOT_COVERED_REASONS[claim.reason])
+            if claim.reason in claims.NOT_COVERED_REASONS else claim.reason or "-",
+            "heir": claim.heir_name,
             "died": claim.date_of_death, "estimate": Money(claim.estimate),
             "cause": Msg(CAUSE_TEXT.get(claim.cause, N_("claim.cause.illness"))),
             "route": Msg(N_("staff.claims.jkk")) if claim.cause == WORK_ACCIDENT else "",

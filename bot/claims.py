@@ -25,6 +25,14 @@ STATUSES = (DOCUMENTS_INCOMPLETE, SUBMITTED, IN_REVIEW, MORE_DOCUMENTS, APPROVED
 OPEN = frozenset({DOCUMENTS_INCOMPLETE, SUBMITTED, IN_REVIEW, MORE_DOCUMENTS, APPROVED,
                   NOT_COVERED})
 WAITING_FOR_DOCUMENTS = frozenset({DOCUMENTS_INCOMPLETE, MORE_DOCUMENTS})
+NOT_REGISTERED, BEFORE_REGISTRATION, NOT_ACTIVE = (
+    "not_registered", "before_registration", "not_active")
+NOT_COVERED_REASONS = {
+    NOT_REGISTERED: N_("staff.claims.reason.not_registered"),
+    BEFORE_REGISTRATION: N_("staff.claims.reason.before_registration"),
+    NOT_ACTIVE: N_("staff.claims.reason.not_active"),
+}
+"""Why a claim was filed as not covered, said to staff (other reasons are staff's words)."""
 
 DOCUMENTS = {
     "death_certificate": N_("document.death_certificate"),

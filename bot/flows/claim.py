@@ -339,8 +339,7 @@ class ClaimReport(Form):
         turn.do(FileClaim(
             reference=reference, deceased_nik=data["deceased_nik"],
             worker_reference=worker.reference if worker else None, status=status,
-            status_reason=None if covered else ("not_registered" if worker is None
-                                                else "not_active"),
+            status_reason=None if covered else not_covered_reason(worker, died),
             date_of_death=died, cause=data["cause"], heir_name=data["heir_name"],
             heir_nik=data["heir_nik"], heir_phone=data["heir_phone"],
             relationship=data["relationship"], bank_name=data["bank_name"],
@@ -417,6 +416,15 @@ STATUS_TEXT = {
     claims.PAID: N_("claim_status.paid"),
     claims.NOT_COVERED: N_("claim_status.not_covered"),
 }
+
+
+def not_covered_reason(worker: WorkerInfo | None, died: date) -> str:
+    """Why a death was not covered, for staff: no such member; a death before the worker
+    registered in the bot (they may be a member enrolled on paper before it); or cover not in
+    force that day."""
+    if worker is None:
+        return claims.NOT_REGISTERED
+    return claims.BEFORE_REGISTRATION if died < worker.registered_on else claims.NOT_ACTIVE
 
 
 def covered_on(worker: WorkerInfo | None, day: date) -> bool:
