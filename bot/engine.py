@@ -49,15 +49,14 @@ COMMANDS = {
 }
 """Commands that work at every step; the words that start each flow are the flow's own."""
 
-MENU_CHOICES = (
-    Choice("registration", N_("menu.register"), aliases=("daftar", "register", "mendaftar")),
-    Choice("status", N_("menu.status"), aliases=("status", "cek")),
-    Choice("language", N_("menu.language"), aliases=("bahasa", "language")),
-    Choice("help", N_("menu.help"), aliases=("bantuan", "help")),
-    Choice("card", N_("menu.card"), aliases=("kartu", "card")),
-    Choice("claim", N_("menu.claim"), aliases=("klaim", "meninggal", "claim")),
-)
-"""The menu, numbered the same whatever waits: a draft's "continue" comes after it."""
+MENU_ENTRIES = {
+    2: Choice("status", N_("menu.status"), aliases=("status", "cek")),
+    3: Choice("language", N_("menu.language"), aliases=("bahasa", "language")),
+    4: Choice("help", N_("menu.help"), aliases=("bantuan", "help")),
+    5: Choice("card", N_("menu.card"), aliases=("kartu", "card")),
+}
+"""The engine's own entries of the main menu, by number; the flows place theirs
+(``Flow.menu``). Numbered the same whatever waits: a draft's "continue" comes after them."""
 STATUS_LIMIT = 5
 
 LANGUAGE_QUESTION = Question("language", N_("language.prompt"), N_("language.expect"),
@@ -93,6 +92,14 @@ class Engine:
             ClaimStatus(self.labels), PhoneChange(self.labels),
             BroadcastComposer(self.labels, self.rules, programmes))
         self.flows = {flow.name: flow for flow in flows}
+        entries = dict(MENU_ENTRIES)
+        for flow in flows:
+            if flow.menu is not None:
+                number, choice = flow.menu
+                if number in entries:
+                    raise ValueError(f"menu number {number} taken twice ({flow.name})")
+                entries[number] = choice
+        self.menu_entries = tuple(entries[n] for n in sorted(entries))
         self.command_by_word = {word: name for name, words in COMMANDS.items()
                                 for word in words} | {
             word: flow.name for flow in flows for word in flow.words}
@@ -294,9 +301,9 @@ class Engine:
 
     def menu_choices(self, s: Session) -> tuple[Choice, ...]:
         if not s.paused:
-            return MENU_CHOICES
+            return self.menu_entries
         flow = self.flows[s.paused["flow"]]
-        return MENU_CHOICES + (Choice("continue", flow.continue_label,
+        return self.menu_entries + (Choice("continue", flow.continue_label,
                                       aliases=("lanjut", "lanjutkan", "continue")),)
 
     def menu(self, s: Session, welcome: bool = False) -> Reply:

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Protocol
 
 from bot.context import Context, Turn
-from bot.messages import Inbound
+from bot.messages import Choice, Inbound
 from bot.session import Session
 
 
@@ -20,6 +20,9 @@ class Flow(Protocol):
     report); a half-asked look-up is simply asked again."""
     continue_label: str | None
     """The menu option that continues it, when ``pausable``."""
+    menu: "tuple[int, Choice] | None"
+    """Its entry in the main menu and the number it always has there (the option's value is
+    the flow's name); None: started by its words only."""
     draft_waiting: str | None
     """Said when the words that start it come while a draft of it waits: continue it, or
     start a new one (another person, another death), each asked its own consent."""

@@ -84,7 +84,7 @@ class BroadcastComposer:
     words = ()
     """Started by the staff command ``/siaran``, for admins only."""
     pausable = False
-    continue_label = draft_waiting = None
+    continue_label = draft_waiting = menu = None
 
     def __init__(self, labels, rules: Rules, programmes: Programmes | None):
         self.labels = labels

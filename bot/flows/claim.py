@@ -169,6 +169,7 @@ class ClaimReport(Form):
     pausable = True
     continue_label = N_("menu.continue_claim")
     draft_waiting = N_("menu.draft.claim")
+    menu = (6, Choice(name, N_("menu.claim"), aliases=("klaim", "meninggal", "claim")))
     edit_expect = N_("claim.edit.expect")
 
     def __init__(self, labels, rules: Rules, programmes: Programmes | None):

@@ -46,7 +46,7 @@ class ClaimStatus:
     name = "claim_status"
     words = ("status klaim", "cek klaim", "claim status", "check claim")
     pausable = False
-    continue_label = draft_waiting = None
+    continue_label = draft_waiting = menu = None
 
     def __init__(self, labels):
         self.labels = labels

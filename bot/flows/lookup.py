@@ -32,7 +32,7 @@ class StatusLookup:
     name = "lookup"
     words = ("cek nik", "cek orang lain", "check nik", "check someone else")
     pausable = False
-    continue_label = draft_waiting = None
+    continue_label = draft_waiting = menu = None
 
     def __init__(self, labels, programmes: Programmes | None):
         self.labels = labels

@@ -43,7 +43,7 @@ class PhoneChange:
              "nomor hp baru", "nomor baru", "change phone", "change my number",
              "change phone number", "new number")
     pausable = False
-    continue_label = draft_waiting = None
+    continue_label = draft_waiting = menu = None
 
     def __init__(self, labels):
         self.labels = labels

@@ -222,6 +222,7 @@ class Registration(Form):
     pausable = True
     continue_label = N_("menu.continue")
     draft_waiting = N_("menu.draft.registration")
+    menu = (1, Choice(name, N_("menu.register"), aliases=("daftar", "register", "mendaftar")))
     edit_expect = N_("edit.expect")
 
     def __init__(self, rules: Rules, labels, programmes: Programmes | None = None):
