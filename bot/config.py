@@ -299,7 +299,8 @@ class Settings(BaseSettings):
                      jkk_rate_percent=self.jkk_rate_percent, jkm_monthly=self.jkm_monthly,
                      broadcast_rates={TELEGRAM: self.telegram_rate,
                                       WHATSAPP: self.whatsapp_rate},
-                     quiet_hours=self.quiet())
+                     quiet_hours=self.quiet(),
+                     whatsapp=self.whatsapp_configured)
 
 
 def parse_days(text: str) -> tuple[int, ...]:

@@ -13,10 +13,21 @@ from dataclasses import dataclass
 from bot import claims, enrolment, proof
 from bot.context import Context, Turn
 from bot.flows.claim import STATUS_TEXT
-from bot.i18n import N_, Money, Msg
-from bot.messages import ChangeClaim, ChangeStatus, DecideProof, Effect, LinkChat, Notify, Reply
+from bot.i18n import N_, Money, Msg, When
+from bot.messages import (
+    ChangeClaim,
+    ChangePhone,
+    ChangeStatus,
+    DecideProof,
+    Effect,
+    LinkChat,
+    Notify,
+    Reply,
+)
 from bot.programmes import Programme, Programmes
+from bot.quiet_hours import WIB
 from bot.status import STATE
+from bot.validators import Err, validate_phone
 
 MIN_REASON = 3
 """A reason shorter than this says nothing to the person it is sent to."""
@@ -200,3 +211,25 @@ def decide_document(claim: claims.ClaimInfo, kind: str, rejection: str | None,
             N_("notice.claim.document_rejected"),
             {"reference": claim.reference, "document": document, "reason": rejection},
             navigation=True),))))
+
+
+async def change_phone(reference: str, typed: str, actor: str, ctx: Context) -> Decision:
+    """A worker's number changed by staff who checked their KTP at the office (where the bot
+    sends nothing on WhatsApp, or the worker has no chat left); the chats holding the
+    registration, the old number's WhatsApp among them, are told."""
+    phone = validate_phone(typed)
+    if isinstance(phone, Err):
+        return refused(N_("staff.phone.usage"))
+    worker = await ctx.lookup.worker_by_reference(reference)
+    if worker is None:
+        return refused(N_("staff.not_found"), {"reference": reference})
+    if phone.value == worker.phone:
+        return refused(N_("staff.phone.same"), {"reference": reference, "phone": phone.value})
+    notice = Reply(N_("notice.phone_changed_by_staff"), {
+        "reference": reference, "when": When(ctx.now.astimezone(WIB))}, navigation=True)
+    return Decision(True, Reply(N_("staff.phone.changed"), {
+        "reference": reference, "phone": phone.value}, navigation=True), (
+        ChangePhone(reference, phone.value, actor),
+        *(Notify(holder, worker.locale, (notice,))
+          for holder in await proof.holders(ctx, worker)
+          if holder != proof.whatsapp_chat(phone.value))))

@@ -89,7 +89,7 @@ class Engine:
         flows: tuple[Flow, ...] = (
             Registration(self.rules, self.labels, programmes),
             StatusLookup(self.labels, programmes), ClaimReport(self.labels, self.rules, programmes),
-            ClaimStatus(self.labels), PhoneChange(self.labels),
+            ClaimStatus(self.labels), PhoneChange(self.labels, self.rules),
             BroadcastComposer(self.labels, self.rules, programmes))
         self.flows = {flow.name: flow for flow in flows}
         entries = dict(MENU_ENTRIES)

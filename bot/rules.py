@@ -26,6 +26,9 @@ class Rules:
     broadcast_rates: Mapping[str, float] = field(
         default_factory=lambda: {TELEGRAM: 30.0, WHATSAPP: 80.0})
     """Messages a second each channel sends broadcasts at: how long one takes."""
+    whatsapp: bool = True
+    """Whether the bot sends on WhatsApp: where it does not, nothing can be proven by a code
+    to a WhatsApp number (a new phone number)."""
     quiet_hours: QuietHours | None = field(
         default_factory=lambda: parse_quiet_hours("21:00-07:00"))
 

@@ -15,6 +15,7 @@ from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
 from bot.decisions import (
     approve_registration,
+    change_phone,
     decide_link,
     programme_of,
     reject_registration,
@@ -40,6 +41,7 @@ COMMANDS = {
     "tautan": "links", "links": "links",
     "setujuitautan": "link_approve", "approvelink": "link_approve",
     "tolaktautan": "link_refuse", "refuselink": "link_refuse",
+    "gantinomor": "phone", "changephone": "phone",
     "siaran": "broadcast", "broadcast": "broadcast",
     "batalsiaran": "broadcast_cancel", "cancelbroadcast": "broadcast_cancel",
 }
@@ -84,6 +86,10 @@ class StaffDesk:
             take(turn, await decide_link(words[0].upper(), None, actor, ctx))
         elif command == "link_refuse" and len(words) == 2:
             take(turn, await decide_link(words[0].upper(), words[1], actor, ctx))
+        elif command == "phone" and len(words) == 2:
+            take(turn, await change_phone(words[0].upper(), words[1], actor, ctx))
+        elif command == "phone":
+            turn.say(Reply(N_("staff.phone.usage"), navigation=True))
         elif command in ("link_approve", "link_refuse"):
             turn.say(Reply(N_("staff.links.usage"), navigation=True))
         elif command in ("broadcast", "broadcast_cancel"):

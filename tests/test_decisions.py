@@ -6,8 +6,13 @@ from dataclasses import replace
 
 from bot import enrolment
 from bot.context import Context
-from bot.decisions import approve_registration, decide_claim, reject_registration
-from bot.messages import ChangeClaim, ChangeStatus, Notify, RegisterWorker
+from bot.decisions import (
+    approve_registration,
+    change_phone,
+    decide_claim,
+    reject_registration,
+)
+from bot.messages import ChangeClaim, ChangePhone, ChangeStatus, Notify, RegisterWorker
 from tests.chat import START, Memory, town_programme
 
 SMALL = town_programme(quota=1, verification="staff")
@@ -78,3 +83,31 @@ async def test_a_claim_decision_moves_only_from_the_statuses_it_may(catalogs):
     contested = decide_claim("approve", replace(claim, others=("JKM-2026-000002",)), None,
                              ACTOR)
     assert (contested.done, contested.result.msgid) == (False, "staff.claims.contested")
+
+
+async def test_staff_change_a_phone_number_after_the_ktp_and_the_old_number_is_told():
+    memory = Memory()
+    waiting(memory, "LD-AAAA-0001", "1371011708850001", "telegram:7001")
+    for typed, msgid in (("0812", "staff.phone.usage"), ("081234567890", "staff.phone.same")):
+        refused = await change_phone("LD-AAAA-0001", typed, ACTOR, ctx(memory))
+        assert (refused.done, refused.result.msgid, refused.effects) == (False, msgid, ())
+    changed = await change_phone("LD-AAAA-0001", "0813 1111 2222", ACTOR, ctx(memory))
+    change, *notices = changed.effects
+    assert change == ChangePhone("LD-AAAA-0001", "+6281311112222", ACTOR)
+    assert sorted(n.chat_key for n in notices) == ["telegram:7001", "whatsapp:6281234567890"]
+    assert {n.replies[0].msgid for n in notices} == {"notice.phone_changed_by_staff"}
+
+
+async def test_without_whatsapp_a_worker_is_sent_to_the_office_to_change_the_number(catalogs):
+    from bot.rules import Rules
+    from tests.chat import Chat
+    from tests.test_conversations import SAVE, TO_SUMMARY, play
+
+    chat = Chat(catalogs, rules=Rules(whatsapp=False))
+    await play(chat, TO_SUMMARY + SAVE + [("ganti nomor", ["phone_change.at_office"])])
+    assert chat.session.flow is None
+    staff = Chat(catalogs, chat.memory, chat_id="9001", rules=Rules(whatsapp=False))
+    chat.memory.staff["telegram:9001"] = "verifier"
+    reference = chat.memory.workers[0][1].reference
+    await play(staff, [(f"/gantinomor {reference} 081311112222", ["staff.phone.changed"])])
+    assert chat.memory.infos[reference].phone == "+6281311112222"

@@ -16,6 +16,7 @@ from bot.i18n import N_, When
 from bot.messages import ChangePhone, Choice, Inbound, Notify, Reply, WorkerInfo
 from bot.questions import Question
 from bot.quiet_hours import WIB
+from bot.rules import Rules
 from bot.session import Session
 from bot.validators import Err
 
@@ -45,13 +46,17 @@ class PhoneChange:
     pausable = False
     continue_label = draft_waiting = menu = None
 
-    def __init__(self, labels):
+    def __init__(self, labels, rules: Rules):
         self.labels = labels
+        self.rules = rules
 
     async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         workers = await ctx.lookup.workers_of_chat(inbound.chat_key)
         if not workers:
             turn.say(Reply(N_("phone_change.none"), choices=(REGISTER,), navigation=True))
+            return
+        if not self.rules.whatsapp:  # no code can reach a new number: the office changes it
+            turn.say(Reply(N_("phone_change.at_office"), navigation=True))
             return
         s.flow, s.data = self.name, {"references": [w.reference for w in workers]}
         if len(workers) == 1:
