@@ -174,7 +174,7 @@ async def test_a_work_accident_goes_the_jkk_route(catalogs):
         ("nanti", ["claim.bank_name.prompt"])] + BANK + [
         ("kirim", ["claim.submitted", "claim.work_accident", "claim.documents_missing"],
          ["Perkiraan santunan: Rp70.000.000", "Santunan sekaligus Rp48.000.000",
-          "sampai Rp174.000.000", "48 kali penghasilan"]),
+          "sampai Rp174.000.000", "48 kali penghasilan yang menjadi dasar iuran"]),
     ])
 
 
