@@ -15,6 +15,7 @@
                               the programme's enrolled workers, for BPJS Ketenagakerjaan to register
     python main.py import-kpj FILE.csv     BPJS's answer (nik, kpj): activates them, sends cards
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
+    python main.py consent LD-…            the proof of the consents given (a registration, a claim)
     python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
                               [--programme ID] [--status S] [--occupation O] [--kelurahan K]
                               [--language L] [--channel C] [--at 'YYYY-MM-DD HH:MM'] [--yes]
@@ -148,6 +149,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     stop = commands.add_parser("broadcast-cancel", help="stop a broadcast: what is not sent "
                                "yet is not sent")
     stop.add_argument("id", type=int)
+    proof = commands.add_parser("consent", help="the proof of the consents given for a "
+                                "registration or a claim: each answer, the text shown, when")
+    proof.add_argument("reference", help="LD-… (a registration) or JKM-… (a claim)")
     verify = commands.add_parser("verify-card", help="check a membership card's QR token")
     verify.add_argument("token", help="the text of the card's QR code (LD1.…)")
     return parser.parse_args(argv)
@@ -491,6 +495,36 @@ async def check_card(settings: Settings, token: str) -> bool:
     return genuine
 
 
+async def consent_proof(settings: Settings, reference: str) -> bool:
+    """``consent REF``: every consent answer kept for a registration or claim, each with the
+    text shown in its language and whether the catalogs' text still matches its hash."""
+    store = await open_store(settings, create=False, announce=True)
+    try:
+        async with store.transaction() as tx:
+            proofs = await tx.consents_of(reference.strip().upper(), load_catalogs())
+    finally:
+        await store.close()
+    if not proofs:
+        print(f"lindungi: no consent recorded for {reference}", file=sys.stderr)
+        return False
+    texts: dict[tuple[str, str], str] = {}
+    for p in proofs:
+        channel, _, chat_id = p.chat_key.partition(":")
+        if len(chat_id) > 9:  # a phone number: enough to tell it, not to read it out
+            chat_id = f"{chat_id[:5]}…{chat_id[-4:]}"
+        chat = f"{channel}:{chat_id}"
+        print(f"{p.purpose}: {'given' if p.given else 'refused'}, version {p.version}, "
+              f"{p.locale}, {chat}, {p.at.astimezone(WIB):%Y-%m-%d %H:%M} WIB")
+        print(f"  text sha256 {p.text_sha256}: "
+              + ("matches the catalogs' text" if p.text_matches else "DOES NOT match the "
+                 "catalogs' text of that version"))
+        if p.text is not None:
+            texts.setdefault((p.version, p.locale), p.text)
+    for (version, locale), text in texts.items():
+        print(f"\n--- the text shown (version {version}, {locale}) ---\n{text}")
+    return True
+
+
 async def db_upgrade(settings: Settings) -> None:
     store = Store.connect(settings.database_url)
     try:
@@ -526,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     channels = settings.telegram_bot_token is not None or settings.whatsapp_configured
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
-    quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "broadcast",
+    quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "consent",
+                        "broadcast",
                         "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
@@ -552,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         elif command == "broadcast-cancel":
             if not asyncio.run(broadcast_cancel(settings, args.id)):
+                return 1
+        elif command == "consent":
+            if not asyncio.run(consent_proof(settings, args.reference)):
                 return 1
         elif command == "verify-card":
             if not asyncio.run(check_card(settings, args.token)):

@@ -90,7 +90,7 @@ async def approve_registration(reference: str, actor: str, ctx: Context,
     programme = programme_of(worker, programmes)
     if programme is None or not programme.period.covers(ctx.today):
         return refused(N_("staff.no_programme"), {"reference": reference})
-    desil = await ctx.lookup.dtsen_desil(worker.nik)
+    desil = await ctx.lookup.dtsen_desil(worker.nik) if worker.dtsen_ok else None
     if desil is not None and desil > programme.dtsen_max_desil:
         return refused(N_("staff.dtsen_above"), {"reference": reference, "desil": desil,
                                                   "max_desil": programme.dtsen_max_desil})

@@ -158,6 +158,10 @@ class RegisterWorker:
     dtsen_desil: int | None = None
     coverage_start: date | None = None
     coverage_end: date | None = None
+    dtsen_consent: bool = True
+    """The worker let their NIK be matched with DTSEN; if not, staff check them instead."""
+    messages_consent: bool = True
+    """The worker accepts the messages the bot starts (reminders, broadcasts)."""
 
 
 @dataclass(frozen=True)
@@ -382,3 +386,5 @@ class WorkerInfo:
     died_on: date | None = None
     """The date of death an heir reported (a claim not rejected): no card, reminder,
     broadcast or approval from then on."""
+    dtsen_ok: bool = True
+    """The worker let their NIK be matched with DTSEN (``RegisterWorker.dtsen_consent``)."""

@@ -11,7 +11,6 @@ from datetime import timedelta
 from bot.channels import TELEGRAM, WHATSAPP
 from bot.quiet_hours import QuietHours, parse_quiet_hours
 
-CONSENT_VERSION = "2026-11"
 """Bumped whenever the consent text changes, so each stored consent says what was agreed to."""
 
 

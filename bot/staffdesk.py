@@ -102,7 +102,8 @@ class StaffDesk:
         if not waiting:
             turn.say(Reply(N_("staff.review_empty"), navigation=True))
             return
-        items = tuple([self._item(n, w, await ctx.lookup.dtsen_desil(w.nik))
+        items = tuple([self._item(n, w, await ctx.lookup.dtsen_desil(w.nik)
+                                  if w.dtsen_ok else None)
                        for n, w in enumerate(waiting, 1)])
         turn.say(Reply(N_("staff.review"), {"count": total, "shown": len(items),
                                             "items": Lines(items)}, navigation=True))
@@ -111,7 +112,9 @@ class StaffDesk:
         """One registration to review, with the DTSEN extract as it is now (refreshed every
         quarter), not as it was at registration."""
         programme = self._programme(worker)
-        if desil is None:
+        if not worker.dtsen_ok:  # the worker refused the matching: staff check them instead
+            dtsen = Msg(N_("staff.dtsen_refused"))
+        elif desil is None:
             dtsen = Msg(N_("staff.dtsen_missing"))
         else:
             dtsen = Msg(N_("staff.dtsen_desil"), {

@@ -59,9 +59,10 @@ class ProgressDue:
 
 
 def worker_conditions(audience: Audience) -> list:
-    """The workers an audience takes: never one whose death was reported, nor a chat on a
-    channel that takes no broadcasts (the terminal)."""
-    wanted = [ALIVE, worker.c.channel.in_(BROADCAST)]
+    """The workers an audience takes: never one whose death was reported, nor one who did not
+    consent to the messages the bot starts, nor a chat on a channel that takes no broadcasts
+    (the terminal)."""
+    wanted = [ALIVE, worker.c.channel.in_(BROADCAST), worker.c.messages_ok.is_(True)]
     if audience.programme:
         wanted.append(worker.c.programme_id == audience.programme)
     if audience.status:

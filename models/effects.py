@@ -9,6 +9,7 @@ import logging
 from datetime import datetime
 
 from bot.broadcasting import Audience
+from bot.consents import CLAIM, DTSEN, MESSAGES, REGISTRATION
 from bot.messages import (
     AddDocuments,
     CancelBroadcast,
@@ -51,6 +52,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
     for effect in effects:
         if isinstance(effect, FileClaim):
             await tx.file_claim(effect, channel, chat_key, now)
+            await tx.record_consents(effect.reference, {CLAIM: True}, effect.consent_version,
+                                     effect.locale, channel or "", chat_key or "",
+                                     datetime.fromisoformat(effect.consented_at),
+                                     renderer.catalogs)
             log.info("claim filed: %s for NIK %s (%s)", effect.reference,
                      mask_nik(effect.deceased_nik), effect.status)
         elif isinstance(effect, AddDocuments):
@@ -107,6 +112,11 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
                 deliveries.append((to_channel, ("outbox", notice), effect.chat_key, messages))
         else:
             await tx.register_worker(effect, channel, chat_key, now)
+            await tx.record_consents(
+                effect.reference, {REGISTRATION: True, DTSEN: effect.dtsen_consent,
+                                   MESSAGES: effect.messages_consent},
+                effect.consent_version, effect.locale, channel or "", chat_key or "",
+                datetime.fromisoformat(effect.consented_at), renderer.catalogs)
             log.info("worker registered: %s NIK %s (%s)", effect.reference,
                      mask_nik(effect.nik), effect.status)
     return deliveries

@@ -14,6 +14,7 @@ from models.tables import (
     AppSecret,
     Claim,
     ClaimDocument,
+    Consent,
     Contact,
     Conversation,
     DtsenEntry,
@@ -47,6 +48,7 @@ outgoing = OutgoingMessage.__table__
 worker_chat = WorkerChat.__table__
 proof_request = ProofRequest.__table__
 limit_event = LimitEvent.__table__
+consent = Consent.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""
@@ -144,7 +146,7 @@ WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c
                   worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,
                   worker.c.coverage_start, worker.c.coverage_end, worker.c.kpj,
                   worker.c.queued_at, worker.c.queue_ticket, worker.c.monthly_income,
-                  worker.c.phone, DIED_ON)
+                  worker.c.phone, worker.c.dtsen_ok, DIED_ON)
 
 
 def worker_info():
@@ -175,7 +177,8 @@ def info_of(row) -> WorkerInfo:
                       kpj=row["kpj"],
                       queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None,
                       queue_ticket=row["queue_ticket"], monthly_income=row["monthly_income"],
-                      phone=row["phone"], died_on=row.get("died_on"))
+                      phone=row["phone"], died_on=row.get("died_on"),
+                      dtsen_ok=row["dtsen_ok"])
 
 
 def proofs_query():

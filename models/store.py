@@ -21,6 +21,7 @@ from bot.messages import (
 )
 from models.broadcasts import BroadcastsTx
 from models.claim_store import ClaimsTx
+from models.consents import ConsentsTx
 from models.db import create_engine
 from models.outbox import OutboxTx
 from models.proofs import ProofsTx
@@ -49,7 +50,7 @@ from models.sessions import SessionsTx
 from models.workers import WorkersTx
 
 
-class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx):
+class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx, ConsentsTx):
     """One open transaction. Also the engine's read-only ``Lookup``, so what a step reads is
     consistent with what it writes.
 
@@ -61,7 +62,7 @@ class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx):
     Its methods live by what they store: the journal and sessions (``models.sessions``), the
     outbox and contacts (``models.outbox``), workers and places (``models.workers``), claims
     (``models.claim_store``), limits and proofs (``models.proofs``), broadcasts
-    (``models.broadcasts``).
+    (``models.broadcasts``), consents (``models.consents``).
     """
 
     def __init__(self, conn: AsyncConnection, dtsen_key: bytes | None = None,

@@ -2,7 +2,17 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -75,6 +85,13 @@ class Worker(SQLModel, table=True):
     coverage_end: date | None = None
     kpj: str | None = Field(default=None, max_length=11)
     """The BPJS Ketenagakerjaan membership number, once the branch has registered them."""
+    dtsen_ok: bool = Field(default=True, sa_column=Column(
+        Boolean, nullable=False, server_default=true()))
+    """Consent to matching the NIK with DTSEN; without it staff check the worker instead."""
+    messages_ok: bool = Field(default=True, sa_column=Column(
+        Boolean, nullable=False, server_default=true()))
+    """Consent to the messages the bot starts on its own (reminders, broadcasts); the news of
+    the worker's own registration is sent either way."""
 
 
 class Staff(SQLModel, table=True):
@@ -377,3 +394,22 @@ class LimitEvent(SQLModel, table=True):
     kind: str = Field(max_length=30)
     amount: int = Field(default=1, sa_type=BigInteger)
     at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+
+
+class Consent(SQLModel, table=True):
+    """One answer to one consent question (UU PDP: consent must be provable): for which
+    registration or claim, which purpose (``bot.consents``), given or refused, the version and
+    a hash of the exact text shown in its language, on which channel and chat, and when."""
+
+    __tablename__ = "consent"
+    __table_args__ = (Index("ix_consent_subject", "subject", "purpose"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=20)
+    purpose: str = Field(max_length=20)
+    given: bool
+    version: str = Field(max_length=20)
+    locale: str = Field(max_length=5)
+    text_sha256: str = Field(max_length=64)
+    channel: str = Field(max_length=20)
+    chat_key: str = Field(max_length=100)
+    at: datetime = Field(sa_column=_utc(nullable=False))

@@ -65,7 +65,8 @@ class WorkersTx:
             programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
             coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
             queued_at=now if ticket else None, queue_ticket=ticket,
-            status_reason=None, kpj=None)
+            status_reason=None, kpj=None, dtsen_ok=effect.dtsen_consent,
+            messages_ok=effect.messages_consent)
         self._new.append(row)
         self._known[effect.nik] = info_of(row)
 

@@ -115,7 +115,8 @@ class Memory:
                 programme_id=effect.programme_id, dtsen_desil=effect.dtsen_desil,
                 coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
                 queued_at=now if effect.status == enrolment.WAITING_LIST else None,
-                monthly_income=effect.monthly_income, phone=effect.phone)
+                monthly_income=effect.monthly_income, phone=effect.phone,
+                dtsen_ok=effect.dtsen_consent)
         elif isinstance(effect, ChangeStatus):
             info = self.infos[effect.reference]
             if info.status != effect.old:
@@ -332,7 +333,7 @@ class Memory:
             chosen = []
             for w in self.infos.values():
                 given = registered[w.reference]
-                if (audience.programme in (None, w.programme_id)
+                if given.messages_consent and (audience.programme in (None, w.programme_id)
                         and audience.status in (None, w.status)
                         and audience.occupation in (None, given.occupation)
                         and (audience.kelurahan or given.kelurahan).casefold()

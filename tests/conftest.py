@@ -24,7 +24,8 @@ POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
 TABLES = ("conversation", "inbound_message", "worker", "staff", "staff_action",
           "dtsen_entry", "programme_place", "outbox", "app_secret", "claim_document", "claim",
           "sequence", "contact", "outgoing_message", "worker_chat",
-          "broadcast_recipient", "reminder", "broadcast", "proof_request", "limit_event")
+          "broadcast_recipient", "reminder", "broadcast", "proof_request", "limit_event",
+          "consent")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ async def test_stop_and_start_again(catalogs):
     memory = Memory()
     chat = Chat(catalogs, memory)
     await play(chat, [
-        ("/start", ["menu.welcome"]), ("1", ["language.prompt"]), ("1", ["consent.prompt"]),
+        ("/start", ["menu.welcome"]), ("1", ["language.prompt"]), ("1", ["consent.prompt_2026_12"]),
         ("STOP", ["optout.done"], ["MULAI"]),
         ("status", ["status.none"]),
         ("menu", ["menu.prompt"], ["7. ▶️ Lanjutkan pendaftaran"]),

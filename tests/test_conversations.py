@@ -54,7 +54,8 @@ async def play(chat: Chat, script) -> None:
 TO_NIK = [
     ("/start", ["menu.welcome"]),
     ("1", ["language.prompt"]),
-    ("1", ["consent.prompt"], ["UU PDP", "Tujuan", "Penerima data", "Disimpan", "Hak Anda"]),
+    ("1", ["consent.prompt_2026_12"],
+     ["UU PDP", "Tujuan", "Penerima data", "Disimpan", "Hak Anda", "DTSEN", "Pengingat"]),
     ("1", ["nik.prompt"], ["Contoh: 1371011708850001", "0. 🏠 Menu"]),
 ]
 NIK_TO_SUMMARY = [
@@ -98,7 +99,7 @@ async def test_worker_registers_in_english(catalogs):
     await play(chat, [
         ("/start", ["menu.welcome"]),
         ("register", ["language.prompt"]),
-        ("English", ["consent.prompt"], ["Purpose", "Who receives it", "Your rights"]),
+        ("English", ["consent.prompt_2026_12"], ["Purpose", "Who receives it", "Your rights"]),
         ("yes", ["nik.prompt"], ["Example: 1371011708850001"]),
         ("1371015708850002", ["full_name.prompt"]),
         ("Siti Rahmawati", ["birth_date.prompt"]),
@@ -300,7 +301,7 @@ async def test_cancel_at_any_step_forgets_the_answers(catalogs, steps, word):
     await play(chat, [(word, ["cancel.done"] if steps else ["cancel.nothing"])])
     assert chat.session.flow is None and chat.session.data == {} and chat.session.paused is None
     await play(chat, [("1", ["language.prompt"] if not chat.session.locale_chosen
-                       else ["consent.prompt"])])
+                       else ["consent.prompt_2026_12"])])
     assert chat.memory.workers == []
 
 
@@ -335,7 +336,7 @@ async def test_a_second_person_in_the_chat_is_asked_their_own_consent(catalogs):
     await play(chat, TO_SUMMARY[:6] + [
         ("menu", ["menu.prompt"]),
         ("daftar", ["menu.draft.registration"]),
-        ("1", ["consent.prompt"]),
+        ("1", ["consent.prompt_2026_12"]),
         ("1", ["nik.prompt"]),
         ("menu", ["menu.prompt"], ["7. ▶️ Lanjutkan pendaftaran"]),
         ("7", ["nik.prompt"]),  # the new registration: the first one's answers are gone
@@ -376,7 +377,7 @@ async def test_idle_conversation_expires_with_a_friendly_restart(catalogs):
     chat.wait(hours=24, minutes=1)
     await play(chat, [("081234567890", ["session.expired", "menu.prompt"])])
     assert chat.session.data == {} and chat.session.paused is None
-    await play(chat, [("1", ["consent.prompt"])])
+    await play(chat, [("1", ["consent.prompt_2026_12"])])
 
 
 async def test_expiry_after_a_shorter_configured_time(catalogs):
@@ -403,7 +404,7 @@ async def test_registered_nik_is_not_stored_twice_and_status_is_offered(catalogs
     memory = Memory()
     first = Chat(catalogs, memory)
     await play(first, TO_SUMMARY + SAVE + [
-        ("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+        ("daftar", ["consent.prompt_2026_12"]), ("1", ["nik.prompt"]),
         ("1371.0117.0885.0001", ["nik.registered"], ["1371********0001", "1. 🔎 Cek status"]),
         ("1", ["status.worker", "status.more"], ["BUDI SANTOSO", "menunggu verifikasi"]),
     ])
@@ -432,7 +433,7 @@ async def test_the_same_worker_links_another_chat_with_a_code_sent_to_the_first(
         ("100009", ["error:proof.code.wrong"], ["Sisa percobaan: 2"]),
         ("100 001", ["link.done"], ["BUDI SANTOSO", "1. 🔎 Cek status"]),
         ("1", ["status.worker", "status.more"], ["BUDI SANTOSO", "menunggu verifikasi"]),
-        ("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+        ("daftar", ["consent.prompt_2026_12"]), ("1", ["nik.prompt"]),
         (NIK, ["nik.registered"]),
     ])
     assert memory.links == [("telegram:7002", reference)]
@@ -484,7 +485,7 @@ async def test_the_registered_whatsapp_number_needs_no_code(catalogs):
     assert memory.notices == [] and memory.links == []
     await play(own, TO_NIK + [(NIK, ["link.done"], ["BUDI SANTOSO"])])
     assert memory.links == [("whatsapp:6281234567890", memory.workers[0][1].reference)]
-    await play(own, [("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
+    await play(own, [("daftar", ["consent.prompt_2026_12"]), ("1", ["nik.prompt"]),
                      (NIK, ["nik.registered"])])
 
 
@@ -557,8 +558,8 @@ async def test_a_lost_phone_is_linked_by_staff_after_checking_the_ktp(catalogs):
 async def test_an_offer_does_not_outlive_an_expired_conversation(catalogs):
     memory = Memory()
     chat = Chat(catalogs, memory)
-    await play(chat, TO_SUMMARY + SAVE + [("daftar", ["consent.prompt"]), ("1", ["nik.prompt"]),
-                                           (NIK, ["nik.registered"])])
+    await play(chat, TO_SUMMARY + SAVE + [("daftar", ["consent.prompt_2026_12"]),
+                                           ("1", ["nik.prompt"]), (NIK, ["nik.registered"])])
     chat.wait(hours=25)
     await play(chat, [("1", ["session.expired", "menu.prompt"])])
 
@@ -586,7 +587,7 @@ async def test_menu_understands_numbers_words_and_buttons(catalogs):
         ("/start ref123", ["menu.welcome"]),
         ("3", ["language.prompt"]),
         ("english", ["language.set", "menu.prompt"], ["1. 📝 Register"]),
-        ("saya mau daftar", ["consent.prompt"]),
+        ("saya mau daftar", ["consent.prompt_2026_12"]),
     ])
 
 

@@ -111,3 +111,11 @@ async def test_without_whatsapp_a_worker_is_sent_to_the_office_to_change_the_num
     reference = chat.memory.workers[0][1].reference
     await play(staff, [(f"/gantinomor {reference} 081311112222", ["staff.phone.changed"])])
     assert chat.memory.infos[reference].phone == "+6281311112222"
+
+
+async def test_a_worker_who_refused_dtsen_matching_is_approved_on_staffs_check():
+    memory = Memory(dtsen={"1371011708850001": 7})
+    waiting(memory, "LD-AAAA-0001", "1371011708850001", "telegram:7001")
+    memory.infos["LD-AAAA-0001"] = replace(memory.infos["LD-AAAA-0001"], dtsen_ok=False)
+    approved = await approve_registration("LD-AAAA-0001", ACTOR, ctx(memory), SMALL)
+    assert approved.done and approved.result.msgid == "staff.approved"

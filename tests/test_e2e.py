@@ -219,5 +219,5 @@ def test_a_chat_in_the_terminal(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "1. 📝 Daftar" in out and "2. 🔎 Cek status" in out
-    assert "Persetujuan data pribadi" in out and "1. ✅ Ya, saya setuju" in out
+    assert "Persetujuan data pribadi" in out and "1. ✅ Ya, setuju semuanya" in out
     assert out.index("1. 📝 Daftar") < out.index("Pilih bahasa") < out.index("Persetujuan")

@@ -34,7 +34,7 @@ def to_area(nik: str, occupation: str = "ojol", name: str = "Budi Santoso",
             language: str = "1") -> list:
     """A registration up to the question of the area's programme (its reply not checked)."""
     return [("/start", ["menu.welcome"]), ("1", ["language.prompt"]),
-            (language, ["consent.prompt"]),
+            (language, ["consent.prompt_2026_12"]),
             ("1", ["nik.prompt"]), (nik, ["full_name.prompt"]),
             (name, ["birth_date.prompt"]),
             (nik_date(nik), ["phone.prompt"]), ("081234567890", ["occupation.prompt"]),

@@ -196,7 +196,9 @@ async def test_a_user_registers_end_to_end(tg, channel, sqlite_store):
     assert replies[0].buttons == ["📝 Daftar", "🔎 Cek status", "🌐 Bahasa / Language",
                                   "❓ Bantuan", "🪪 Kartu saya",
                                   "🕊️ Lapor meninggal / klaim JKM"]
-    assert replies[2].buttons == ["✅ Ya, saya setuju", "❌ Tidak setuju", "🏠 Menu"]
+    assert replies[2].buttons == ["✅ Ya, setuju semuanya", "❌ Tidak setuju",
+                                  "✅ Setuju, tanpa pengingat", "✅ Setuju, tanpa pencocokan DTSEN",
+                                  "✅ Setuju pendaftaran saja", "🏠 Menu"]
     phone_prompt = replies[6]
     assert phone_prompt.request_contact and phone_prompt.rows[0] == ["📱 Kirim nomor HP saya"]
     summary = replies[-2].text

@@ -8,7 +8,7 @@ first one still unanswered, so correcting an answer is just forgetting it and as
 import re
 from datetime import date
 
-from bot import enrolment, proof
+from bot import consents, enrolment, proof
 from bot.channels import name_of
 from bot.choices import STATUS, yes_no
 from bot.context import Context, Turn
@@ -27,7 +27,7 @@ from bot.occupations import OCCUPATION_LABELS, OCCUPATIONS
 from bot.programmes import Programme, Programmes
 from bot.questions import Question
 from bot.regions import regency
-from bot.rules import CONSENT_VERSION, Rules
+from bot.rules import Rules
 from bot.session import Session
 from bot.validators import (
     Err,
@@ -45,7 +45,16 @@ LANGUAGE_CHOICES = (
     Choice("en", N_("language.en"), aliases=("english", "inggris", "bahasa inggris", "en")),
 )
 
-CONSENT_CHOICES = yes_no(N_("consent.yes"), N_("consent.no"))
+CONSENT_CHOICES = (
+    *yes_no(N_("consent.yes_all"), N_("consent.no")),
+    Choice("no_messages", N_("consent.no_messages"),
+           aliases=("tanpa pengingat", "setuju tanpa pengingat", "without reminders")),
+    Choice("no_dtsen", N_("consent.no_dtsen"),
+           aliases=("tanpa dtsen", "setuju tanpa dtsen", "without dtsen")),
+    Choice("only", N_("consent.only"), aliases=("pendaftaran saja", "registration only")),
+)
+"""One question, each purpose chosen on its own: the registration (without it, nothing),
+matching with DTSEN, the messages the bot starts. "Ya" alone is all three."""
 DOB_CHOICES = (
     Choice("yes", N_("birth_date_confirm.keep"), aliases=("ya", "iya", "benar", "betul", "yes")),
     Choice("birth_date", N_("birth_date_confirm.change_date"),
@@ -73,7 +82,8 @@ def questions(rules: Rules) -> dict[str, Question]:
     return {q.name: q for q in (
         Question("language", N_("language.prompt"), N_("language.expect"),
                  N_("language.help"), choices=LANGUAGE_CHOICES),
-        Question("consent", N_("consent.prompt"), N_("consent.expect"), N_("consent.help"),
+        Question("consent", consents.TEXTS[consents.VERSION][consents.REGISTRATION],
+                 N_("consent.expect"), N_("consent.help"),
                  choices=CONSENT_CHOICES),
         Question("nik", N_("nik.prompt"), N_("nik.expect"), N_("nik.help"), validator="nik"),
         Question("full_name", N_("full_name.prompt"), N_("full_name.expect"),
@@ -196,7 +206,7 @@ def record_consent(s: Session, choice: Choice, turn: Turn, ctx: Context, decline
         s.leave_flow()
         turn.say(Reply(declined, navigation=True))
         return False
-    s.data["consent"] = {"version": CONSENT_VERSION, "at": ctx.now.isoformat()}
+    s.data["consent"] = {"version": consents.VERSION, "at": ctx.now.isoformat()}
     return True
 
 
@@ -308,7 +318,11 @@ class Registration(Form):
 
     async def on_consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
                          inbound: Inbound) -> bool:
-        return record_consent(s, choice, turn, ctx, N_("consent.declined"))
+        if not record_consent(s, choice, turn, ctx, N_("consent.declined")):
+            return False
+        s.data["consent"] |= {consents.DTSEN: choice.value in ("yes", "no_messages"),
+                              consents.MESSAGES: choice.value in ("yes", "no_dtsen")}
+        return True
 
     async def on_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
                      inbound: Inbound) -> bool:
@@ -500,7 +514,8 @@ class Registration(Form):
             # The programme ended or was removed while the worker was answering.
             self.forget(s, "programme", "programme_declined")
             return True
-        desil = await ctx.lookup.dtsen_desil(data["nik"]) if programme else None
+        matched = data["consent"].get(consents.DTSEN, True)  # drafts from before: one consent
+        desil = await ctx.lookup.dtsen_desil(data["nik"]) if programme and matched else None
         status = enrolment.first_check(programme, desil)
         placement = enrolment.Placement(status)
         if status == enrolment.ENROLLED:
@@ -513,6 +528,7 @@ class Registration(Form):
             kelurahan=data["kelurahan"], kecamatan=data["kecamatan"],
             monthly_income=data["income"], locale=s.locale,
             consent_version=data["consent"]["version"], consented_at=data["consent"]["at"],
+            dtsen_consent=matched, messages_consent=data["consent"].get(consents.MESSAGES, True),
             status=placement.status, programme_id=programme.id if programme else None,
             dtsen_desil=desil, coverage_start=placement.coverage_start,
             coverage_end=placement.coverage_end))
