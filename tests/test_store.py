@@ -241,3 +241,31 @@ async def test_a_phone_change_is_stored_and_recorded_without_the_old_number(stor
     assert (action.actor, action.action, action.subject) == (
         "telegram:1", "worker.phone_changed", "LD-AAAA-AAAA")
     assert "6281234567890" not in (action.detail or "")
+
+
+async def test_migration_0012_keeps_workers_registered_under_one_consent(store):
+    """Down to 0011 and up again with a worker registered before: their one consent of
+    2026-11 covered DTSEN matching and the bot's messages, so both stay allowed."""
+    from alembic import command
+
+    def migrate(connection, step, revision):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        step(config, revision)
+
+    async with store.engine.begin() as connection:
+        await connection.run_sync(migrate, command.downgrade, "0011")
+    async with store.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO worker (reference, nik, full_name, birth_date, phone, occupation, "
+            "kelurahan, kecamatan, monthly_income, status, channel, chat_key, locale, "
+            "consent_version, consented_at, created_at) VALUES ('LD-AAAA-AAAA', "
+            "'1371011708850001', 'BUDI', '1985-08-17', '+6281234567890', 'ojek', 'Lapai', "
+            "'Nanggalo', 1000000, 'active', 'telegram', 'telegram:1', 'id', '2026-11', :at, "
+            ":at)"), {"at": NOW})
+    await upgrade(store.engine)
+    async with store.transaction() as tx:
+        found = await tx.worker_by_reference("LD-AAAA-AAAA")
+        assert found.dtsen_ok
+    async with store.engine.connect() as conn:
+        assert bool(await conn.scalar(text("SELECT messages_ok FROM worker")))
