@@ -11,8 +11,10 @@ import hashlib
 
 from bot.i18n import N_
 
-REGISTRATION, DTSEN, MESSAGES, CLAIM = "registration", "dtsen", "messages", "claim"
-PURPOSES = (REGISTRATION, DTSEN, MESSAGES, CLAIM)
+REGISTRATION, DTSEN, MESSAGES, CLAIM, GUARDIAN = (
+    "registration", "dtsen", "messages", "claim", "guardian")
+PURPOSES = (REGISTRATION, DTSEN, MESSAGES, CLAIM, GUARDIAN)
+"""``GUARDIAN``: a parent's or guardian's consent for an heir under 18."""
 
 VERSION = "2026-12"
 """The version asked now."""
@@ -20,7 +22,8 @@ TEXTS = {
     "2026-11": {REGISTRATION: N_("consent.prompt"), CLAIM: N_("claim.consent.prompt")},
     "2026-12": {REGISTRATION: N_("consent.prompt_2026_12"),
                 DTSEN: N_("consent.prompt_2026_12"), MESSAGES: N_("consent.prompt_2026_12"),
-                CLAIM: N_("claim.consent.prompt")},
+                CLAIM: N_("claim.consent.prompt"),
+                GUARDIAN: N_("claim.guardian_consent.prompt")},
 }
 """The text each purpose was asked with, by version. In 2026-12 one question asks all three
 of a registration: its options give or refuse matching with DTSEN and the messages the bot

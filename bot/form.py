@@ -49,7 +49,8 @@ class Step:
     choices: Callable[[Data, Context], tuple[Choice, ...]] | None = None
     """Options that depend on the answers given (the programmes open to this worker)."""
     label: str | None = None
-    """Its name in the summary's correction menu; None: not corrected from there."""
+    """Its name in the summary's correction menu (offered once answered); None: not
+    corrected from there."""
     forgets: tuple[str, ...] = ()
     """What correcting it forgets besides its field: the answers that rested on it."""
     confirm: Question | None = None
@@ -83,7 +84,8 @@ class Form:
         if s.step == EDIT:
             return None, Question(EDIT, N_("edit.prompt"), self.edit_expect, N_("edit.help"),
                                   choices=tuple(Choice(step.key, step.label)
-                                                for step in self.steps if step.label)), False
+                                                for step in self.steps
+                                                if step.label and step.key in s.data)), False
         step = self.step(s.step)
         if step.confirm is not None and s.data.get("sender_phone") \
                 and not s.data.get("phone_other"):

@@ -222,6 +222,9 @@ class FileClaim:
     consent_version: str
     consented_at: str
     documents: tuple[StoredDocument, ...]
+    guardian_name: str | None = None
+    """The parent or guardian filing with an heir under 18 (who gave the consent)."""
+    guardian_nik: str | None = None
 
 
 @dataclass(frozen=True)

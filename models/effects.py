@@ -9,7 +9,7 @@ import logging
 from datetime import datetime
 
 from bot.broadcasting import Audience
-from bot.consents import CLAIM, DTSEN, MESSAGES, REGISTRATION
+from bot.consents import CLAIM, DTSEN, GUARDIAN, MESSAGES, REGISTRATION
 from bot.messages import (
     AddDocuments,
     CancelBroadcast,
@@ -52,7 +52,8 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
     for effect in effects:
         if isinstance(effect, FileClaim):
             await tx.file_claim(effect, channel, chat_key, now)
-            await tx.record_consents(effect.reference, {CLAIM: True}, effect.consent_version,
+            answers = {CLAIM: True} | ({GUARDIAN: True} if effect.guardian_name else {})
+            await tx.record_consents(effect.reference, answers, effect.consent_version,
                                      effect.locale, channel or "", chat_key or "",
                                      datetime.fromisoformat(effect.consented_at),
                                      renderer.catalogs)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0012"
+HEAD = "0013"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 

@@ -196,6 +196,9 @@ class Claim(SQLModel, table=True):
     bank_name: str = Field(max_length=60)
     account_number: str = Field(max_length=30)
     account_holder: str = Field(max_length=80)
+    guardian_name: str | None = Field(default=None, max_length=80)
+    """The parent or guardian who filed with an heir under 18, and gave the consent."""
+    guardian_nik: str | None = Field(default=None, max_length=16)
     estimate: int = Field(sa_type=BigInteger)
     """The lump sums the heir was told to expect (the scholarship comes on top, by year)."""
     channel: str = Field(max_length=20)

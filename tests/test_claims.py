@@ -541,3 +541,54 @@ async def test_a_grieving_family_is_understood_in_its_own_words(catalogs):
     ])
     assert chat.session.flow is None and memory.filed == []
     await play(chat, [("makasih", ["thanks.reply"])])
+
+
+CHILD = "1371011708100002"
+"""An heir born on 17 August 2010: 16 on the day of the report."""
+GUARDIAN = "1371015708750003"
+
+
+def to_guardian() -> list:
+    return to_relationship()[:6] + [
+        ("Andi Saputra", ["claim.heir_nik.prompt"]),
+        (CHILD, ["claim.guardian_name.prompt"], ["belum 18 tahun"]),
+        ("Siti Rahmawati", ["claim.guardian_nik.prompt"]),
+        (PADANG, ["error:claim.guardian_nik.same"]),
+        ("1371011708150004", ["error:claim.guardian_nik.minor"]),
+        (GUARDIAN, ["claim.guardian_consent.prompt"], ["orang tua/wali"]),
+    ]
+
+
+async def test_an_heir_under_18_files_with_a_parent_or_guardian_who_consents(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_guardian() + [
+        ("1", ["claim.heir_phone.prompt"]),
+        (contact("+6281298765432"), ["claim.relationship.prompt"]),
+        ("anak", ["claim.document.prompt"])] + [("nanti", ["claim.document.prompt"])] * 5 + [
+        ("nanti", ["claim.bank_name.prompt"]), ("BRI", ["claim.account_number.prompt"]),
+        ("1234 5678 9012", ["claim.account_holder.prompt"]),
+        ("Siti Rahmawati", ["claim.summary.prompt"],  # the guardian's account is accepted
+         ["Ahli waris: ANDI SAPUTRA", "Orang tua/wali: SITI RAHMAWATI (NIK 1371********0003)"]),
+        ("kirim", ["claim.submitted", "claim.documents_missing"]),
+    ])
+    [filed] = memory.filed
+    assert (filed.heir_nik, filed.guardian_name, filed.guardian_nik) == (
+        CHILD, "SITI RAHMAWATI", GUARDIAN)
+
+
+async def test_without_the_guardians_consent_a_childs_claim_is_not_filed(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_guardian() + [("tidak", ["claim.guardian.declined"])])
+    assert memory.filed == [] and chat.session.flow is None and chat.session.paused is None
+
+
+async def test_an_adult_heir_is_asked_for_no_guardian(catalogs):
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship())
+    assert "guardian_name" not in chat.session.data

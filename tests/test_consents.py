@@ -7,12 +7,14 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from bot.broadcasting import Audience
 from bot.consents import TEXTS, text_sha256
 from bot.render import Renderer
 from models.broadcasts import recipients
 from models.effects import apply_effects
+from models.schema import claim
 from models.store import Store
 from tests.chat import START, Chat, Memory, town_programme
 from tests.test_cli_enrolment import lindungi
@@ -45,6 +47,10 @@ KNOWN = {
         "5c1920507477bc286f3f750e6369664edde1f799ecba34471efce6729bacd00c",
     ("2026-12", "claim", "en"):
         "d2708c7dda8cc7d8a2faf3d1e67fac6258daec09ade08ae3567ccb9ffc7515a8",
+    ("2026-12", "guardian", "id"):
+        "3424d8a33cceeeae8c66c559b1eea5457888e323e5115c5c856f566279a39e68",
+    ("2026-12", "guardian", "en"):
+        "328a8b5357e9f078be003d041ceda9d9291fff3fb0f9ed7e7b04c8449c007600",
 }
 """The texts people consented to. A text once shown is never edited: a new wording is a new
 message id under a new version in ``bot.consents.TEXTS`` (and a new line here)."""
@@ -140,3 +146,21 @@ def test_the_proof_is_printed_for_the_legal_office(tmp_path, catalogs):
     missing = lindungi("consent", "LD-NONE-NONE", env=env, cwd=tmp_path)
     assert (missing.returncode, missing.stderr.splitlines()[-1]) == (
         1, "lindungi: no consent recorded for LD-NONE-NONE")
+
+
+async def test_a_guardians_consent_is_kept_beside_the_claims(store, catalogs):
+    from tests.test_claims import CHILD, GUARDIAN
+    from tests.test_lookup_contract import filed_claim
+
+    effect = replace(filed_claim(), consent_version="2026-12", heir_nik=CHILD,
+                     guardian_name="SITI RAHMAWATI",
+                     guardian_nik=GUARDIAN)
+    async with store.transaction() as tx:
+        await apply_effects(tx, Renderer(catalogs), [effect], START, channel="telegram",
+                            chat_key="telegram:8001", send_here=False)
+    async with store.transaction() as tx:
+        proofs = await tx.consents_of(effect.reference, catalogs)
+        row = (await tx.conn.execute(select(claim.c.guardian_name, claim.c.guardian_nik))).one()
+    assert [(p.purpose, p.given, p.text_matches) for p in proofs] == [
+        ("claim", True, True), ("guardian", True, True)]
+    assert tuple(row) == ("SITI RAHMAWATI", GUARDIAN)

@@ -100,6 +100,20 @@ def registration(reference: str = "LD-AAAA-0001", nik: str = NIK,
         programme_id="kota-kecil", dtsen_desil=2, **more)
 
 
+def filed_claim() -> FileClaim:
+    """A widow's report of the death of the worker of ``registration()``, one document sent."""
+    sha = "a" * 64
+    media = Media("image/jpeg", 1000, sha, f"aa/{sha}.jpg")
+    return FileClaim(
+        reference="JKM-2026-000001", deceased_nik=NIK, worker_reference="LD-AAAA-0001",
+        status=claims.DOCUMENTS_INCOMPLETE, status_reason=None, date_of_death=date(2026, 11, 20),
+        cause="illness", heir_name="SITI RAHMAWATI", heir_nik=NIK[:-1] + "2",
+        heir_phone="+6281298765432", relationship="spouse", bank_name="BRI",
+        account_number="123456789012", account_holder="SITI RAHMAWATI", estimate=42_000_000,
+        locale="id", consent_version="2026-11", consented_at=NOW.isoformat(),
+        documents=(StoredDocument("death_certificate", media),))
+
+
 async def test_a_registered_worker_is_found_by_nik_reference_and_chat(backend):
     await backend.apply([registration()])
     by_nik = await backend.read(lambda lookup: lookup.worker_by_nik(NIK))
@@ -165,16 +179,9 @@ async def test_linked_chats_come_in_order_and_a_link_undone_is_gone(backend):
 
 async def test_claims_are_found_and_follow_their_decisions(backend):
     await backend.apply([registration(status=enrolment.ACTIVE)], quota=("kota-kecil", 5))
-    sha = "a" * 64
-    media = Media("image/jpeg", 1000, sha, f"aa/{sha}.jpg")
-    filed = FileClaim(
-        reference="JKM-2026-000001", deceased_nik=NIK, worker_reference="LD-AAAA-0001",
-        status=claims.DOCUMENTS_INCOMPLETE, status_reason=None, date_of_death=date(2026, 11, 20),
-        cause="illness", heir_name="SITI RAHMAWATI", heir_nik=NIK[:-1] + "2",
-        heir_phone="+6281298765432", relationship="spouse", bank_name="BRI",
-        account_number="123456789012", account_holder="SITI RAHMAWATI", estimate=42_000_000,
-        locale="id", consent_version="2026-11", consented_at=NOW.isoformat(),
-        documents=(StoredDocument("death_certificate", media),))
+    filed = filed_claim()
+    media = filed.documents[0].media
+    sha = media.sha256
     await backend.apply([filed], "telegram:8001")
     claim = await backend.read(lambda lookup: lookup.claim_by_reference("JKM-2026-000001"))
     assert (claim.status, claim.chat_key, claim.heir_nik, claim.estimate, claim.others,

@@ -9,7 +9,7 @@ import re
 from dataclasses import replace
 from datetime import date
 
-from bot import claims, enrolment, heirs, proof
+from bot import claims, consents, enrolment, heirs, proof
 from bot.benefits import ILLNESS, WORK_ACCIDENT, Entitlement, entitlement, funeral_only
 from bot.choices import yes_no
 from bot.context import Context, Turn
@@ -32,7 +32,7 @@ from bot.questions import Question
 from bot.rules import Rules
 from bot.session import Session
 from bot.text import key
-from bot.validators import Err, Ok, Result, mask_nik, validate_nik
+from bot.validators import Err, Ok, Result, mask_nik, nik_birth_date, validate_nik
 
 LATER_WORDS = frozenset({"nanti", "nanti saja", "later", "skip", "lewati", "belum ada",
                          "belum punya", "tidak ada"})
@@ -100,6 +100,13 @@ QUESTIONS = {q.name: q for q in (
              N_("claim.heir_name.help"), validator="name"),
     Question("heir_nik", N_("claim.heir_nik.prompt"), N_("claim.heir_nik.expect"),
              N_("claim.heir_nik.help"), validator="nik"),
+    Question("guardian_name", N_("claim.guardian_name.prompt"), N_("full_name.expect"),
+             N_("claim.guardian.help"), validator="name"),
+    Question("guardian_nik", N_("claim.guardian_nik.prompt"), N_("claim.guardian_nik.expect"),
+             N_("claim.guardian.help"), validator="nik"),
+    Question("guardian_consent", consents.TEXTS[consents.VERSION][consents.GUARDIAN],
+             N_("claim.guardian_consent.expect"), N_("claim.guardian.help"),
+             choices=yes_no(N_("consent.yes"), N_("consent.no"))),
     Question("heir_phone", N_("claim.heir_phone.prompt"), N_("phone.expect"), N_("phone.help"),
              validator="phone", accepts_contact=True),
     Question("heir_phone_confirm", N_("claim.heir_phone_confirm.prompt"),
@@ -158,6 +165,23 @@ def document_error(media: Media | None, inbound: Inbound) -> Err | None:
     return None
 
 
+ADULT = 18
+"""The age at which an heir files alone; younger, a parent or guardian files with them."""
+
+
+def is_minor(nik: str, today: date) -> bool:
+    """Under 18 on ``today``, by the birth date in the NIK."""
+    born = nik_birth_date(nik, today)
+    if born is None:
+        return False
+    return (today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            < ADULT)
+
+
+def heir_is_minor(data: dict, ctx: Context) -> bool:
+    return is_minor(data["heir_nik"], ctx.today)
+
+
 def same_name(a: str, b: str) -> bool:
     return key(a) == key(b)
 
@@ -191,7 +215,12 @@ class ClaimReport(Form):
             Step(q["cause"], label=N_("claim.field.cause")),
             Step(q["heir_name"], label=N_("claim.field.heir_name"),
                  forgets=("account_holder",)),  # the account must be in the heir's name
-            Step(q["heir_nik"], label=N_("claim.field.heir_nik")),
+            Step(q["heir_nik"], label=N_("claim.field.heir_nik"),
+                 forgets=("guardian_name", "guardian_nik", "guardian_consented")),
+            Step(q["guardian_name"], when=heir_is_minor, label=N_("claim.field.guardian_name"),
+                 forgets=("guardian_consented",)),
+            Step(q["guardian_nik"], when=heir_is_minor, label=N_("claim.field.guardian_nik")),
+            Step(q["guardian_consent"], field="guardian_consented", when=heir_is_minor),
             Step(q["heir_phone"], label=N_("claim.field.heir_phone"), forgets=("phone_other",),
                  confirm=q["heir_phone_confirm"]),
             Step(q["relationship"], label=N_("claim.field.relationship"),
@@ -268,6 +297,28 @@ class ClaimReport(Form):
         s.data["heir_nik"] = nik
         return True
 
+    async def on_guardian_nik(self, s: Session, nik: str, turn: Turn, ctx: Context,
+                              inbound: Inbound) -> bool:
+        """The one filing with a child: an adult, neither the child nor the deceased."""
+        problem = N_("claim.guardian_nik.same") if nik in (
+            s.data["heir_nik"], s.data["deceased_nik"]) else \
+            N_("claim.guardian_nik.minor") if is_minor(nik, ctx.today) else None
+        if problem:
+            turn.say(QUESTIONS["guardian_nik"].error(Err(problem)))
+            return False
+        s.data["guardian_nik"] = nik
+        return True
+
+    async def on_guardian_consent(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
+                                  inbound: Inbound) -> bool:
+        """A child's consent alone is not enough (UU PDP): the parent or guardian gives it."""
+        if choice.value == "no":
+            s.leave_flow()
+            turn.say(Reply(N_("claim.guardian.declined"), navigation=True))
+            return False
+        s.data["guardian_consented"] = ctx.now.isoformat()
+        return True
+
     async def on_closer(self, s: Session, choice: Choice, turn: Turn, ctx: Context,
                         inbound: Inbound) -> bool:
         """Whether an heir of an earlier group in the order of heirs is alive: then it is
@@ -311,7 +362,9 @@ class ClaimReport(Form):
 
     async def on_account_holder(self, s: Session, name: str, turn: Turn, ctx: Context,
                                 inbound: Inbound) -> bool:
-        if not same_name(name, s.data["heir_name"]):
+        """In the heir's name; a child's benefit may go to their guardian's account."""
+        if not same_name(name, s.data["heir_name"]) and not (
+                heir_is_minor(s.data, ctx) and same_name(name, s.data["guardian_name"])):
             turn.say(QUESTIONS["account_holder"].error(Err(
                 N_("claim.account_holder.mismatch"), {"heir": s.data["heir_name"]})))
             return False
@@ -328,6 +381,7 @@ class ClaimReport(Form):
         died = date.fromisoformat(data["date_of_death"])
         covered = covered_on(worker, died)
         estimate = estimate_for(data, worker, died, self._jkk_base(worker))
+        minor = heir_is_minor(data, ctx)
         needed = claims.documents_for(data["relationship"])
         documents = tuple(StoredDocument(kind, media_of(value))
                           for kind, value in data.get("documents", {}).items()
@@ -343,6 +397,8 @@ class ClaimReport(Form):
             status_reason=None if covered else not_covered_reason(worker, died),
             date_of_death=died, cause=data["cause"], heir_name=data["heir_name"],
             heir_nik=data["heir_nik"], heir_phone=data["heir_phone"],
+            guardian_name=data["guardian_name"] if minor else None,
+            guardian_nik=data["guardian_nik"] if minor else None,
             relationship=data["relationship"], bank_name=data["bank_name"],
             account_number=data["account_number"], account_holder=data["account_holder"],
             estimate=estimate.total, locale=s.locale,
@@ -395,6 +451,9 @@ class ClaimReport(Form):
             "date_of_death": date.fromisoformat(data["date_of_death"]),
             "cause": Msg(CAUSE_TEXT[data["cause"]]), "heir_name": data["heir_name"],
             "heir_nik": mask_nik(data["heir_nik"]), "heir_phone": data["heir_phone"],
+            "guardian": Msg(N_("claim.summary.guardian"), {
+                "name": data["guardian_name"], "nik": mask_nik(data["guardian_nik"])})
+            if data.get("guardian_consented") else "",
             "relationship": Msg(RELATIONSHIP_TEXT[data["relationship"]]),
             "documents": Lines(tuple(Msg(
                 N_("claim.document.sent") if kind in sent else N_("claim.document.later"),
