@@ -80,12 +80,14 @@ from models.enrolment_io import KpjImporter, export_enrolment, verify_card
 from models.migrate import upgrade
 from models.private_files import private_folder
 from models.reminders import ReminderDays, Reminders
+from models.retention import Schedule, apply_retention
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
 
 log = logging.getLogger("lindungi")
 SWEEP_EVERY_S = 600
 PRUNE_EVERY_S = 24 * 3600
+RETENTION_EVERY_S = 24 * 3600
 UNUSED_FILE_AGE_S = 7 * 24 * 3600
 """A file no claim refers to is kept a week: long past any unfinished claim's idle expiry."""
 NOISY_LOGGERS = ("httpx", "httpcore", "aiosqlite", "telegram", "asyncio", "twilio")
@@ -193,11 +195,18 @@ def whatsapp_number(text: str) -> str:
 
 
 async def sweep_forever(conversations: Conversations, media: MediaStore | None = None,
-                        reminders: Reminders | None = None) -> None:
-    last_prune = 0.0
+                        reminders: Reminders | None = None,
+                        retention: Schedule | None = None) -> None:
+    last_prune = last_retention = 0.0
     while True:
         try:
             await conversations.sweep()
+            if retention is not None and time.time() - last_retention > RETENTION_EVERY_S:
+                counts = await apply_retention(conversations.store, utc_now(), retention)
+                if any(counts.values()):
+                    log.info("retention: %d registrations erased, %d documents of closed "
+                             "claims let go", counts["registrations"], counts["documents"])
+                last_retention = time.time()
             if reminders is not None and (made := await reminders.run(utc_now())):
                 log.info("reminders: %s", ", ".join(
                     f"{count} {kind} ({days} days)" for (kind, days), count in made.items()))
@@ -298,7 +307,8 @@ async def run(settings: Settings) -> None:
             await start_telegram(telegram, f"{webhook}/telegram", hook.secret)
         coverage_days, documents_days = settings.reminder_days()
         tasks.append(asyncio.create_task(sweep_forever(
-            conversations, media, Reminders(store, ReminderDays(coverage_days, documents_days)))))
+            conversations, media, Reminders(store, ReminderDays(coverage_days, documents_days)),
+            Schedule(*settings.retention()))))
         tasks.append(asyncio.create_task(BroadcastDelivery(
             Broadcasts(store), conversations.renderer, conversations.senders,
             limiters(settings), lease=broadcast_lease(settings),

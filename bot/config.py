@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     default_locale: Literal["id", "en"] = "id"
     session_ttl_hours: float = Field(24.0, gt=0)
     journal_retention_days: float = Field(7.0, ge=2)
+    retention_inactive_days: float = Field(365.0, ge=30)
+    retention_claim_documents_days: float = Field(90.0, ge=7)
     """How long a handled message's id is kept, so a webhook replayed later (Telegram and
     Twilio retry for up to a day) is still recognised and not handled twice."""
     income_brackets: tuple[int, ...] = (1_000_000, 2_000_000, 3_000_000, 5_000_000)
@@ -263,6 +265,12 @@ class Settings(BaseSettings):
     @property
     def journal_retention(self) -> timedelta:
         return timedelta(days=self.journal_retention_days)
+
+    def retention(self) -> tuple[timedelta, timedelta]:
+        """How long what has served its purpose is kept (``models.retention``): a registration
+        that led nowhere, without activity; the documents of a closed claim."""
+        return (timedelta(days=self.retention_inactive_days),
+                timedelta(days=self.retention_claim_documents_days))
 
     def programmes(self) -> Programmes:
         """The programmes file, checked whole; ``BadSetting`` lists every mistake in it."""
