@@ -571,11 +571,15 @@ async def test_an_heir_under_18_files_with_a_parent_or_guardian_who_consents(cat
         ("1234 5678 9012", ["claim.account_holder.prompt"]),
         ("Siti Rahmawati", ["claim.summary.prompt"],  # the guardian's account is accepted
          ["Ahli waris: ANDI SAPUTRA", "Orang tua/wali: SITI RAHMAWATI (NIK 1371********0003)"]),
+        # another guardian: asked to consent again, and whose account it is
+        ("ubah", ["edit.prompt"], ["6. Nama orang tua/wali"]),
+        ("6", ["claim.guardian_name.prompt"]), ("Rina Wati", ["claim.guardian_consent.prompt"]),
+        ("1", ["claim.account_holder.prompt"]), ("Rina Wati", ["claim.summary.prompt"]),
         ("kirim", ["claim.submitted", "claim.documents_missing"]),
     ])
     [filed] = memory.filed
-    assert (filed.heir_nik, filed.guardian_name, filed.guardian_nik) == (
-        CHILD, "SITI RAHMAWATI", GUARDIAN)
+    assert (filed.heir_nik, filed.guardian_name, filed.guardian_nik, filed.account_holder) == (
+        CHILD, "RINA WATI", GUARDIAN, "RINA WATI")
 
 
 async def test_without_the_guardians_consent_a_childs_claim_is_not_filed(catalogs):

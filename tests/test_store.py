@@ -23,6 +23,19 @@ def registration(nik="1371011708850001", reference="LD-AAAA-AAAA", **more) -> Re
         locale="id", consent_version="2026-11", consented_at=NOW.isoformat(), **more)
 
 
+async def downgrade_to(store, revision: str) -> None:
+    """Take the database down to an earlier migration, to store rows as it had them."""
+    from alembic import command
+
+    def migrate(connection):
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with store.engine.begin() as connection:
+        await connection.run_sync(migrate)
+
+
 def journal_row(external_id, replies=None, chat_key="telegram:1", received_at=NOW):
     return {"channel": "telegram", "external_id": external_id, "chat_key": chat_key,
             "received_at": received_at, "replies": replies}
@@ -163,15 +176,7 @@ async def test_migration_0010_keeps_claims_and_broadcasts_made_before(store):
     """Down to 0009 and up again with a claim and a broadcast stored in between: the claim
     counts its reminders from when it was last complete or filed, the recipient is about no
     subject, and the unique key still holds one message per chat."""
-    from alembic import command
-
-    def migrate(connection, step, revision):
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        step(config, revision)
-
-    async with store.engine.begin() as connection:
-        await connection.run_sync(migrate, command.downgrade, "0009")
+    await downgrade_to(store, "0009")
     filed = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
     async with store.engine.begin() as conn:
         await conn.execute(text(
@@ -246,15 +251,7 @@ async def test_a_phone_change_is_stored_and_recorded_without_the_old_number(stor
 async def test_migration_0012_keeps_workers_registered_under_one_consent(store):
     """Down to 0011 and up again with a worker registered before: their one consent of
     2026-11 covered DTSEN matching and the bot's messages, so both stay allowed."""
-    from alembic import command
-
-    def migrate(connection, step, revision):
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        step(config, revision)
-
-    async with store.engine.begin() as connection:
-        await connection.run_sync(migrate, command.downgrade, "0011")
+    await downgrade_to(store, "0011")
     async with store.engine.begin() as conn:
         await conn.execute(text(
             "INSERT INTO worker (reference, nik, full_name, birth_date, phone, occupation, "

@@ -218,7 +218,7 @@ class ClaimReport(Form):
             Step(q["heir_nik"], label=N_("claim.field.heir_nik"),
                  forgets=("guardian_name", "guardian_nik", "guardian_consented")),
             Step(q["guardian_name"], when=heir_is_minor, label=N_("claim.field.guardian_name"),
-                 forgets=("guardian_consented",)),
+                 forgets=("guardian_consented", "account_holder")),  # it may be theirs
             Step(q["guardian_nik"], when=heir_is_minor, label=N_("claim.field.guardian_nik")),
             Step(q["guardian_consent"], field="guardian_consented", when=heir_is_minor),
             Step(q["heir_phone"], label=N_("claim.field.heir_phone"), forgets=("phone_other",),
