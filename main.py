@@ -16,6 +16,7 @@
     python main.py import-kpj FILE.csv     BPJS's answer (nik, kpj): activates them, sends cards
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
     python main.py consent LD-…            the proof of the consents given (a registration, a claim)
+    python main.py rights [--limit N]      the open personal data requests, overdue first
     python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
                               [--programme ID] [--status S] [--occupation O] [--kelurahan K]
                               [--language L] [--channel C] [--at 'YYYY-MM-DD HH:MM'] [--yes]
@@ -43,6 +44,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bot import rights
 from bot.broadcasting import READY
 from bot.channels import BROADCAST, TELEGRAM, TERMINAL, WHATSAPP
 from bot.config import BadSetting, Settings, load_settings
@@ -154,6 +156,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     proof = commands.add_parser("consent", help="the proof of the consents given for a "
                                 "registration or a claim: each answer, the text shown, when")
     proof.add_argument("reference", help="LD-… (a registration) or JKM-… (a claim)")
+    open_rights = commands.add_parser("rights", help="the personal data requests (UU PDP) "
+                                      "waiting for staff, overdue first, with their deadlines")
+    open_rights.add_argument("--limit", type=int, default=50)
     verify = commands.add_parser("verify-card", help="check a membership card's QR token")
     verify.add_argument("token", help="the text of the card's QR code (LD1.…)")
     return parser.parse_args(argv)
@@ -535,6 +540,28 @@ async def consent_proof(settings: Settings, reference: str) -> bool:
     return True
 
 
+async def list_rights(settings: Settings, limit: int) -> None:
+    """``rights``: the requests under the data protection law waiting for staff, nearest
+    deadline (so the overdue) first: what to decide today to answer within 3 × 24 hours."""
+    store = await open_store(settings, create=False, announce=True)
+    now = utc_now()
+    try:
+        async with store.transaction() as tx:
+            waiting, total = await tx.open_rights(max(1, limit))
+    finally:
+        await store.close()
+    print(f"{total} open request(s) under UU PDP 27/2022"
+          + (f", showing {len(waiting)}" if len(waiting) < total else ""))
+    for r in waiting:
+        late = "OVERDUE " if rights.overdue(r, now) else ""
+        change = f" {r.field}" if r.field else ""
+        print(f"{late}{r.number}  {r.kind}{change}  {r.reference}  asked "
+              f"{r.created_at.astimezone(WIB):%Y-%m-%d %H:%M}  due "
+              f"{r.deadline.astimezone(WIB):%Y-%m-%d %H:%M} WIB  ({r.chat_key.split(':')[0]})")
+    if waiting:
+        print("Decide in the chat: /setujuihak NUMBER, or /tolakhak NUMBER reason.")
+
+
 async def db_upgrade(settings: Settings) -> None:
     store = Store.connect(settings.database_url)
     try:
@@ -571,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "consent",
-                        "broadcast",
+                        "rights", "broadcast",
                         "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
@@ -601,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "consent":
             if not asyncio.run(consent_proof(settings, args.reference)):
                 return 1
+        elif command == "rights":
+            asyncio.run(list_rights(settings, args.limit))
         elif command == "verify-card":
             if not asyncio.run(check_card(settings, args.token)):
                 return 1

@@ -20,7 +20,9 @@ STATUS = Choice("status", N_("menu.status"), command=True)
 LOOKUP = Choice("lookup", N_("status.check_other"), aliases=("nik", "orang lain", "lain"),
                 command=True)
 REGISTER = Choice("registration", N_("menu.register"), aliases=("daftar", "register"), command=True)
-COMMAND_CHOICES = {choice.value: choice for choice in (STATUS, LOOKUP, REGISTER)}
+PHONE_CHANGE = Choice("phone_change", N_("rights.correct.phone_go"), command=True)
+"""Where a number is to change: its own flow, as the new one must prove to be the worker's."""
+COMMAND_CHOICES = {choice.value: choice for choice in (STATUS, LOOKUP, REGISTER, PHONE_CHANGE)}
 
 
 MAX_NUMBER_DIGITS = 2

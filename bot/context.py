@@ -15,6 +15,7 @@ from bot.messages import Effect, Reply, WorkerInfo
 
 if TYPE_CHECKING:
     from bot.proof import ProofInfo
+    from bot.rights import PersonalData, RequestInfo
 
 
 class Lookup(Protocol):
@@ -79,6 +80,17 @@ class Lookup(Protocol):
 
     async def next_number(self, series: str) -> int:
         """The next number of a series people read out (1, 2, …), never given twice."""
+
+    async def personal_data(self, reference: str) -> "PersonalData | None":
+        """Everything stored about a registration, for its worker (``bot.rights``)."""
+
+    async def rights_of(self, reference: str) -> "list[RequestInfo]":
+        """The worker's requests under the data protection law, oldest first."""
+
+    async def right_by_number(self, number: str) -> "RequestInfo | None": ...
+
+    async def open_rights(self, limit: int) -> "tuple[list[RequestInfo], int]":
+        """The requests waiting for staff, the nearest deadline first, and how many."""
 
 
 def new_code() -> str:

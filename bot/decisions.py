@@ -10,7 +10,7 @@ Pure, like the engine: what they read comes through ``ctx.lookup``.
 
 from dataclasses import dataclass
 
-from bot import claims, enrolment, proof
+from bot import claims, enrolment, proof, rights
 from bot.context import Context, Turn
 from bot.flows.claim import STATUS_TEXT
 from bot.i18n import N_, Money, Msg, When
@@ -233,3 +233,41 @@ async def change_phone(reference: str, typed: str, actor: str, ctx: Context) -> 
         *(Notify(holder, worker.locale, (notice,))
           for holder in await proof.holders(ctx, worker)
           if holder != proof.whatsapp_chat(phone.value))))
+
+
+async def decide_right(number: str, refusal: str | None, actor: str, ctx: Context) -> Decision:
+    """A request under the data protection law waiting for staff (``HAK-…``): a correction of
+    name, birth date or NIK applied once the KTP photo matched, an erasure (where a death was
+    reported) carried out, or either refused with a reason. The worker is told in the chat
+    that asked."""
+    if refusal is not None and len(refusal.strip()) < MIN_REASON:
+        return refused(N_("staff.rights.usage"))
+    request = await ctx.lookup.right_by_number(number)
+    if request is None or request.state != rights.OPEN:
+        return refused(N_("staff.rights.not_found"), {"number": number})
+    worker = await ctx.lookup.worker_by_reference(request.reference)
+    if worker is None:
+        return refused(N_("staff.rights.not_found"), {"number": number})
+    if refusal is not None:
+        return Decision(True, Reply(N_("staff.rights.refused"), {"number": number},
+                                    navigation=True), (
+            rights.DecideRight(number, False, actor, refusal),
+            Notify(request.chat_key, request.locale, (Reply(
+                N_("notice.rights.refused"), {"number": number, "reason": refusal},
+                navigation=True),))))
+    if request.kind == rights.ERASE:
+        return Decision(True, Reply(N_("staff.rights.erased"), {
+            "number": number, "reference": worker.reference}, navigation=True), (
+            Notify(request.chat_key, request.locale, (Reply(
+                N_("notice.rights.erased_by_staff"), {"number": number}, navigation=True),)),
+            rights.DecideRight(number, True, actor),
+            rights.EraseWorker(worker.reference, number, actor)))
+    if request.field == "nik" and await ctx.lookup.worker_by_nik(request.value):
+        return refused(N_("staff.rights.nik_taken"), {"number": number})
+    return Decision(True, Reply(N_("staff.rights.corrected"), {
+        "number": number, "reference": worker.reference}, navigation=True), (
+        rights.CorrectWorker(worker.reference, {request.field: request.value}, actor),
+        rights.DecideRight(number, True, actor),
+        Notify(request.chat_key, request.locale, (Reply(N_("notice.rights.corrected"), {
+            "number": number, "field": Msg(rights.FIELD_LABELS[request.field]),
+            "value": request.value}, navigation=True),))))

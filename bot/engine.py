@@ -20,6 +20,7 @@ from bot.flows.broadcast import BroadcastComposer
 from bot.flows.claim import ClaimReport
 from bot.flows.claim_status import ClaimStatus
 from bot.flows.lookup import StatusLookup
+from bot.flows.my_data import MyData
 from bot.flows.phone import PhoneChange
 from bot.flows.registration import LANGUAGE_CHOICES, Registration
 from bot.i18n import LOCALES, N_, NP_, Catalogs, Msg, Plural
@@ -90,6 +91,7 @@ class Engine:
             Registration(self.rules, self.labels, programmes),
             StatusLookup(self.labels, programmes), ClaimReport(self.labels, self.rules, programmes),
             ClaimStatus(self.labels), PhoneChange(self.labels, self.rules),
+            MyData(self.labels, self.rules),
             BroadcastComposer(self.labels, self.rules, programmes))
         self.flows = {flow.name: flow for flow in flows}
         entries = dict(MENU_ENTRIES)

@@ -9,6 +9,7 @@ Only people in the staff list reach this; to anyone else these commands are unkn
 The decisions themselves are use cases (``bot.decisions``), the same for a web console.
 """
 
+from bot import rights
 from bot.broadcasting import BROADCASTER, progress_reply
 from bot.channels import name_of
 from bot.claimdesk import ClaimDesk, claim_command
@@ -17,11 +18,12 @@ from bot.decisions import (
     approve_registration,
     change_phone,
     decide_link,
+    decide_right,
     programme_of,
     reject_registration,
     take,
 )
-from bot.i18n import N_, Lines, Msg
+from bot.i18n import N_, Lines, Msg, When
 from bot.messages import (
     CancelBroadcast,
     Inbound,
@@ -29,6 +31,7 @@ from bot.messages import (
     WorkerInfo,
 )
 from bot.programmes import Programmes
+from bot.quiet_hours import WIB
 from bot.rules import Rules
 from bot.text import clean
 from bot.validators import mask_nik
@@ -44,6 +47,9 @@ COMMANDS = {
     "gantinomor": "phone", "changephone": "phone",
     "siaran": "broadcast", "broadcast": "broadcast",
     "batalsiaran": "broadcast_cancel", "cancelbroadcast": "broadcast_cancel",
+    "hak": "rights", "rights": "rights", "datapribadi": "rights",
+    "setujuihak": "right_approve", "approveright": "right_approve",
+    "tolakhak": "right_refuse", "refuseright": "right_refuse",
 }
 REVIEW_LIMIT = 10
 
@@ -92,6 +98,14 @@ class StaffDesk:
             turn.say(Reply(N_("staff.phone.usage"), navigation=True))
         elif command in ("link_approve", "link_refuse"):
             turn.say(Reply(N_("staff.links.usage"), navigation=True))
+        elif command == "rights":
+            await self._rights(turn, ctx)
+        elif command == "right_approve" and words:
+            take(turn, await decide_right(words[0].upper(), None, actor, ctx))
+        elif command == "right_refuse" and len(words) == 2:
+            take(turn, await decide_right(words[0].upper(), words[1], actor, ctx))
+        elif command in ("right_approve", "right_refuse"):
+            turn.say(Reply(N_("staff.rights.usage"), navigation=True))
         elif command in ("broadcast", "broadcast_cancel"):
             await self._broadcast(command, words, actor, role, turn, ctx)
         else:
@@ -141,6 +155,35 @@ class StaffDesk:
         turn.say(Reply(N_("staff.links.list"), {"count": total, "shown": len(items),
                                                 "items": Lines(tuple(items))},
                        navigation=True))
+
+    async def _rights(self, turn: Turn, ctx: Context) -> None:
+        """The requests under the data protection law waiting for staff, overdue first; a
+        correction comes with the KTP photo to compare."""
+        waiting, total = await ctx.lookup.open_rights(REVIEW_LIMIT)
+        if not waiting:
+            turn.say(Reply(N_("staff.rights.empty"), navigation=True))
+            return
+        items = []
+        for n, request in enumerate(waiting, 1):
+            worker = await ctx.lookup.worker_by_reference(request.reference)
+            items.append(Msg(N_("staff.rights.item"), {
+                "n": n, "number": request.number, "kind": Msg(rights.KIND_LABELS[request.kind]),
+                "reference": request.reference,
+                "full_name": worker.full_name if worker else "-",
+                "nik": mask_nik(worker.nik) if worker else "-",
+                "change": Msg(N_("staff.rights.change"), {
+                    "field": Msg(rights.FIELD_LABELS[request.field]), "value": request.value})
+                if request.field in rights.FIELD_LABELS and request.value else "",
+                "deadline": When(request.deadline.astimezone(WIB)),
+                "late": Msg(N_("staff.rights.overdue")) if rights.overdue(request, ctx.now)
+                else ""}))
+        turn.say(Reply(N_("staff.rights.list"), {"count": total, "shown": len(items),
+                                                 "items": Lines(tuple(items))},
+                       navigation=True))
+        for request in waiting:
+            if request.document is not None:
+                turn.say(Reply(N_("staff.rights.ktp"), {"number": request.number},
+                               attachment=request.document))
 
     async def _broadcast(self, command: str, words: list[str], actor: str, role: str,
                          turn: Turn, ctx: Context) -> None:

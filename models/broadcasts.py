@@ -15,7 +15,7 @@ from bot import claims, enrolment
 from bot.broadcasting import READY, Audience, Preview, Progress
 from bot.channels import BROADCAST
 from bot.quiet_hours import WIB
-from models.schema import ALIVE, as_utc, claim, claim_document, contact, worker
+from models.schema import ALIVE, UNRESTRICTED, as_utc, claim, claim_document, contact, worker
 from models.tables import Broadcast, BroadcastRecipient
 
 if TYPE_CHECKING:
@@ -61,8 +61,9 @@ class ProgressDue:
 def worker_conditions(audience: Audience) -> list:
     """The workers an audience takes: never one whose death was reported, nor one who did not
     consent to the messages the bot starts, nor a chat on a channel that takes no broadcasts
-    (the terminal)."""
-    wanted = [ALIVE, worker.c.channel.in_(BROADCAST), worker.c.messages_ok.is_(True)]
+    (the terminal), nor one restricted while a correction of their data waits."""
+    wanted = [ALIVE, UNRESTRICTED, worker.c.channel.in_(BROADCAST),
+              worker.c.messages_ok.is_(True)]
     if audience.programme:
         wanted.append(worker.c.programme_id == audience.programme)
     if audience.status:

@@ -31,6 +31,7 @@ from bot.messages import (
 )
 from bot.quiet_hours import WIB
 from bot.render import Renderer
+from bot.rights import CorrectWorker, DecideRight, EraseWorker, RequestRight
 from bot.validators import mask_nik
 from models.broadcasts import cancel_broadcast, create_broadcast
 from models.store import Tx
@@ -98,6 +99,21 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, CancelBroadcast):
             stopped = await cancel_broadcast(tx, effect.broadcast_id, effect.actor, now)
             log.info("broadcast %d cancelled: %d not sent", effect.broadcast_id, stopped)
+        elif isinstance(effect, RequestRight):
+            await tx.request_right(effect, effect.chat_key.split(":", 1)[0], now)
+            log.info("data request %s (%s, %s) for %s", effect.number, effect.kind,
+                     effect.state, effect.reference)
+        elif isinstance(effect, CorrectWorker):
+            await tx.correct_worker(effect, now)
+            log.info("worker %s corrected: %s", effect.reference, ", ".join(sorted(
+                effect.changes)))
+        elif isinstance(effect, DecideRight):
+            await tx.decide_right(effect, now)
+            log.info("data request %s %s", effect.number,
+                     "approved" if effect.approved else "refused")
+        elif isinstance(effect, EraseWorker):
+            if await tx.erase_worker(effect, now):
+                log.info("worker %s erased (request %s)", effect.reference, effect.number)
         elif isinstance(effect, ChangeStatus):
             info = await tx.change_status(effect, now)
             log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)

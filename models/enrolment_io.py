@@ -31,7 +31,7 @@ from bot.validators import Err, mask_nik, validate_nik
 from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
 from models.effects import apply_effects
-from models.schema import ALIVE, StaleChange, worker
+from models.schema import ALIVE, UNRESTRICTED, StaleChange, worker
 from models.store import Store, Tx
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",
@@ -59,7 +59,7 @@ ENROLLED_ROWS = (
            worker.c.kelurahan, worker.c.kecamatan, worker.c.coverage_start,
            worker.c.coverage_end)
     .where(worker.c.programme_id == bindparam("programme"),
-           worker.c.status == enrolment.ENROLLED, ALIVE)
+           worker.c.status == enrolment.ENROLLED, ALIVE, UNRESTRICTED)
     .order_by(worker.c.created_at, worker.c.id)
     .limit(bindparam("chunk")))
 ENROLLED_AFTER = ENROLLED_ROWS.where(or_(

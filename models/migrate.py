@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0013"
+HEAD = "0014"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 

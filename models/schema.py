@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, tuple_, update
 
-from bot import claims, enrolment
+from bot import claims, enrolment, rights
 from bot.messages import WorkerInfo
 from bot.proof import ProofInfo
 from bot.quiet_hours import WIB
@@ -25,6 +25,7 @@ from models.tables import (
     OutgoingMessage,
     ProgrammePlace,
     ProofRequest,
+    RightsRequest,
     Staff,
     StaffAction,
     Worker,
@@ -49,6 +50,7 @@ worker_chat = WorkerChat.__table__
 proof_request = ProofRequest.__table__
 limit_event = LimitEvent.__table__
 consent = Consent.__table__
+rights_request = RightsRequest.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""
@@ -141,6 +143,11 @@ ALIVE = ~(select(claim.c.id).where(claim.c.worker_reference == worker.c.referenc
           .correlate(worker).exists())
 """No death reported for the worker: a condition for reminders, broadcasts, the waiting line
 and the export to BPJS Ketenagakerjaan."""
+UNRESTRICTED = ~(select(rights_request.c.id).where(
+    rights_request.c.subject == worker.c.reference, rights_request.c.kind == rights.CORRECT,
+    rights_request.c.state == rights.OPEN).correlate(worker).exists())
+"""No correction of the worker's data waiting for a verifier (UU PDP: the record is restricted
+meanwhile): a condition for broadcasts, reminders and the export."""
 WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c.status,
                   worker.c.created_at, worker.c.birth_date, worker.c.chat_key, worker.c.locale,
                   worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,

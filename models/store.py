@@ -25,6 +25,7 @@ from models.consents import ConsentsTx
 from models.db import create_engine
 from models.outbox import OutboxTx
 from models.proofs import ProofsTx
+from models.rights import RightsTx
 from models.schema import (
     FINAL_STATES,
     OPTED_OUT_ERROR,
@@ -44,13 +45,15 @@ from models.schema import (
     outgoing,
     place,
     proof_request,
+    rights_request,
     worker,
 )
 from models.sessions import SessionsTx
 from models.workers import WorkersTx
 
 
-class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx, ConsentsTx):
+class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx, ConsentsTx,
+         RightsTx):
     """One open transaction. Also the engine's read-only ``Lookup``, so what a step reads is
     consistent with what it writes.
 
@@ -62,7 +65,8 @@ class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx, Cons
     Its methods live by what they store: the journal and sessions (``models.sessions``), the
     outbox and contacts (``models.outbox``), workers and places (``models.workers``), claims
     (``models.claim_store``), limits and proofs (``models.proofs``), broadcasts
-    (``models.broadcasts``), consents (``models.consents``).
+    (``models.broadcasts``), consents (``models.consents``), requests under the data
+    protection law (``models.rights``).
     """
 
     def __init__(self, conn: AsyncConnection, dtsen_key: bytes | None = None,
@@ -201,16 +205,17 @@ class Store:
                                   .values(held=True))
 
     async def is_document(self, path: str) -> bool:
-        """Whether a claim refers to this stored file."""
-        async with self.engine.connect() as conn:
-            return await conn.scalar(select(claim_document.c.id).where(
-                claim_document.c.path == path).limit(1)) is not None
+        """Whether a claim (or a correction waiting for a verifier: the KTP photo) refers to
+        this stored file."""
+        return bool(await self.files_in_use({path}, drafts=False))
 
     async def document_paths(self) -> set[str]:
-        """Every stored file a claim refers to."""
+        """Every stored file a claim or a waiting correction refers to."""
         async with self.engine.connect() as conn:
             return set((await conn.execute(select(claim_document.c.path).distinct()))
-                       .scalars())
+                       .scalars()) | set((await conn.execute(
+                           select(rights_request.c.document_path).where(
+                               rights_request.c.document_path.is_not(None)))).scalars())
 
     async def probe_write(self) -> None:
         """Write and commit one tiny row (a counter): raises when the database answers but
@@ -218,15 +223,19 @@ class Store:
         async with self.transaction() as tx:
             await tx.next_number("healthz")
 
-    async def files_in_use(self, paths: set[str]) -> set[str]:
-        """Which of these stored files a claim or a conversation (a claim being reported, its
-        documents not filed yet) still refers to."""
+    async def files_in_use(self, paths: set[str], drafts: bool = True) -> set[str]:
+        """Which of these stored files a claim, a correction waiting for a verifier (the KTP
+        photo) or (with ``drafts``) a conversation (a claim being reported, its documents not
+        filed yet) still refers to."""
         if not paths:
             return set()
+        wanted = sorted(paths)
         async with self.engine.connect() as conn:
             used = set((await conn.execute(select(claim_document.c.path).where(
-                claim_document.c.path.in_(sorted(paths))).distinct())).scalars())
-            for path in sorted(paths - used):
+                claim_document.c.path.in_(wanted)).distinct())).scalars()) | set(
+                (await conn.execute(select(rights_request.c.document_path).where(
+                    rights_request.c.document_path.in_(wanted)))).scalars())
+            for path in sorted(paths - used) if drafts else ():
                 if await conn.scalar(select(conversation.c.chat_key).where(
                         conversation.c.state.contains(path, autoescape=True)).limit(1)):
                     used.add(path)

@@ -416,3 +416,35 @@ class Consent(SQLModel, table=True):
     channel: str = Field(max_length=20)
     chat_key: str = Field(max_length=100)
     at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class RightsRequest(SQLModel, table=True):
+    """A worker's request under UU PDP (``bot.rights``): to see, copy, correct or erase their
+    data, with the deadline of 3 × 24 hours. ``open`` until done or refused (by
+    ``decided_by``, for ``reason``). A correction keeps the value asked for and the KTP photo
+    until it is decided, then neither; an erased registration's requests keep no more than
+    the reference and what was done when."""
+
+    __tablename__ = "rights_request"
+    __table_args__ = (Index("ix_rights_request_open", "state", "deadline"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=20, unique=True)
+    subject: str = Field(max_length=20, index=True)
+    """The worker's reference."""
+    kind: str = Field(max_length=10)
+    state: str = Field(max_length=10)
+    field: str | None = Field(default=None, max_length=20)
+    value: str | None = Field(default=None, max_length=80)
+    document_path: str | None = Field(default=None, max_length=200)
+    document_sha256: str | None = Field(default=None, max_length=64)
+    document_mime: str | None = Field(default=None, max_length=60)
+    document_size: int | None = Field(default=None, sa_type=BigInteger)
+    chat_key: str | None = Field(default=None, max_length=100)
+    """The chat that asked, to tell it when the request is done (cleared on erasure)."""
+    channel: str = Field(max_length=20)
+    locale: str = Field(max_length=5)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    deadline: datetime = Field(sa_column=_utc(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    decided_by: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

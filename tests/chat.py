@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot import claims, enrolment, proof
+from bot import claims, enrolment, proof, rights
 from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
+from bot.consents import TEXTS
 from bot.context import Context
 from bot.engine import Engine
 from bot.messages import (
@@ -41,6 +42,17 @@ from bot.messages import (
 )
 from bot.programmes import Programmes, parse_programmes
 from bot.render import Renderer
+from bot.rights import (
+    Consented,
+    CorrectWorker,
+    DecideRight,
+    EraseWorker,
+    Event,
+    Filed,
+    PersonalData,
+    RequestInfo,
+    RequestRight,
+)
 from bot.rules import Rules
 from bot.session import Session
 from models.schema import StaleChange
@@ -80,6 +92,8 @@ class Memory:
     registered_at: dict[str, datetime] = field(default_factory=dict)
     dtsen: dict[str, int] = field(default_factory=dict)
     staff: dict[str, str] = field(default_factory=dict)
+    staff_names: dict[str, str] = field(default_factory=dict)
+    """Staff members' names (or roles) by chat, as the staff list has them."""
     taken: dict[str, int] = field(default_factory=dict)
     notices: list[Notify] = field(default_factory=list)
     actions: list[tuple[str, str, str]] = field(default_factory=list)
@@ -102,6 +116,15 @@ class Memory:
     cancelled: list[CancelBroadcast] = field(default_factory=list)
     progress: dict[int, Progress] = field(default_factory=dict)
     """Broadcasts as the store would report them, by id."""
+    history: list[tuple[str, str, str, datetime]] = field(default_factory=list)
+    """The staff record as the store keeps it: (actor, action, subject, when)."""
+    requests: dict[str, RequestInfo] = field(default_factory=dict)
+    """Requests under the data protection law, by number."""
+    erased: list[str] = field(default_factory=list)
+
+    def _record(self, actor: str, action: str, subject: str, now: datetime) -> None:
+        self.actions.append((actor, action, subject))
+        self.history.append((actor, action, subject, now))
 
     def apply(self, effect, chat_key: str, now: datetime) -> None:
         if isinstance(effect, RegisterWorker):
@@ -130,7 +153,7 @@ class Memory:
             held = (effect.new in enrolment.HOLDING) - (effect.old in enrolment.HOLDING)
             self.taken[info.programme_id] = self.taken.get(info.programme_id, 0) + held
             if effect.actor:
-                self.actions.append((effect.actor, effect.new, effect.reference))
+                self._record(effect.actor, f"worker.{effect.new}", effect.reference, now)
         elif isinstance(effect, FileClaim):
             self.filed.append(effect)
             self.claims[effect.reference] = ClaimInfo(
@@ -150,7 +173,7 @@ class Memory:
             self.claims[effect.reference] = dataclasses.replace(
                 claim, status=effect.new, reason=effect.reason or claim.reason,
                 documents=documents)
-            self.actions.append((effect.actor, effect.new, effect.reference))
+            self._record(effect.actor, effect.new, effect.reference, now)
         elif isinstance(effect, AddDocuments):
             claim = self.claims[effect.reference]
             assert claim.status == effect.old, (claim.status, effect)
@@ -168,11 +191,11 @@ class Memory:
         elif isinstance(effect, ChangePhone):
             self.infos[effect.reference] = dataclasses.replace(self.infos[effect.reference],
                                                                phone=effect.phone)
-            self.actions.append((effect.actor, "worker.phone_changed", effect.reference))
+            self._record(effect.actor, "worker.phone_changed", effect.reference, now)
         elif isinstance(effect, UnlinkChat):
             if (effect.chat_key, effect.reference) in self.links:
                 self.links.remove((effect.chat_key, effect.reference))
-                self.actions.append((effect.actor, "link.undone", effect.reference))
+                self._record(effect.actor, "link.undone", effect.reference, now)
         elif isinstance(effect, Count):
             self.counts.append((effect.kind, effect.key, effect.amount, now))
         elif isinstance(effect, RequestProof):
@@ -202,16 +225,103 @@ class Memory:
             request = self.proofs[effect.proof_id - 1]
             assert request["state"] == proof.PENDING, request
             request["state"] = "approved" if effect.approved else "refused"
-            self.actions.append((effect.actor, f"link.{request['state']}",
-                                 request["subject"]))
+            self._record(effect.actor, f"link.{request['state']}", request["subject"], now)
         elif isinstance(effect, OptOut):
             self.opted_out[effect.chat_key] = effect.opted_out
         elif isinstance(effect, StartBroadcast):
             self.broadcasts.append(effect)
         elif isinstance(effect, CancelBroadcast):
             self.cancelled.append(effect)
+        elif isinstance(effect, RequestRight):
+            self.requests[effect.number] = RequestInfo(
+                effect.number, effect.reference, effect.kind, effect.state, effect.chat_key,
+                effect.locale, now, effect.deadline, effect.field, effect.value,
+                effect.document, now if effect.state == rights.DONE else None)
+        elif isinstance(effect, CorrectWorker):
+            self._correct(effect.reference, effect.changes)
+            self._record(effect.actor, "worker.corrected", effect.reference, now)
+        elif isinstance(effect, DecideRight):
+            request = self.requests.get(effect.number)
+            if request is None or request.state != rights.OPEN:
+                raise StaleChange(effect.number)
+            self.requests[effect.number] = dataclasses.replace(
+                request, state=rights.DONE if effect.approved else rights.REFUSED,
+                done_at=now, reason=effect.reason, value=None, document=None)
+            self._record(effect.actor, f"rights.{request.kind}."
+                         f"{'approved' if effect.approved else 'refused'}",
+                         request.reference, now)
+        elif isinstance(effect, EraseWorker):
+            self._erase(effect, now)
         else:
             self.notices.append(effect)
+
+    def _correct(self, reference: str, changes: dict) -> None:
+        changes = dict(changes)
+        if "birth_date" in changes:
+            changes["birth_date"] = datetime.fromisoformat(changes["birth_date"]).date()
+        info_fields = {k: v for k, v in changes.items() if k in ("full_name", "nik",
+                                                                  "birth_date")}
+        self.infos[reference] = dataclasses.replace(self.infos[reference], **info_fields)
+        self.workers = [(key, dataclasses.replace(e, **changes) if e.reference == reference
+                         else e) for key, e in self.workers]
+
+    def _erase(self, effect: EraseWorker, now: datetime) -> None:
+        """As ``models.rights.erase_worker``: the worker and what points at them go."""
+        info = self.infos.pop(effect.reference, None)
+        if info is None:
+            return
+        if info.status in enrolment.HOLDING:
+            self.taken[info.programme_id] -= 1
+        self.workers = [(k, e) for k, e in self.workers if e.reference != effect.reference]
+        self.links = [(k, r) for k, r in self.links if r != effect.reference]
+        self.proofs = [p for p in self.proofs if p["subject"] != effect.reference]
+        for number, request in self.requests.items():
+            if request.reference == effect.reference:
+                done = request.number == effect.number and request.state == rights.OPEN
+                self.requests[number] = dataclasses.replace(
+                    request, value=None, document=None, chat_key="",
+                    state=rights.DONE if done else request.state,
+                    done_at=now if done else request.done_at)
+        self.erased.append(effect.reference)
+        self._record(effect.actor, "worker.erased", effect.reference, now)
+
+    def restricted(self, reference: str) -> bool:
+        return any(r.reference == reference and r.kind == rights.CORRECT
+                   and r.state == rights.OPEN for r in self.requests.values())
+
+    async def personal_data(self, reference: str) -> PersonalData | None:
+        info = await self.worker_by_reference(reference)
+        if info is None:
+            return None
+        chat_key, given = next((k, e) for k, e in self.workers if e.reference == reference)
+        chats = tuple(await self.chats_of(reference))
+        at = datetime.fromisoformat(given.consented_at)
+        channel = chat_key.split(":")[0]
+        consents = tuple(Consented(purpose, answer, given.consent_version, given.locale,
+                                   channel, at) for purpose, answer in (
+            ("registration", True), ("dtsen", given.dtsen_consent),
+            ("messages", given.messages_consent)) if purpose in TEXTS[given.consent_version])
+        filed = tuple(Filed(c.reference, c.status, c.created_at) for c in self.claims.values()
+                      if c.heir_nik == info.nik)
+        own = {chat for chat, _ in chats}
+        history = tuple(Event(action, when, kind := rights.actor_kind(actor, own),
+                              self.staff_names.get(actor) if kind == "staff" else None)
+                        for actor, action, subject, when in self.history
+                        if subject == reference)
+        return PersonalData(info, self.registered_at[reference], given.occupation,
+                            given.occupation_other, given.kelurahan, given.kecamatan, chats,
+                            consents, filed, history, tuple(await self.rights_of(reference)))
+
+    async def rights_of(self, reference: str) -> list[RequestInfo]:
+        return [r for r in self.requests.values() if r.reference == reference]
+
+    async def right_by_number(self, number: str) -> RequestInfo | None:
+        return self.requests.get(number)
+
+    async def open_rights(self, limit: int) -> tuple[list[RequestInfo], int]:
+        waiting = sorted((r for r in self.requests.values() if r.state == rights.OPEN),
+                         key=lambda r: r.deadline)
+        return waiting[:limit], len(waiting)
 
     def _known(self, info: WorkerInfo | None) -> WorkerInfo | None:
         """The worker as the store reads them: with a death reported in a claim."""
@@ -333,7 +443,8 @@ class Memory:
             chosen = []
             for w in self.infos.values():
                 given = registered[w.reference]
-                if given.messages_consent and (audience.programme in (None, w.programme_id)
+                if given.messages_consent and not self.restricted(w.reference) and (
+                        audience.programme in (None, w.programme_id)
                         and audience.status in (None, w.status)
                         and audience.occupation in (None, given.occupation)
                         and (audience.kelurahan or given.kelurahan).casefold()

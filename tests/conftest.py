@@ -13,7 +13,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
+import models.tables  # noqa: F401 - every table in SQLModel.metadata
 from bot.i18n import Catalogs
 from models.migrate import upgrade
 from models.store import Store
@@ -21,11 +23,8 @@ from models.store import Store
 os.environ["LINDUNGI_ENV_FILE"] = ""  # a .env in the checkout changes nothing here (bot.config)
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
                               "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-TABLES = ("conversation", "inbound_message", "worker", "staff", "staff_action",
-          "dtsen_entry", "programme_place", "outbox", "app_secret", "claim_document", "claim",
-          "sequence", "contact", "outgoing_message", "worker_chat",
-          "broadcast_recipient", "reminder", "broadcast", "proof_request", "limit_event",
-          "consent")
+TABLES = tuple(table.name for table in SQLModel.metadata.sorted_tables)
+"""Every table, emptied between PostgreSQL tests (a new one cannot be forgotten)."""
 
 
 @pytest.fixture(scope="session")

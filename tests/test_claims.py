@@ -326,8 +326,9 @@ async def test_a_claim_left_for_the_menu_can_be_continued(catalogs):
     await covered_worker(catalogs, memory)
     chat = await heir(catalogs, memory)
     await play(chat, to_relationship()[:5] + [
-        ("menu", ["menu.prompt"], ["6. 🕊️ Lapor meninggal", "7. ▶️ Lanjutkan laporan klaim"]),
-        ("7", ["claim.cause.prompt"]),
+        ("menu", ["menu.prompt"], ["6. 🕊️ Lapor meninggal", "7. 🔐 Data saya",
+                                   "8. ▶️ Lanjutkan laporan klaim"]),
+        ("8", ["claim.cause.prompt"]),
         ("status", ["status.none"]),
         ("klaim", ["menu.draft.claim"]),
         ("lanjut", ["claim.cause.prompt"]),

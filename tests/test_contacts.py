@@ -22,7 +22,7 @@ async def test_stop_and_start_again(catalogs):
         ("/start", ["menu.welcome"]), ("1", ["language.prompt"]), ("1", ["consent.prompt_2026_12"]),
         ("STOP", ["optout.done"], ["MULAI"]),
         ("status", ["status.none"]),
-        ("menu", ["menu.prompt"], ["7. ▶️ Lanjutkan pendaftaran"]),
+        ("menu", ["menu.prompt"], ["8. ▶️ Lanjutkan pendaftaran"]),
         ("mulai", ["optout.undone", "menu.welcome"]),
         ("mulai", ["menu.welcome"]),
     ])

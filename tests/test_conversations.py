@@ -319,11 +319,11 @@ async def test_menu_leaves_the_draft_and_continue_comes_back(catalogs):
     chat = Chat(catalogs)
     await play(chat, TO_SUMMARY[:6] + [
         ("/menu", ["menu.prompt"], ["1. 📝 Daftar", "6. 🕊️ Lapor meninggal",
-                                    "7. ▶️ Lanjutkan pendaftaran"]),
-        ("7", ["birth_date.prompt"]),
+                                    "7. 🔐 Data saya", "8. ▶️ Lanjutkan pendaftaran"]),
+        ("8", ["birth_date.prompt"]),
         ("0", ["menu.prompt"]),
-        ("daftar", ["menu.draft.registration"], ["Balas 7 untuk melanjutkannya, atau 1"]),
-        ("7", ["birth_date.prompt"]),
+        ("daftar", ["menu.draft.registration"], ["Balas 8 untuk melanjutkannya, atau 1"]),
+        ("8", ["birth_date.prompt"]),
         ("🏠 Menu", ["menu.prompt"]),
         ("Lanjutkan pendaftaran", ["birth_date.prompt"]),
         ("17-08-1985", ["phone.prompt"]),
@@ -338,8 +338,8 @@ async def test_a_second_person_in_the_chat_is_asked_their_own_consent(catalogs):
         ("daftar", ["menu.draft.registration"]),
         ("1", ["consent.prompt_2026_12"]),
         ("1", ["nik.prompt"]),
-        ("menu", ["menu.prompt"], ["7. ▶️ Lanjutkan pendaftaran"]),
-        ("7", ["nik.prompt"]),  # the new registration: the first one's answers are gone
+        ("menu", ["menu.prompt"], ["8. ▶️ Lanjutkan pendaftaran"]),
+        ("8", ["nik.prompt"]),  # the new registration: the first one's answers are gone
     ])
     assert "nik" not in chat.session.data
 

@@ -199,7 +199,7 @@ async def test_a_verifier_reviews_and_approves(catalogs):
     [notice] = memory.notices
     assert (notice.chat_key, notice.locale) == ("telegram:7001", "en")
     assert [r.msgid for r in notice.replies] == ["notice.approved"]
-    assert memory.actions == [("telegram:9001", "enrolled", reference)]
+    assert memory.actions == [("telegram:9001", "worker.enrolled", reference)]
     await play(worker, [("status", ["status.worker", "status.more"],
                          ["enrolled; waiting for the membership number",
                           "Funded by: APBD Kota Padang",

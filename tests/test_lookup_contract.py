@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot import claims, enrolment, proof
+from bot import claims, enrolment, proof, rights
 from bot.i18n import Catalogs
 from bot.limits import CHAT_NIKS
 from bot.messages import (
@@ -244,3 +244,67 @@ async def test_a_staff_check_is_listed_until_decided(backend):
     assert await backend.read(lambda lookup: lookup.staff_checks(NOW, 10)) == ([], 0)
     assert (await backend.read(lambda lookup: lookup.proof_by_reference("TAUT-000001"))
             ).state == "approved"
+
+
+async def test_a_workers_data_is_seen_corrected_and_erased_alike(backend):
+    """``personal_data`` and the requests under the data protection law: what the worker
+    sees, a correction at once and one a verifier decides, and an erasure."""
+    await backend.apply([registration(status=enrolment.ENROLLED,
+                                      coverage_end=date(2026, 12, 31))],
+                        quota=("kota-kecil", 5))
+    later = NOW + timedelta(hours=1)
+    await backend.apply([LinkChat("LD-AAAA-0001", "whatsapp:6281200000001")], CHAT, later)
+    await backend.apply([ChangePhone("LD-AAAA-0001", "+6281311112222", CHAT)], CHAT, later)
+    await backend.apply([rights.CorrectWorker("LD-AAAA-0001", {
+        "kelurahan": "Kampung Jao", "kecamatan": "Padang Barat"}, CHAT),
+        rights.RequestRight("HAK-2026-000001", "LD-AAAA-0001", rights.CORRECT, CHAT, "id",
+                            later + rights.DEADLINE, rights.DONE, field="address")], CHAT, later)
+    sha = "b" * 64
+    ktp = Media("image/jpeg", 900, sha, f"bb/{sha}.jpg")
+    await backend.apply([rights.RequestRight(
+        "HAK-2026-000002", "LD-AAAA-0001", rights.CORRECT, CHAT, "en", later + rights.DEADLINE,
+        field="full_name", value="BUDI SANTOSA", document=ktp)], CHAT, later)
+    data = await backend.read(lambda lookup: lookup.personal_data("LD-AAAA-0001"))
+    assert (data.worker.nik, data.worker.full_name, data.worker.phone, data.kelurahan,
+            data.kecamatan, data.occupation, data.registered_at) == (
+        NIK, "BUDI SANTOSO", "+6281311112222", "Kampung Jao", "Padang Barat", "ojek", NOW)
+    assert data.chats == ((CHAT, NOW), ("whatsapp:6281200000001", later))
+    assert [(c.purpose, c.given, c.version) for c in data.consents] == [
+        ("registration", True, "2026-11")]
+    assert [(e.action, e.by, e.at) for e in data.history] == [
+        ("worker.phone_changed", "you", later), ("worker.corrected", "you", later)]
+    assert [(r.number, r.state, r.field, r.value) for r in data.requests] == [
+        ("HAK-2026-000001", rights.DONE, "address", None),
+        ("HAK-2026-000002", rights.OPEN, "full_name", "BUDI SANTOSA")]
+    waiting, total = await backend.read(lambda lookup: lookup.open_rights(10))
+    assert ([r.number for r in waiting], total) == (["HAK-2026-000002"], 1)
+    assert waiting[0].document.sha256 == sha and waiting[0].deadline == later + rights.DEADLINE
+    assert (await backend.read(lambda lookup: lookup.right_by_number("HAK-2026-000002"))
+            ) == waiting[0]
+    assert await backend.read(lambda lookup: lookup.right_by_number("HAK-2026-000009")) is None
+
+    await backend.apply([rights.CorrectWorker("LD-AAAA-0001", {"full_name": "BUDI SANTOSA"},
+                                              "telegram:9001"),
+                         rights.DecideRight("HAK-2026-000002", True, "telegram:9001")])
+    decided = await backend.read(lambda lookup: lookup.right_by_number("HAK-2026-000002"))
+    assert (decided.state, decided.value, decided.document, decided.done_at) == (
+        rights.DONE, None, None, NOW)
+    assert (await backend.read(lambda lookup: lookup.worker_by_nik(NIK))).full_name == \
+        "BUDI SANTOSA"
+    with pytest.raises(StaleChange):  # decided once only
+        await backend.apply([rights.DecideRight("HAK-2026-000002", False, "telegram:9001",
+                                                "tidak cocok")])
+
+    await backend.apply([rights.RequestRight("HAK-2026-000003", "LD-AAAA-0001", rights.ERASE,
+                                             CHAT, "id", NOW + rights.DEADLINE),
+                         rights.EraseWorker("LD-AAAA-0001", "HAK-2026-000003", CHAT)])
+    assert await backend.read(lambda lookup: lookup.worker_by_nik(NIK)) is None
+    assert await backend.read(lambda lookup: lookup.personal_data("LD-AAAA-0001")) is None
+    assert await backend.read(lambda lookup: lookup.workers_of_chat(
+        "whatsapp:6281200000001")) == []
+    assert await backend.read(lambda lookup: lookup.free_places("kota-kecil", 5)) == 5
+    kept = await backend.read(lambda lookup: lookup.rights_of("LD-AAAA-0001"))
+    assert [(r.number, r.kind, r.state, r.chat_key, r.value) for r in kept] == [
+        ("HAK-2026-000001", rights.CORRECT, rights.DONE, "", None),
+        ("HAK-2026-000002", rights.CORRECT, rights.DONE, "", None),
+        ("HAK-2026-000003", rights.ERASE, rights.DONE, "", None)]

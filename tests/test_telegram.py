@@ -195,7 +195,7 @@ async def test_a_user_registers_end_to_end(tg, channel, sqlite_store):
     replies = await walk(tg, 42, registration())
     assert replies[0].buttons == ["📝 Daftar", "🔎 Cek status", "🌐 Bahasa / Language",
                                   "❓ Bantuan", "🪪 Kartu saya",
-                                  "🕊️ Lapor meninggal / klaim JKM"]
+                                  "🕊️ Lapor meninggal / klaim JKM", "🔐 Data saya"]
     assert replies[2].buttons == ["✅ Ya, setuju semuanya", "❌ Tidak setuju",
                                   "✅ Setuju, tanpa pengingat", "✅ Setuju, tanpa pencocokan DTSEN",
                                   "✅ Setuju pendaftaran saja", "🏠 Menu"]

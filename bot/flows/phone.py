@@ -28,10 +28,11 @@ QUESTIONS = {q.name: q for q in (
 )}
 
 
-def which_question(workers: list[list[str]]) -> Question:
-    """Whose number, where a chat holds several registrations (a family's phone): each
-    (reference, full name)."""
-    return Question("which", N_("phone_change.which"), N_("phone_change.which_expect"),
+def which_question(workers: list[list[str]], prompt: str = N_("phone_change.which")
+                   ) -> Question:
+    """Whose registration (whose number, whose data), where a chat holds several (a family's
+    phone): each (reference, full name)."""
+    return Question("which", prompt, N_("phone_change.which_expect"),
                     N_("phone_change.help"), choices=tuple(
                         Choice(reference, N_("phone_change.option"),
                                {"full_name": full_name, "reference": reference})
