@@ -46,6 +46,7 @@ from pathlib import Path
 
 from bot import rights
 from bot.broadcasting import READY
+from bot.cards import LINK_LIFETIME_S
 from bot.channels import BROADCAST, TELEGRAM, TERMINAL, WHATSAPP
 from bot.config import BadSetting, Settings, load_settings
 from bot.i18n import N_
@@ -64,6 +65,7 @@ from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.console import LOCAL_CHAT as TERMINAL_CHAT
 from handlers.console import TerminalChannel
 from handlers.conversations import Conversations, utc_now
+from handlers.data_copy import Copies
 from handlers.media import MediaStore
 from handlers.startup import (
     StartupError,
@@ -215,6 +217,8 @@ async def sweep_forever(conversations: Conversations, media: MediaStore | None =
             if reminders is not None and (made := await reminders.run(utc_now())):
                 log.info("reminders: %s", ", ".join(
                     f"{count} {kind} ({days} days)" for (kind, days), count in made.items()))
+            if media is not None:
+                await asyncio.to_thread(Copies(media.folder).prune, LINK_LIFETIME_S)
             if media is not None and time.time() - last_prune > PRUNE_EVERY_S:
                 await prune_files(conversations.store, media)
                 last_prune = time.time()

@@ -161,10 +161,11 @@ LINKS = {
     "card": ("LDL1", _REFERENCE),
     "file": ("LDF1", re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|webp|pdf)"
                                 r"@[a-z]{1,20}:[0-9]{1,20}")),
+    "copy": ("LDC1", re.compile(r"[A-Za-z0-9_-]{24}\.pdf")),
 }
-"""What a link may name: a card (by its registration) or a received file (by its stored path,
-``@`` the staff chat it was sent to); each kind has its own prefix under the MAC, so one cannot
-stand for the other."""
+"""What a link may name: a card (by its registration), a received file (by its stored path,
+``@`` the staff chat it was sent to) or a copy of a worker's data (by its random name); each
+kind has its own prefix under the MAC, so one cannot stand for the other."""
 LINK_LIFETIME_S = 3600
 """The longest a link works, whatever its token says: Twilio fetches it within seconds."""
 CLOCK_SKEW_S = 60

@@ -78,6 +78,29 @@ class Reply:
     """A membership card to send as an image, with the text as its caption."""
     attachment: "Media | None" = None
     """A stored file (a claim document, for staff) to send, with the text as its caption."""
+    copy: "CopyOf | None" = None
+    """A copy of someone's data to send as files (``bot.rights``), the text its caption."""
+
+
+@dataclass(frozen=True)
+class CopyOf:
+    """Everything stored about a registration, as a copy for its worker: ``pages`` as the
+    chat shows them, ``data`` the same as JSON for a machine."""
+
+    reference: str
+    pages: tuple[Reply, ...]
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DataCopy:
+    """A ``CopyOf`` in the reader's language: what the channel sends as files (a readable
+    PDF with the JSON inside, and where the channel takes any file, the JSON too)."""
+
+    reference: str
+    text: str
+    data: str
+    """The JSON document."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class Rendered:
     reply_hint: str | None = None
     """How to answer the options by number ("Balas 1, 2, atau 3."), for channels without
     buttons."""
+    copy: DataCopy | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "options": list(self.options),
@@ -113,15 +137,18 @@ class Rendered:
                 "attachment": asdict(self.attachment) if self.attachment else None,
                 "notice": {"kind": self.notice.kind, "locale": self.notice.locale,
                            "values": dict(self.notice.values)} if self.notice else None,
-                "reply_hint": self.reply_hint}
+                "reply_hint": self.reply_hint,
+                "copy": asdict(self.copy) if self.copy else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Rendered":
         card, attachment, notice = data.get("card"), data.get("attachment"), data.get("notice")
+        copy = data.get("copy")
         return cls(data["text"], tuple(data.get("options") or ()), data.get("contact_button"),
                    data.get("menu_button"), CardData.from_json(card) if card else None,
                    Media(**attachment) if attachment else None,
-                   NoticeValues(**notice) if notice else None, data.get("reply_hint"))
+                   NoticeValues(**notice) if notice else None, data.get("reply_hint"),
+                   DataCopy(**copy) if copy else None)
 
     def as_numbered_text(self) -> str:
         """The form for channels without buttons (terminal, WhatsApp): options as numbers."""

@@ -1,9 +1,11 @@
 """Turning the engine's replies into text in the user's language."""
 
+import json
+
 from babel.lists import format_list
 
 from bot.i18n import BABEL_LOCALES, LOCALES, N_, Catalogs
-from bot.messages import NoticeValues, Rendered, Reply
+from bot.messages import DataCopy, NoticeValues, Rendered, Reply
 from bot.templates import notice_kind, one_line
 
 MAX_LISTED = 4
@@ -27,6 +29,10 @@ class Renderer:
             attachment=reply.attachment,
             notice=self._notice(reply, locale),
             reply_hint=self._reply_hint(len(options), locale),
+            copy=DataCopy(reply.copy.reference, "\n\n".join(
+                self.render(page, locale).text for page in reply.copy.pages),
+                json.dumps(reply.copy.data, ensure_ascii=False, indent=2))
+            if reply.copy else None,
         )
 
     def _reply_hint(self, count: int, locale: str) -> str | None:

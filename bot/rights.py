@@ -1,6 +1,6 @@
 """A worker's rights over their data (UU PDP 27/2022), as "Data saya" offers them: see it,
-correct it, withdraw consent and have it erased. Every request is stored with its deadline
-(3 × 24 hours); seeing is done at once, an address or occupation
+take a copy, correct it, withdraw consent and have it erased. Every request is stored with
+its deadline (3 × 24 hours); seeing and copying are done at once, an address or occupation
 is corrected at once, a name, birth date or NIK only after a verifier compared the KTP, and
 an erasure at once, unless an heir reported the worker's death (then staff decide, as the
 claim needs the registration).
@@ -9,8 +9,9 @@ While a correction waits, the record is restricted: left out of exports and broa
 Pure: the types the flow, the staff desk and the store share.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from bot.i18n import N_
 from bot.messages import Media, WorkerInfo
@@ -18,7 +19,7 @@ from bot.messages import Media, WorkerInfo
 DEADLINE = timedelta(hours=72)
 """UU PDP: a request is answered within 3 × 24 hours."""
 
-SEE, CORRECT, ERASE = "see", "correct", "erase"
+SEE, COPY, CORRECT, ERASE = "see", "copy", "correct", "erase"
 OPEN, DONE, REFUSED = "open", "done", "refused"
 
 AT_ONCE = ("address", "occupation")
@@ -29,8 +30,8 @@ VERIFIED = ("full_name", "birth_date", "nik")
 SERIES = "rights"
 """Request numbers people read out: HAK-2026-000001."""
 
-KIND_LABELS = {SEE: N_("rights.kind.see"), CORRECT: N_("rights.kind.correct"),
-               ERASE: N_("rights.kind.erase")}
+KIND_LABELS = {SEE: N_("rights.kind.see"), COPY: N_("rights.kind.copy"),
+               CORRECT: N_("rights.kind.correct"), ERASE: N_("rights.kind.erase")}
 FIELD_LABELS = {"full_name": N_("rights.field.full_name"),
                 "birth_date": N_("rights.field.birth_date"), "nik": N_("rights.field.nik")}
 
@@ -42,8 +43,8 @@ def request_number(year: int, n: int) -> str:
 @dataclass(frozen=True)
 class RequestRight:
     """Effect: a request under UU PDP, stored with its deadline: ``done`` at once (seen,
-    corrected, erased) or ``open`` for staff (a correction with the KTP photo, an erasure where
-    a death was reported)."""
+    copied, corrected, erased) or ``open`` for staff (a correction with the KTP photo, an
+    erasure where a death was reported)."""
 
     number: str
     reference: str
@@ -142,7 +143,7 @@ class Event:
 
 @dataclass(frozen=True)
 class PersonalData:
-    """Everything stored about one registration, for its worker to see."""
+    """Everything stored about one registration, for its worker to see and copy."""
 
     worker: WorkerInfo
     registered_at: datetime
@@ -155,6 +156,38 @@ class PersonalData:
     claims: tuple[Filed, ...] = ()
     history: tuple[Event, ...] = ()
     requests: tuple[RequestInfo, ...] = ()
+
+
+def as_json(data: PersonalData, now: datetime) -> dict[str, Any]:
+    """The copy for a machine: every field by name, dates and times in ISO 8601 (UTC)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    worker = asdict(data.worker)
+    registration = {k: worker[k] for k in (
+        "reference", "nik", "full_name", "birth_date", "phone", "status", "programme_id",
+        "coverage_start", "coverage_end", "kpj", "dtsen_desil", "reason", "died_on")}
+    registration |= {"occupation": data.occupation, "occupation_other": data.occupation_other,
+                     "kelurahan": data.kelurahan, "kecamatan": data.kecamatan,
+                     "registered_at": data.registered_at, "language": worker["locale"],
+                     "dtsen_matching_allowed": worker["dtsen_ok"],
+                     "monthly_income": worker["monthly_income"]}
+    return plain({
+        "made_at": now, "law": "UU 27/2022 tentang Pelindungan Data Pribadi",
+        "registration": registration,
+        "chats": [{"channel": chat.split(":", 1)[0], "since": since}
+                  for chat, since in data.chats],
+        "consents": [asdict(c) for c in data.consents],
+        "claims_filed": [asdict(c) for c in data.claims],
+        "history": [asdict(e) for e in data.history],
+        "requests": [{k: v for k, v in asdict(r).items() if k not in ("chat_key", "document")}
+                     for r in data.requests]})
 
 
 def actor_kind(actor: str, own_chats: set[str]) -> str:

@@ -1,5 +1,6 @@
 """Signed, expiring addresses of media this server serves (``handlers.web``): a membership
-card's image and a received file (a claim document shown to staff), for a channel that sends
+card's image, a received file (a claim document shown to staff) and a copy of a worker's data,
+for a channel that sends
 media by URL (WhatsApp: Twilio fetches the address within seconds)."""
 
 import time
@@ -10,6 +11,7 @@ from bot.messages import Media
 
 CARD_PATH = "/cards/{token}"
 FILE_PATH = "/files/{token}"
+COPY_PATH = "/copies/{token}"
 
 
 class MediaLinks:
@@ -30,6 +32,10 @@ class MediaLinks:
         if media.path is None:
             return None
         return self._link(FILE_PATH, "file", f"{media.path}@{staff_chat}")
+
+    def copy(self, name: str) -> str:
+        """A copy of someone's data written for this message (``handlers.data_copy``)."""
+        return self._link(COPY_PATH, "copy", name)
 
     def _link(self, path: str, kind: str, subject: str) -> str:
         token = sign_link(self.key, kind, subject, int(self.clock()) + LINK_LIFETIME_S)

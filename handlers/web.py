@@ -7,6 +7,7 @@ Starlette app that ``main.py run`` serves with uvicorn on the bot's own event lo
     POST /telegram         a Telegram update (webhook mode), answered once it is stored
     GET  /cards/<token>    a card's image, at a signed address that expires
     GET  /files/<token>    a claim document (for staff on WhatsApp), the same way
+    GET  /copies/<token>   a copy of a worker's data (a PDF) written for their WhatsApp chat
     GET  /healthz          {"database": "ok", "storage": "ok"} when the database stores and
                            the document storage takes files, else 503 naming what does not
 
@@ -46,7 +47,8 @@ from bot.programmes import Programmes
 from bot.quiet_hours import WIB
 from bot.status import card_of
 from handlers.conversations import Conversations, database_error
-from handlers.links import CARD_PATH, FILE_PATH
+from handlers.data_copy import Copies
+from handlers.links import CARD_PATH, COPY_PATH, FILE_PATH
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from models.store import Store
@@ -114,6 +116,7 @@ def web_app(conversations: Conversations, whatsapp: "WhatsAppChannel | None", st
         routes.append(Route(CARD_PATH, _card(store, media), methods=["GET"]))
         if media.files is not None:
             routes.append(Route(FILE_PATH, _file(store, media), methods=["GET"]))
+            routes.append(Route(COPY_PATH, _copy(media), methods=["GET"]))
     if whatsapp is not None:
         if not public_base_url or not auth_token:
             raise ValueError("WhatsApp webhooks need the public base URL and the auth token")
@@ -272,6 +275,23 @@ def _file(store: Store, media: SignedMedia):
                         headers={"Cache-Control": "private, no-store"})
 
     return file
+
+
+def _copy(media: SignedMedia):
+    copies = Copies(media.files.folder)
+
+    async def copy(request: Request) -> Response:
+        """A worker's copy of their data, for Twilio to fetch within the link's hour; the
+        file itself is deleted once the link has expired."""
+        name = read_link(media.key, "copy", request.path_params["token"], time.time())
+        data = await asyncio.to_thread(copies.read, name) if name else None
+        if data is None:
+            return Response(status_code=404)
+        return Response(data, media_type="application/pdf", headers={
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": 'inline; filename="data-saya.pdf"'})
+
+    return copy
 
 
 def _card(store: Store, cards: SignedMedia):

@@ -165,7 +165,7 @@ class WhatsAppChannel:
                 WINDOW, self.clock()):
             await self._window_closed(chat_id, message)
             return
-        media = self._media_url(message, chat_id)
+        media = await self._copy_url(message) or self._media_url(message, chat_id)
         try:
             for n, body in enumerate(split_body(message.as_numbered_text())):
                 sid = await self._create(chat_id, body=body,
@@ -189,6 +189,17 @@ class WhatsAppChannel:
         if message.attachment is not None:
             return self.links.file(message.attachment, chat_key(chat_id))
         return None
+
+    async def _copy_url(self, message: Rendered) -> str | None:
+        """A copy of someone's data: WhatsApp takes PDFs (the JSON is inside it), by link,
+        so it is written for Twilio to fetch within the link's hour."""
+        if message.copy is None or self.links is None or self.media is None:
+            return None
+        from handlers.data_copy import Copies, pdf_of
+
+        data = await asyncio.to_thread(pdf_of, message.copy)
+        name = await asyncio.to_thread(Copies(self.media.folder).save, data)
+        return self.links.copy(name)
 
     async def _window_closed(self, chat_id: str, message: Rendered) -> None:
         """A notice the chat's 24 hours no longer let through as text: its template, or held

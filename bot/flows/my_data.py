@@ -1,7 +1,7 @@
 """"Data saya" / "My data": a worker's rights under UU PDP 27/2022 in the chat (``bot.rights``),
 from a chat that holds the registration (one that does not is first linked, with the code of
-``bot.proof``, by registering its NIK again): see everything stored, correct it, or withdraw
-consent and have it erased. Each request is stored with its deadline.
+``bot.proof``, by registering its NIK again): see everything stored, take a copy as a file,
+correct it, or withdraw consent and have it erased. Each request is stored with its deadline.
 """
 
 from dataclasses import replace
@@ -15,11 +15,11 @@ from bot.flows.claim import document_error
 from bot.flows.phone import which_question
 from bot.flows.registration import questions
 from bot.i18n import N_, Lines, Msg, When
-from bot.messages import Choice, Inbound, Notify, Reply, WorkerInfo
+from bot.messages import Choice, CopyOf, Inbound, Notify, Reply, WorkerInfo
 from bot.occupations import OCCUPATION_LABELS
 from bot.questions import Question
 from bot.quiet_hours import WIB
-from bot.rights import CORRECT, DONE, ERASE, SEE, CorrectWorker, EraseWorker, RequestRight
+from bot.rights import COPY, CORRECT, DONE, ERASE, SEE, CorrectWorker, EraseWorker, RequestRight
 from bot.rules import Rules
 from bot.session import Session
 from bot.status import CLAIM_STATE, STATE
@@ -30,6 +30,7 @@ MY_DATA = Choice("my_data", N_("menu.my_data"), aliases=("data", "data saya", "m
 
 ACTIONS = (
     Choice(SEE, N_("rights.action.see"), aliases=("lihat", "lihat data", "see", "view")),
+    Choice(COPY, N_("rights.action.copy"), aliases=("salinan", "kirim salinan", "copy", "file")),
     Choice(CORRECT, N_("rights.action.correct"), aliases=(
         "ubah", "koreksi", "perbaiki", "ganti", "correct", "change")),
     Choice(ERASE, N_("rights.action.erase"), aliases=(
@@ -48,6 +49,8 @@ FIELDS = (
 )
 STARTING_WORDS = {
     SEE: ("lihat data saya", "see my data", "show my data"),
+    COPY: ("minta salinan", "minta salinan data", "salinan data", "salinan data saya",
+           "kirim salinan", "copy of my data", "copy my data", "download my data"),
     CORRECT: ("ubah data", "ubah data saya", "koreksi data", "perbaiki data", "correct my data",
               "change my data"),
     ERASE: ("hapus data saya", "hapus data", "hapus akun", "tarik persetujuan",
@@ -176,12 +179,18 @@ class MyData:
 
     async def _act(self, s: Session, action: str, worker: WorkerInfo, turn: Turn,
                    ctx: Context, chat_key: str) -> None:
-        if action == SEE:
+        if action in (SEE, COPY):
             data = await ctx.lookup.personal_data(worker.reference)
             await self._done(action, worker, turn, ctx, s, chat_key)
             s.leave_flow()
-            for reply in see(data):
-                turn.say(reply)
+            if action == SEE:
+                for reply in see(data):
+                    turn.say(reply)
+            else:
+                turn.say(Reply(N_("rights.copy.sent"), {"reference": worker.reference},
+                               navigation=True, copy=CopyOf(
+                                   worker.reference, tuple(see(data)),
+                                   rights.as_json(data, ctx.now))))
         elif action == CORRECT:
             waiting = [r for r in await ctx.lookup.rights_of(worker.reference)
                        if r.kind == CORRECT and r.state == rights.OPEN]
