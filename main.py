@@ -17,6 +17,8 @@
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
     python main.py consent LD-…            the proof of the consents given (a registration, a claim)
     python main.py rights [--limit N]      the open personal data requests, overdue first
+    python main.py rotate-key [--new] [--drop-old]
+                              reseal the personal data with the current data key
     python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
                               [--programme ID] [--status S] [--occupation O] [--kelurahan K]
                               [--language L] [--channel C] [--at 'YYYY-MM-DD HH:MM'] [--yes]
@@ -73,6 +75,7 @@ from handlers.startup import (
     card_key,
     links_key,
     load_catalogs,
+    load_keys,
     open_store,
     start_telegram,
 )
@@ -81,12 +84,15 @@ from models.broadcasts import Broadcasts
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
 from models.enrolment_io import KpjImporter, export_enrolment, verify_card
+from models.keys import add_key, drop_keys
 from models.migrate import upgrade
 from models.private_files import private_folder
 from models.reminders import ReminderDays, Reminders
 from models.retention import Schedule, apply_retention
+from models.seal import keys_in_use, seal_all
 from models.staff import ROLES, StaffDirectory
 from models.store import Store
+from models.vault import vault
 
 log = logging.getLogger("lindungi")
 SWEEP_EVERY_S = 600
@@ -158,6 +164,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     proof = commands.add_parser("consent", help="the proof of the consents given for a "
                                 "registration or a claim: each answer, the text shown, when")
     proof.add_argument("reference", help="LD-… (a registration) or JKM-… (a claim)")
+    rotate = commands.add_parser("rotate-key", help="reseal every stored personal value with "
+                                 "the current data key (after adding one: --new)")
+    rotate.add_argument("--new", action="store_true",
+                        help="first add a new key to the key file and make it current")
+    rotate.add_argument("--drop-old", action="store_true",
+                        help="then remove the old keys from the key file, once nothing is "
+                             "sealed with them")
     open_rights = commands.add_parser("rights", help="the personal data requests (UU PDP) "
                                       "waiting for staff, overdue first, with their deadlines")
     open_rights.add_argument("--limit", type=int, default=50)
@@ -566,7 +579,40 @@ async def list_rights(settings: Settings, limit: int) -> None:
         print("Decide in the chat: /setujuihak NUMBER, or /tolakhak NUMBER reason.")
 
 
+async def rotate_key(settings: Settings, new: bool, drop_old: bool) -> bool:
+    """``rotate-key``: every value sealed with an older key (or not at all) is resealed with
+    the current one, batch by batch; run again after an interruption, it goes on."""
+    if (new or drop_old) and settings.data_keys:
+        raise StartupError("--new and --drop-old change the key file; with DATA_KEYS set, "
+                           "change DATA_KEYS itself (a new key listed and made current)")
+    if new:
+        load_keys(settings)  # a missing key file is made first, then the new key added to it
+        print(f"lindungi: new data key {add_key(settings.data_keys_file)} is current")
+    store = await open_store(settings, create=False, announce=True)
+    try:
+        resealed = await seal_all(store.engine, vault())
+        left = await keys_in_use(store.engine, vault().key_ids)
+    finally:
+        await store.close()
+    print("resealed with key " + vault().current + ": " + ", ".join(
+        f"{count} {table}" for table, count in resealed.items()))
+    old = [key_id for key_id in vault().key_ids if key_id != vault().current]
+    print("values per key: " + ", ".join(f"{k} {n}" for k, n in left.items() if n or k != "none"))
+    if any(left[k] for k in old) or left.get("none"):
+        print("lindungi: some values are not sealed with the current key yet: run again",
+              file=sys.stderr)
+        return False
+    if drop_old and old:
+        print("removed from the key file: " + ", ".join(
+            drop_keys(settings.data_keys_file, vault().current)))
+    elif old:
+        print(f"nothing is sealed with {', '.join(old)} now: they may be removed "
+              f"(--drop-old), once no backup made before today needs them")
+    return True
+
+
 async def db_upgrade(settings: Settings) -> None:
+    load_keys(settings)
     store = Store.connect(settings.database_url)
     try:
         await upgrade(store.engine)
@@ -602,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "consent",
-                        "rights", "broadcast",
+                        "rights", "rotate-key", "broadcast",
                         "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
@@ -631,6 +677,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         elif command == "consent":
             if not asyncio.run(consent_proof(settings, args.reference)):
+                return 1
+        elif command == "rotate-key":
+            if not asyncio.run(rotate_key(settings, args.new, args.drop_old)):
                 return 1
         elif command == "rights":
             asyncio.run(list_rights(settings, args.limit))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from bench.registration import use_bench_keys
 from bot.broadcasting import Audience
 from bot.i18n import Catalogs
 from bot.render import Renderer
@@ -56,6 +57,7 @@ def workers(count: int) -> list[dict]:
 
 
 async def seeded(url: str, count: int) -> Store:
+    use_bench_keys()  # this process and the broadcast command it starts share them
     store = Store.connect(url)
     await upgrade(store.engine)
     rows = workers(count)

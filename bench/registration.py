@@ -140,10 +140,22 @@ def percentile(values: list[float], p: float) -> float | None:
     return round(ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)] * 1000, 1)
 
 
+def use_bench_keys() -> None:
+    """Data keys of this run (``models.keys``) for this process and the ones it starts (the
+    environment), so nothing is written to the project's key file."""
+    from models.keys import new_keys, parse
+    from models.vault import install
+
+    os.environ.setdefault("DATA_KEYS", json.dumps(new_keys()))
+    install(parse(os.environ["DATA_KEYS"], "DATA_KEYS"))
+
+
 def environment(**settings: str) -> dict[str, str]:
-    """This environment without any Lindungi setting exported here, plus ``settings``."""
+    """This environment without any Lindungi setting exported here, plus ``settings`` (and
+    the run's data keys)."""
+    use_bench_keys()
     env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
-    return {**env, **settings}
+    return {**env, "DATA_KEYS": os.environ["DATA_KEYS"], **settings}
 
 
 def peak_rss_mb(pid: int) -> float:

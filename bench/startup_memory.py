@@ -30,7 +30,8 @@ def one_round() -> dict:
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
         env.update(DATABASE_URL=f"sqlite+aiosqlite:///{folder}/lindungi.db",
-                   LINDUNGI_ENV_FILE="")
+                   LINDUNGI_ENV_FILE="", DATA_KEYS_FILE=f"{folder}/keys.json")
+        env.pop("DATA_KEYS", None)  # a key file made on first start, as on a fresh machine
         proc = subprocess.Popen([sys.executable, "main.py", "chat"], cwd=ROOT, env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

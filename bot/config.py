@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     exports_dir: Path = DATA_DIR / "exports"
     """Where ``export-enrolment`` writes when given no ``--output`` (0700, ignored by git)."""
     """Where claim documents are kept (content-addressed; readable by the bot's user only)."""
+    data_keys: SecretStr | None = None
+    """The data keys as the key file's JSON (``models.keys``), for a secret manager that
+    fills the environment; without it, ``data_keys_file``."""
+    data_keys_file: Path = DATA_DIR / "keys.json"
+    """The key file (0600): made on first start if missing; back it up apart from the
+    database."""
     card_signing_key: SecretStr | None = None
     """Signs the QR code of membership cards; without it, a key kept in the database."""
     twilio_account_sid: str | None = None

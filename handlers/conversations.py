@@ -86,7 +86,8 @@ class Conversations:
         conversation keeps after its message is handled is deleted there at once."""
         self.store = store
         self.media = media
-        self._received: set[str] = set()
+        self._received: dict[str, str] = {}
+        """Files received since the last discard, each with the chat that sent it."""
         self.journal_retention = journal_retention
         self.engine = engine
         self.renderer = renderer
@@ -308,17 +309,19 @@ class Conversations:
                 self._held_released = True
             await tx.flush()
             await tx.journal(journal)
-        self._received.update(i.media.path for i in fresh if i.media and i.media.path)
+        self._received.update({i.media.path: i.chat_key for i in fresh
+                               if i.media and i.media.path})
         return deliveries
 
     async def _discard_unused(self) -> None:
         """Delete the files just received that nothing kept: a photo sent where text was
         asked, a file past the chat's quota. Personal data is not kept without a purpose."""
-        received, self._received = self._received, set()
+        received, self._received = self._received, {}
         if self.media is None or not received:
             return
         try:
-            unused = received - await self.store.files_in_use(received)
+            unused = set(received) - await self.store.files_in_use(
+                set(received), drafts_of=set(received.values()))
             for path in unused:
                 await asyncio.to_thread(self.media.discard, path)
         except Exception as exc:  # the sweep's prune deletes them later

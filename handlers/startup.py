@@ -18,9 +18,12 @@ from handlers.conversations import Conversations
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
 from models.db import describe, sqlite_path
+from models.keys import BadKeys, install_from
 from models.migrate import HEAD, current_revision
 from models.private_files import open_to_others
+from models.seal import seal_all
 from models.store import Store
+from models.vault import vault
 
 log = logging.getLogger("lindungi")
 
@@ -29,6 +32,14 @@ MAIN = Path(__file__).resolve().parent.parent / "main.py"
 
 class StartupError(Exception):
     """A problem that stops the bot (mostly at start-up), told in one line."""
+
+
+def load_keys(settings: Settings) -> None:
+    """The data keys (``models.keys``), installed for this process, or why not in one line."""
+    try:
+        install_from(settings)
+    except BadKeys as exc:
+        raise StartupError(f"bad setting {exc}") from None
 
 
 async def open_store(settings: Settings, *, create: bool = True,
@@ -48,6 +59,7 @@ async def open_store(settings: Settings, *, create: bool = True,
                     "chmod 600 %s %s-wal %s-shm", path, path, path, path)
     if announce:
         print(f"lindungi: database {describe(settings.database_url)}", file=sys.stderr)
+    load_keys(settings)
     key = settings.dtsen_hmac_key.get_secret_value().encode() if settings.dtsen_hmac_key else None
     store = Store.connect(settings.database_url, key)
     try:
@@ -59,6 +71,7 @@ async def open_store(settings: Settings, *, create: bool = True,
             if child.returncode:
                 lines = errors.decode(errors="replace").strip().splitlines() or ["failed"]
                 raise StartupError(lines[-1].removeprefix("lindungi: "))
+        await seal_all(store.engine, vault())  # a sealing cut short goes on (models.seal)
     except StartupError:
         await store.close()
         raise

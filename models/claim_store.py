@@ -13,6 +13,7 @@ from bot.messages import (
     Media,
 )
 from models.schema import StaleChange, as_utc, claim, claim_document
+from models.vault import nik_index
 
 
 class ClaimsTx:
@@ -95,7 +96,7 @@ class ClaimsTx:
 
     async def open_claims(self, nik: str) -> list[ClaimInfo]:
         references = (await self.conn.execute(
-            select(claim.c.reference).where(claim.c.deceased_nik == nik,
+            select(claim.c.reference).where(claim.c.deceased_nik_index == nik_index(nik),
                                             claim.c.status != claims.REJECTED)
             .order_by(claim.c.created_at, claim.c.id))).scalars().all()
         return [await self.claim_by_reference(r) for r in references]
@@ -110,7 +111,7 @@ class ClaimsTx:
         documents = (await self.conn.execute(select(claim_document).where(
             claim_document.c.claim_id == row.id))).all()
         others = (await self.conn.execute(select(claim.c.reference).where(
-            claim.c.deceased_nik == row.deceased_nik, claim.c.id != row.id,
+            claim.c.deceased_nik_index == row.deceased_nik_index, claim.c.id != row.id,
             claim.c.status != claims.REJECTED).order_by(claim.c.id))).scalars().all()
         return ClaimInfo(
             reference=row.reference, deceased_nik=row.deceased_nik, status=row.status,

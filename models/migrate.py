@@ -10,8 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from models.seal import seal_all
+from models.vault import installed
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0014"
+HEAD = "0015"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 
@@ -32,13 +35,19 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the database to the newest revision (does nothing when it is already there).
+    """Bring the database to the newest revision, then seal what is not sealed yet with the
+    process's data keys (both do nothing when there is nothing to do).
 
     On SQLite, foreign keys are off while the migrations run, then checked: altering a column
     rebuilds the table, and dropping the old one would otherwise fail for the rows that refer
     to it (SQLite's documented procedure for schema changes)."""
-    if await current_revision(engine) == HEAD:
-        return
+    if await current_revision(engine) != HEAD:
+        await _migrate(engine)
+    if installed() is not None:  # a database from before encryption, or a run cut short
+        await seal_all(engine, installed())
+
+
+async def _migrate(engine: AsyncEngine) -> None:
     from alembic import command
 
     def run(connection) -> None:
@@ -65,8 +74,11 @@ async def upgrade(engine: AsyncEngine) -> None:
 async def _upgrade_configured() -> None:
     from bot.config import load_settings
     from models.db import create_engine
+    from models.keys import install_from
 
-    engine = create_engine(load_settings().database_url)
+    settings = load_settings()
+    install_from(settings)
+    engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
     finally:

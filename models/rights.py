@@ -38,6 +38,7 @@ from models.schema import (
     worker_chat,
 )
 from models.tables import BroadcastRecipient, Reminder
+from models.vault import nik_index
 
 recipient = BroadcastRecipient.__table__
 reminder = Reminder.__table__
@@ -76,6 +77,8 @@ class RightsTx:
         changes = {k: v for k, v in effect.changes.items() if k in CORRECTABLE}
         if "birth_date" in changes:
             changes["birth_date"] = datetime.fromisoformat(changes["birth_date"]).date()
+        if "nik" in changes:
+            changes["nik_index"] = nik_index(changes["nik"])
         row = (await self.conn.execute(
             update(worker).where(worker.c.reference == effect.reference)
             .values(**changes).returning(*WORKER_COLUMNS))).first()
@@ -180,7 +183,8 @@ class RightsTx:
         filed = tuple(Filed(r.reference, r.status, as_utc(r.created_at))
                       for r in await self.conn.execute(
             select(claim.c.reference, claim.c.status, claim.c.created_at)
-            .where(claim.c.heir_nik == info.nik).order_by(claim.c.created_at)))
+            .where(claim.c.heir_nik_index == nik_index(info.nik))
+            .order_by(claim.c.created_at)))
         actions = (await self.conn.execute(
             select(staff_action.c.actor, staff_action.c.action, staff_action.c.at)
             .where(staff_action.c.subject == reference)

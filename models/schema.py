@@ -170,7 +170,9 @@ LEFT_THE_LINE = select(func.count()).where(
 promoted have tickets before the head (the line is served in order), so these are the few
 who left from the middle. Each status is a short range of ``ix_worker_queue``."""
 
-WORKERS_BY_NIK = worker_info().where(worker.c.nik.in_(bindparam("niks", expanding=True)))
+WORKERS_BY_NIK = worker_info().where(
+    worker.c.nik_index.in_(bindparam("indexes", expanding=True)))
+"""Workers by the blind indexes of their NIKs (``models.vault``)."""
 
 
 def info_of(row) -> WorkerInfo:

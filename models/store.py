@@ -29,6 +29,7 @@ from models.rights import RightsTx
 from models.schema import (
     FINAL_STATES,
     OPTED_OUT_ERROR,
+    SESSIONS,
     WINDOW_CLOSED_ERROR,
     ContactInfo,
     Pending,
@@ -207,7 +208,7 @@ class Store:
     async def is_document(self, path: str) -> bool:
         """Whether a claim (or a correction waiting for a verifier: the KTP photo) refers to
         this stored file."""
-        return bool(await self.files_in_use({path}, drafts=False))
+        return bool(await self.files_in_use({path}))
 
     async def document_paths(self) -> set[str]:
         """Every stored file a claim or a waiting correction refers to."""
@@ -223,10 +224,11 @@ class Store:
         async with self.transaction() as tx:
             await tx.next_number("healthz")
 
-    async def files_in_use(self, paths: set[str], drafts: bool = True) -> set[str]:
+    async def files_in_use(self, paths: set[str], drafts_of: Iterable[str] = ()) -> set[str]:
         """Which of these stored files a claim, a correction waiting for a verifier (the KTP
-        photo) or (with ``drafts``) a conversation (a claim being reported, its documents not
-        filed yet) still refers to."""
+        photo) or the conversation of one of the chats ``drafts_of`` (a claim being reported,
+        its documents not filed yet) still refers to. (A conversation is sealed: only the
+        chats that sent the files are opened and read.)"""
         if not paths:
             return set()
         wanted = sorted(paths)
@@ -235,10 +237,10 @@ class Store:
                 claim_document.c.path.in_(wanted)).distinct())).scalars()) | set(
                 (await conn.execute(select(rights_request.c.document_path).where(
                     rights_request.c.document_path.in_(wanted)))).scalars())
-            for path in sorted(paths - used) if drafts else ():
-                if await conn.scalar(select(conversation.c.chat_key).where(
-                        conversation.c.state.contains(path, autoescape=True)).limit(1)):
-                    used.add(path)
+            chats = sorted(set(drafts_of))
+            if chats and paths - used:
+                states = [state for _, state in await conn.execute(SESSIONS, {"keys": chats})]
+                used |= {path for path in paths - used if any(path in s for s in states)}
         return used
 
     async def forget_journal(self, before: datetime) -> int:

@@ -15,6 +15,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from models.vault import Sealed, SealedBytes, index_of
+
 
 def _utc(**kwargs) -> Column:
     return Column(DateTime(timezone=True), **kwargs)
@@ -25,7 +27,8 @@ class Conversation(SQLModel, table=True):
 
     __tablename__ = "conversation"
     chat_key: str = Field(primary_key=True, max_length=100)
-    state: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(sa_column=Column(Sealed("conversation.state"), nullable=False))
+    """Sealed: a draft holds the answers given so far (a NIK, a birth date)."""
     updated_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
 
 
@@ -41,7 +44,9 @@ class InboundMessage(SQLModel, table=True):
     external_id: str = Field(max_length=100)
     chat_key: str = Field(max_length=100)
     received_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
-    replies: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    replies: str | None = Field(default=None, sa_column=Column(
+        Sealed("inbound_message.replies"), nullable=True))
+    """Sealed: a reply may show a NIK (a summary, "Data saya")."""
     delivered: bool = Field(default=False, index=True)
 
 
@@ -51,13 +56,19 @@ class Worker(SQLModel, table=True):
 
     __tablename__ = "worker"
     __table_args__ = (Index("ix_worker_queue", "programme_id", "status", "queue_ticket"),
-                      Index("uq_worker_kpj", "kpj", unique=True))
+                      Index("uq_worker_kpj", "kpj", unique=True),
+                      Index("uq_worker_nik_index", "nik_index", unique=True))
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=20, unique=True)
-    nik: str = Field(max_length=16, unique=True)
+    nik: str = Field(sa_column=Column(Sealed("worker.nik"), nullable=False))
+    """Sealed (``models.vault``); found by ``nik_index``."""
+    nik_index: bytes | None = Field(default=None, sa_column=Column(
+        LargeBinary(16), default=index_of("nik")))
+    """The NIK's blind index: equal NIKs, equal index; one registration per NIK."""
     full_name: str = Field(max_length=80)
-    birth_date: date
-    phone: str = Field(max_length=20)
+    birth_date: date = Field(sa_column=Column(Sealed("worker.birth_date", as_date=True),
+                                              nullable=False))
+    phone: str = Field(sa_column=Column(Sealed("worker.phone"), nullable=False))
     occupation: str = Field(max_length=40)
     occupation_other: str | None = Field(default=None, max_length=60)
     kelurahan: str = Field(max_length=60)
@@ -155,7 +166,7 @@ class Outbox(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     channel: str = Field(max_length=20)
     chat_key: str = Field(max_length=100)
-    replies: str = Field(sa_column=Column(Text, nullable=False))
+    replies: str = Field(sa_column=Column(Sealed("outbox.replies"), nullable=False))
     created_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     delivered: bool = Field(default=False, index=True)
@@ -170,7 +181,8 @@ class AppSecret(SQLModel, table=True):
 
     __tablename__ = "app_secret"
     name: str = Field(primary_key=True, max_length=40)
-    value: bytes = Field(sa_column=Column(LargeBinary(64), nullable=False))
+    value: bytes = Field(sa_column=Column(SealedBytes("app_secret.value"), nullable=False))
+    """Sealed under the data keys, which are not in the database."""
 
 
 class Claim(SQLModel, table=True):
@@ -180,7 +192,9 @@ class Claim(SQLModel, table=True):
     __tablename__ = "claim"
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=20, unique=True)
-    deceased_nik: str = Field(max_length=16, index=True)
+    deceased_nik: str = Field(sa_column=Column(Sealed("claim.deceased_nik"), nullable=False))
+    deceased_nik_index: bytes | None = Field(default=None, sa_column=Column(
+        LargeBinary(16), index=True, default=index_of("deceased_nik")))
     """Not unique: a second heir's report of the same death is kept beside the first, for
     staff to resolve, and a rejected claim never blocks a new one."""
     worker_reference: str | None = Field(default=None, max_length=20, index=True)
@@ -190,15 +204,19 @@ class Claim(SQLModel, table=True):
     date_of_death: date
     cause: str = Field(max_length=20)
     heir_name: str = Field(max_length=80)
-    heir_nik: str = Field(max_length=16)
-    heir_phone: str = Field(max_length=20)
+    heir_nik: str = Field(sa_column=Column(Sealed("claim.heir_nik"), nullable=False))
+    heir_nik_index: bytes | None = Field(default=None, sa_column=Column(
+        LargeBinary(16), index=True, default=index_of("heir_nik")))
+    heir_phone: str = Field(sa_column=Column(Sealed("claim.heir_phone"), nullable=False))
     relationship: str = Field(max_length=20)
     bank_name: str = Field(max_length=60)
-    account_number: str = Field(max_length=30)
+    account_number: str = Field(sa_column=Column(Sealed("claim.account_number"),
+                                                 nullable=False))
     account_holder: str = Field(max_length=80)
     guardian_name: str | None = Field(default=None, max_length=80)
     """The parent or guardian who filed with an heir under 18, and gave the consent."""
-    guardian_nik: str | None = Field(default=None, max_length=16)
+    guardian_nik: str | None = Field(default=None, sa_column=Column(
+        Sealed("claim.guardian_nik"), nullable=True))
     estimate: int = Field(sa_type=BigInteger)
     """The lump sums the heir was told to expect (the scholarship comes on top, by year)."""
     channel: str = Field(max_length=20)
@@ -261,7 +279,8 @@ class OutgoingMessage(SQLModel, table=True):
     status: str = Field(max_length=20)
     error_code: int | None = None
     updated_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
-    fallback: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    fallback: str | None = Field(default=None, sa_column=Column(
+        Sealed("outgoing_message.fallback"), nullable=True))
     """A notice sent as free text (``Rendered`` as JSON), kept until Twilio reports it: refused
     as outside the 24 hours (63016), it goes again as a template."""
 
@@ -434,7 +453,8 @@ class RightsRequest(SQLModel, table=True):
     kind: str = Field(max_length=10)
     state: str = Field(max_length=10)
     field: str | None = Field(default=None, max_length=20)
-    value: str | None = Field(default=None, max_length=80)
+    value: str | None = Field(default=None, sa_column=Column(Sealed("rights_request.value"),
+                                                             nullable=True))
     document_path: str | None = Field(default=None, max_length=200)
     document_sha256: str | None = Field(default=None, max_length=64)
     document_mime: str | None = Field(default=None, max_length=60)

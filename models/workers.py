@@ -39,6 +39,7 @@ from models.schema import (
     worker_chat,
     worker_info,
 )
+from models.vault import nik_index
 
 
 class WorkersTx:
@@ -207,7 +208,8 @@ class WorkersTx:
         wanted = sorted(set(niks) - set(self._known))
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = await self.conn.execute(WORKERS_BY_NIK, {"niks": chunk})
+            rows = await self.conn.execute(WORKERS_BY_NIK, {
+                "indexes": [nik_index(nik) for nik in chunk]})
             found = {row.nik: info_of(row._mapping) for row in rows}
             self._known.update({nik: found.get(nik) for nik in chunk})
 

@@ -5,6 +5,7 @@ hears of each step."""
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ from bot.render import Renderer
 from handlers.conversations import Conversations
 from handlers.media import MediaStore
 from handlers.telegram import TelegramChannel
-from main import prune_files
+from main import prune_files, quiet_libraries
 from models.schema import claim, claim_document
 from models.staff import StaffDirectory
 from tests.chat import town_programme
@@ -78,7 +79,12 @@ async def say(tg: FakeTelegram, chat: int, send, *expected: str) -> list:
     return replies
 
 
-async def test_an_heir_claims_with_photos_and_a_pdf_and_staff_pay(bot, store, tmp_path):
+async def test_an_heir_claims_with_photos_and_a_pdf_and_staff_pay(bot, store, tmp_path,
+                                                                   caplog):
+    """… and afterwards, on SQLite, no NIK, phone number, account or birth date can be read
+    in the database file, its write-ahead log or the log (``models.vault``)."""
+    caplog.set_level(logging.DEBUG)  # the bot's own log at its most talkative, and the
+    quiet_libraries()  # libraries' as the bot sets them (their debug logs carry messages)
     tg = bot
     await covered_worker(store)
     today = datetime.now(WIB).date()
@@ -124,6 +130,21 @@ async def test_an_heir_claims_with_photos_and_a_pdf_and_staff_pay(bot, store, tm
     assert "sudah dibayar" in (await tg.next_reply(HEIR)).text
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(claim.c.status)) == "paid"
+    if store.engine.dialect.name == "sqlite":
+        await store.close()  # what is left on disk: the file and its write-ahead log
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("lindungi.db*"))
+        logged = caplog.text.encode()
+        readable = {"deceased's NIK": DECEASED, "heir's NIK": HEIR_NIK,
+                    "heir's phone": "81298765432", "worker's phone": "81234567890",
+                    "account": "123456789012", "birth date": "1985-08-17",
+                    "birth date as typed": "17-08-1985"}
+        assert on_disk and logged
+        assert {what: value for what, value in readable.items()
+                if value.encode() in on_disk} == {}, "readable in the database"
+        leaks = sorted({r.name for r in caplog.records for v in readable.values()
+                        if v in r.getMessage()})
+        assert {what: value for what, value in readable.items()
+                if value.encode() in logged} == {}, f"readable in the log of {leaks}"
 
 
 def stored_files(tmp_path) -> list:

@@ -25,6 +25,7 @@ from bot.messages import (
 )
 from models.schema import StaleChange, as_utc, claim, claim_document, worker
 from models.store import Store
+from models.vault import nik_index
 from tests.chat import town_programme
 from tests.test_pipeline import ANSWERS, NOW, Pipeline, nik_for
 from tests.test_places import in_dtsen
@@ -344,7 +345,7 @@ async def test_a_death_reported_in_the_chat_is_stored_and_completed_later(store,
         async with store.engine.connect() as conn:
             row = (await conn.execute(select(claim))).one()
             registered = await conn.scalar(select(worker.c.reference).where(
-                worker.c.nik == deceased))
+                worker.c.nik_index == nik_index(deceased)))
         assert (row.worker_reference, row.account_number, row.heir_phone) == (
             registered, "123456789012", "+6281298765432")
 

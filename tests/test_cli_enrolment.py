@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.quiet_hours import WIB
 from models.store import Store
+from models.vault import nik_index, vault
 from tests.test_e2e import START_TIMEOUT_S, environment
 from tests.test_enrolment_io import add_workers, nik, worker_row
 
@@ -77,8 +78,9 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
 
     with contextlib.closing(sqlite3.connect(db)) as conn:
         [(replies,)] = conn.execute("SELECT replies FROM outbox").fetchall()
-        status = conn.execute("SELECT status, kpj FROM worker WHERE nik = ?",
-                              (nik(1),)).fetchone()
+        status = conn.execute("SELECT status, kpj FROM worker WHERE nik_index = ?",
+                              (nik_index(nik(1)),)).fetchone()
+    replies = vault().open(replies, "outbox.replies")  # sealed, as every stored reply
     assert status == ("active", "12345678901")
     token = json.loads(replies)[0]["card"]["token"]
 

@@ -6,22 +6,34 @@ its test instead of the run.
 """
 
 import asyncio
+import atexit
 import contextlib
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
+from models.vault import vault
+from tests.conftest import TEST_KEYS
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_telegram import NIK, registration, send, walk
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60
 NIK_2 = "1371011708850002"
+
+
+SCRATCH = tempfile.mkdtemp(prefix="lindungi-tests-")
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
+"""Where a ``main.py`` a test starts keeps its database and files unless told otherwise:
+never the project's own ``data/`` (a developer's database, sealed with their keys)."""
 
 
 def environment(**settings: str) -> dict[str, str]:
@@ -31,7 +43,9 @@ def environment(**settings: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items()
            if name.lower() not in Settings.model_fields}
     return {**env, "PYTHONIOENCODING": "utf-8", "REMINDER_COVERAGE_DAYS": "none",
-            "REMINDER_DOCUMENTS_DAYS": "none", **settings}
+            "REMINDER_DOCUMENTS_DAYS": "none", "DATA_KEYS": json.dumps(TEST_KEYS),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{SCRATCH}/lindungi.db",
+            "STORAGE_DIR": f"{SCRATCH}/files", **settings}
 
 
 def run_main(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
@@ -92,7 +106,8 @@ async def test_registrations_survive_the_process_being_killed(tmp_path, bot_log)
     assert len(tg.replies(1002)) in (len(second), len(second) + 1)
     with contextlib.closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT nik, chat_key FROM worker ORDER BY id").fetchall()
-    assert rows == [(NIK, "telegram:1001"), (NIK_2, "telegram:1002")]
+    assert [(vault().open(nik, "worker.nik").decode(), chat) for nik, chat in rows] == [
+        (NIK, "telegram:1001"), (NIK_2, "telegram:1002")]
 
 
 async def test_a_rejected_token_stops_start_up(tmp_path, bot_log):
