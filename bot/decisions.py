@@ -271,3 +271,25 @@ async def decide_right(number: str, refusal: str | None, actor: str, ctx: Contex
         Notify(request.chat_key, request.locale, (Reply(N_("notice.rights.corrected"), {
             "number": number, "field": Msg(rights.FIELD_LABELS[request.field]),
             "value": request.value}, navigation=True),))))
+
+
+async def reveal_nik(reference: str, why: str | None, actor: str, ctx: Context) -> Decision:
+    """The full NIK of a registration (``LD-…``), or of a claim's deceased and heir
+    (``JKM-…``), for a staff member who says why (staff see NIKs masked): recorded with who
+    and why on the registration, which its worker reads under "Data saya"."""
+    if why is None or len(why.strip()) < MIN_REASON:
+        return refused(N_("staff.nik.usage"))
+    worker = await ctx.lookup.worker_by_reference(reference)
+    if worker is not None:
+        return Decision(True, Reply(N_("staff.nik.worker"), {
+            "reference": reference, "full_name": worker.full_name, "nik": worker.nik},
+            navigation=True), (rights.RevealNik((reference,), actor, why.strip()),))
+    claim = await ctx.lookup.claim_by_reference(reference)
+    if claim is None:
+        return refused(N_("staff.not_found"), {"reference": reference})
+    deceased = await ctx.lookup.worker_by_nik(claim.deceased_nik)
+    subjects = (reference, deceased.reference) if deceased else (reference,)
+    return Decision(True, Reply(N_("staff.nik.claim"), {
+        "reference": reference, "deceased": claim.deceased_nik, "heir": claim.heir_nik,
+        "heir_name": claim.heir_name}, navigation=True),
+        (rights.RevealNik(subjects, actor, why.strip()),))

@@ -27,6 +27,8 @@ AT_ONCE = ("address", "occupation")
 VERIFIED = ("full_name", "birth_date", "nik")
 """Corrected after a verifier compared the KTP photo: the cover and a claim rest on them."""
 
+REVEALED = "nik.revealed"
+"""The staff record's action for a full NIK shown to staff (with ``why``)."""
 SERIES = "rights"
 """Request numbers people read out: HAK-2026-000001."""
 
@@ -92,6 +94,16 @@ class DecideRight:
 
 
 @dataclass(frozen=True)
+class RevealNik:
+    """Effect: a staff member saw a full NIK (staff see them masked), recorded with who and
+    why on each registration or claim it belongs to; the worker reads it under "Data saya"."""
+
+    subjects: tuple[str, ...]
+    actor: str
+    why: str
+
+
+@dataclass(frozen=True)
 class RequestInfo:
     """A stored request."""
 
@@ -139,6 +151,8 @@ class Event:
     by: str
     """``you``, ``system`` or ``staff``."""
     staff: str | None = None
+    why: str | None = None
+    """Why a staff member saw the full NIK (``nik.revealed``)."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from bot.decisions import (
     decide_right,
     programme_of,
     reject_registration,
+    reveal_nik,
     take,
 )
 from bot.i18n import N_, Lines, Msg, When
@@ -32,6 +33,7 @@ from bot.messages import (
 )
 from bot.programmes import Programmes
 from bot.quiet_hours import WIB
+from bot.rights import RevealNik
 from bot.rules import Rules
 from bot.text import clean
 from bot.validators import mask_nik
@@ -50,6 +52,7 @@ COMMANDS = {
     "hak": "rights", "rights": "rights", "datapribadi": "rights",
     "setujuihak": "right_approve", "approveright": "right_approve",
     "tolakhak": "right_refuse", "refuseright": "right_refuse",
+    "lihatnik": "reveal", "shownik": "reveal",
 }
 REVIEW_LIMIT = 10
 
@@ -98,8 +101,13 @@ class StaffDesk:
             turn.say(Reply(N_("staff.phone.usage"), navigation=True))
         elif command in ("link_approve", "link_refuse"):
             turn.say(Reply(N_("staff.links.usage"), navigation=True))
+        elif command == "reveal" and words:
+            take(turn, await reveal_nik(words[0].upper(), words[1] if len(words) == 2
+                                        else None, actor, ctx))
+        elif command == "reveal":
+            turn.say(Reply(N_("staff.nik.usage"), navigation=True))
         elif command == "rights":
-            await self._rights(turn, ctx)
+            await self._rights(actor, turn, ctx)
         elif command == "right_approve" and words:
             take(turn, await decide_right(words[0].upper(), None, actor, ctx))
         elif command == "right_refuse" and len(words) == 2:
@@ -156,7 +164,7 @@ class StaffDesk:
                                                 "items": Lines(tuple(items))},
                        navigation=True))
 
-    async def _rights(self, turn: Turn, ctx: Context) -> None:
+    async def _rights(self, actor: str, turn: Turn, ctx: Context) -> None:
         """The requests under the data protection law waiting for staff, overdue first; a
         correction comes with the KTP photo to compare."""
         waiting, total = await ctx.lookup.open_rights(REVIEW_LIMIT)
@@ -180,6 +188,9 @@ class StaffDesk:
         turn.say(Reply(N_("staff.rights.list"), {"count": total, "shown": len(items),
                                                  "items": Lines(tuple(items))},
                        navigation=True))
+        for request in waiting:  # a new NIK shown in full, for the verifier to compare
+            if request.field == "nik" and request.value:
+                turn.do(RevealNik((request.reference,), actor, request.number))
         for request in waiting:
             if request.document is not None:
                 turn.say(Reply(N_("staff.rights.ktp"), {"number": request.number},

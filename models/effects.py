@@ -31,7 +31,7 @@ from bot.messages import (
 )
 from bot.quiet_hours import WIB
 from bot.render import Renderer
-from bot.rights import CorrectWorker, DecideRight, EraseWorker, RequestRight
+from bot.rights import CorrectWorker, DecideRight, EraseWorker, RequestRight, RevealNik
 from bot.validators import mask_nik
 from models.broadcasts import cancel_broadcast, create_broadcast
 from models.store import Tx
@@ -111,6 +111,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
             await tx.decide_right(effect, now)
             log.info("data request %s %s", effect.number,
                      "approved" if effect.approved else "refused")
+        elif isinstance(effect, RevealNik):
+            await tx.reveal(effect, now)
+            log.info("a full NIK shown to %s (%s)", effect.actor.split(":")[0],
+                     ", ".join(effect.subjects))
         elif isinstance(effect, EraseWorker):
             if await tx.erase_worker(effect, now):
                 log.info("worker %s erased (request %s)", effect.reference, effect.number)

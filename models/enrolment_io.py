@@ -10,6 +10,7 @@ every transaction holds the write lock, and the running bot must not wait for an
 """
 
 import csv
+import json
 import os
 import re
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot import enrolment
@@ -26,12 +27,13 @@ from bot.i18n import Catalogs
 from bot.occupations import OCCUPATION_LABELS
 from bot.programmes import Programme, Programmes
 from bot.render import Renderer
+from bot.rights import REVEALED
 from bot.status import activation
 from bot.validators import Err, mask_nik, validate_nik
 from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
 from models.effects import apply_effects
-from models.schema import ALIVE, UNRESTRICTED, StaleChange, worker
+from models.schema import ALIVE, UNRESTRICTED, StaleChange, staff_action, worker
 from models.store import Store, Tx
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",
@@ -54,7 +56,8 @@ NUMBER = re.compile(r"^\+?\d+$")
 spreadsheet; workers type their occupation (and names of places) themselves."""
 
 ENROLLED_ROWS = (
-    select(worker.c.id, worker.c.created_at, worker.c.nik, worker.c.full_name,
+    select(worker.c.id, worker.c.created_at, worker.c.reference, worker.c.nik,
+           worker.c.full_name,
            worker.c.birth_date, worker.c.phone, worker.c.occupation, worker.c.occupation_other,
            worker.c.kelurahan, worker.c.kecamatan, worker.c.coverage_start,
            worker.c.coverage_end)
@@ -98,9 +101,12 @@ def occupation_label(catalogs: Catalogs, occupation: str, other: str | None) -> 
 async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programme, path: Path,
                            actor: str, now: datetime) -> int:
     """Write the programme's enrolled workers (approved, no KPJ yet), oldest first, to a new
-    file at ``path``; record the export as a staff action. Returns how many were written.
-    A half-written file is removed, so a file that exists is always complete."""
+    file at ``path``; record the export as a staff action, and on each worker's registration
+    that ``actor`` had their NIK decrypted (the worker reads it under "Data saya"). Returns how
+    many were written. A half-written file is removed, so a file that exists is always
+    complete."""
     written = 0
+    references: list[str] = []
     with create_private(path) as out:
         try:
             rows = csv.writer(out, quoting=csv.QUOTE_ALL)
@@ -119,6 +125,7 @@ async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programm
                         w.coverage_start.isoformat() if w.coverage_start else "",
                         w.coverage_end.isoformat() if w.coverage_end else ""))
                 written += len(chunk)
+                references += [w.reference for w in chunk]
                 if len(chunk) < EXPORT_CHUNK:
                     break
                 params.update(after_at=chunk[-1].created_at, after_id=chunk[-1].id)
@@ -128,9 +135,14 @@ async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programm
         except BaseException:
             os.unlink(path)
             raise
+    why = json.dumps({"why": f"export to BPJS Ketenagakerjaan ({path.name})"})
     async with store.transaction() as tx:
         await tx.record(actor, "enrolment.export", programme.id,
-                        {"workers": written, "file": path.name}, now)
+                        {"workers": written, "file": path.name, "decrypted": written}, now)
+        for start in range(0, len(references), EXPORT_CHUNK):
+            await tx.conn.execute(insert(staff_action), [
+                {"actor": actor, "action": REVEALED, "subject": reference, "detail": why,
+                 "at": now} for reference in references[start:start + EXPORT_CHUNK]])
     return written
 
 

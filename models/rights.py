@@ -1,6 +1,7 @@
 """Requests under UU PDP 27/2022 as the store keeps them (``bot.rights``), and what carrying
 them out changes: a registration corrected, or erased with everything that points at it."""
 
+import json
 from datetime import datetime
 
 from sqlalchemy import and_, delete, exists, func, insert, select, update
@@ -11,6 +12,7 @@ from bot.rights import (
     DONE,
     OPEN,
     REFUSED,
+    REVEALED,
     Consented,
     CorrectWorker,
     DecideRight,
@@ -20,6 +22,7 @@ from bot.rights import (
     PersonalData,
     RequestInfo,
     RequestRight,
+    RevealNik,
     actor_kind,
 )
 from models.schema import (
@@ -148,6 +151,10 @@ class RightsTx:
             "kpj": row.kpj if row.status in enrolment.HOLDING else None}, now)
         return True
 
+    async def reveal(self, effect: RevealNik, now: datetime) -> None:
+        for subject in effect.subjects:
+            await self.record(effect.actor, REVEALED, subject, {"why": effect.why}, now)
+
     async def right_by_number(self, number: str) -> RequestInfo | None:
         row = (await self.conn.execute(select(rights_request).where(
             rights_request.c.number == number))).first()
@@ -186,7 +193,8 @@ class RightsTx:
             .where(claim.c.heir_nik_index == nik_index(info.nik))
             .order_by(claim.c.created_at)))
         actions = (await self.conn.execute(
-            select(staff_action.c.actor, staff_action.c.action, staff_action.c.at)
+            select(staff_action.c.actor, staff_action.c.action, staff_action.c.at,
+                   staff_action.c.detail)
             .where(staff_action.c.subject == reference)
             .order_by(staff_action.c.at, staff_action.c.id))).all()
         names = {f"{r.channel}:{r.chat_id}": r.name or r.role
@@ -195,7 +203,9 @@ class RightsTx:
                  if f"{r.channel}:{r.chat_id}" in {a.actor for a in actions}}
         own = {chat for chat, _ in chats}
         history = tuple(Event(a.action, as_utc(a.at), kind := actor_kind(a.actor, own),
-                              names.get(a.actor) if kind == "staff" else None)
+                              names.get(a.actor) if kind == "staff" else None,
+                              json.loads(a.detail).get("why") if a.action == REVEALED
+                              and a.detail else None)
                         for a in actions)
         return PersonalData(info, chats[0][1], row.occupation, row.occupation_other,
                             row.kelurahan, row.kecamatan, chats, consents, filed, history,

@@ -52,6 +52,7 @@ from bot.rights import (
     PersonalData,
     RequestInfo,
     RequestRight,
+    RevealNik,
 )
 from bot.rules import Rules
 from bot.session import Session
@@ -116,15 +117,17 @@ class Memory:
     cancelled: list[CancelBroadcast] = field(default_factory=list)
     progress: dict[int, Progress] = field(default_factory=dict)
     """Broadcasts as the store would report them, by id."""
-    history: list[tuple[str, str, str, datetime]] = field(default_factory=list)
-    """The staff record as the store keeps it: (actor, action, subject, when)."""
+    history: list[tuple[str, str, str, datetime, str | None]] = field(default_factory=list)
+    """The staff record as the store keeps it: (actor, action, subject, when, why a NIK was
+    shown)."""
     requests: dict[str, RequestInfo] = field(default_factory=dict)
     """Requests under the data protection law, by number."""
     erased: list[str] = field(default_factory=list)
 
-    def _record(self, actor: str, action: str, subject: str, now: datetime) -> None:
+    def _record(self, actor: str, action: str, subject: str, now: datetime,
+                why: str | None = None) -> None:
         self.actions.append((actor, action, subject))
-        self.history.append((actor, action, subject, now))
+        self.history.append((actor, action, subject, now, why))
 
     def apply(self, effect, chat_key: str, now: datetime) -> None:
         if isinstance(effect, RegisterWorker):
@@ -252,6 +255,9 @@ class Memory:
                          request.reference, now)
         elif isinstance(effect, EraseWorker):
             self._erase(effect, now)
+        elif isinstance(effect, RevealNik):
+            for subject in effect.subjects:
+                self._record(effect.actor, rights.REVEALED, subject, now, effect.why)
         else:
             self.notices.append(effect)
 
@@ -305,8 +311,8 @@ class Memory:
                       if c.heir_nik == info.nik)
         own = {chat for chat, _ in chats}
         history = tuple(Event(action, when, kind := rights.actor_kind(actor, own),
-                              self.staff_names.get(actor) if kind == "staff" else None)
-                        for actor, action, subject, when in self.history
+                              self.staff_names.get(actor) if kind == "staff" else None, why)
+                        for actor, action, subject, when, why in self.history
                         if subject == reference)
         return PersonalData(info, self.registered_at[reference], given.occupation,
                             given.occupation_other, given.kelurahan, given.kecamatan, chats,

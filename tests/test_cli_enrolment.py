@@ -96,7 +96,8 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
 
     log = lindungi("staff", "log", env=env, cwd=tmp_path).stdout.splitlines()
     assert [line.split("\t")[2:4] for line in log] == [
-        ["worker.active", "LD-TEST-0001"], ["enrolment.export", "padang"]]
+        ["worker.active", "LD-TEST-0001"],  # newest first: the export decrypted one NIK
+        ["nik.revealed", "LD-TEST-0001"], ["enrolment.export", "padang"]]
     assert all(line.split("\t")[1].startswith("cli:") for line in log)
 
 

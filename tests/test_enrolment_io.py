@@ -114,7 +114,11 @@ async def test_the_export_holds_exactly_the_programmes_enrolled_workers(store, c
                for line in path.read_text(encoding="utf-8").splitlines())
     [recorded] = await actions(store, "enrolment.export")
     assert (recorded.actor, recorded.subject, json.loads(recorded.detail)) == (
-        "cli:ani", "padang", {"workers": 4, "file": "batch.csv"})
+        "cli:ani", "padang", {"workers": 4, "file": "batch.csv", "decrypted": 4})
+    revealed = await actions(store, "nik.revealed")  # each worker reads it under "Data saya"
+    assert sorted((r.actor, r.subject, json.loads(r.detail)["why"]) for r in revealed) == [
+        ("cli:ani", f"LD-TEST-{n:04d}", "export to BPJS Ketenagakerjaan (batch.csv)")
+        for n in (1, 2, 7, 9)]
 
 
 async def test_the_export_pages_through_many_workers_in_order(store, catalogs, tmp_path,

@@ -254,7 +254,9 @@ async def test_a_workers_data_is_seen_corrected_and_erased_alike(backend):
                         quota=("kota-kecil", 5))
     later = NOW + timedelta(hours=1)
     await backend.apply([LinkChat("LD-AAAA-0001", "whatsapp:6281200000001")], CHAT, later)
-    await backend.apply([ChangePhone("LD-AAAA-0001", "+6281311112222", CHAT)], CHAT, later)
+    await backend.apply([ChangePhone("LD-AAAA-0001", "+6281311112222", CHAT),
+                         rights.RevealNik(("LD-AAAA-0001",), "telegram:9001", "cek KTP")],
+                        CHAT, later)
     await backend.apply([rights.CorrectWorker("LD-AAAA-0001", {
         "kelurahan": "Kampung Jao", "kecamatan": "Padang Barat"}, CHAT),
         rights.RequestRight("HAK-2026-000001", "LD-AAAA-0001", rights.CORRECT, CHAT, "id",
@@ -271,8 +273,9 @@ async def test_a_workers_data_is_seen_corrected_and_erased_alike(backend):
     assert data.chats == ((CHAT, NOW), ("whatsapp:6281200000001", later))
     assert [(c.purpose, c.given, c.version) for c in data.consents] == [
         ("registration", True, "2026-11")]
-    assert [(e.action, e.by, e.at) for e in data.history] == [
-        ("worker.phone_changed", "you", later), ("worker.corrected", "you", later)]
+    assert [(e.action, e.by, e.at, e.why) for e in data.history] == [
+        ("worker.phone_changed", "you", later, None),
+        ("nik.revealed", "staff", later, "cek KTP"), ("worker.corrected", "you", later, None)]
     assert [(r.number, r.state, r.field, r.value) for r in data.requests] == [
         ("HAK-2026-000001", rights.DONE, "address", None),
         ("HAK-2026-000002", rights.OPEN, "full_name", "BUDI SANTOSA")]

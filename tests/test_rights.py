@@ -27,9 +27,11 @@ from models.schema import (
 from models.store import Store
 from models.tables import Broadcast, BroadcastRecipient, Reminder
 from tests.chat import START, Chat, Memory, town_programme
+from tests.test_claims import HEIR_NIK
 from tests.test_cli_enrolment import lindungi
 from tests.test_conversations import NIK, play
 from tests.test_e2e import environment
+from tests.test_enrolment import PADANG
 from tests.test_store import registration
 
 CHAT = "telegram:7001"
@@ -199,3 +201,30 @@ def test_the_operator_lists_open_requests_overdue_first(tmp_path, catalogs):
     assert lines[2].startswith("HAK-2026-000002  correct nik  LD-AAAA-0002  asked ")
     assert "(whatsapp)" in lines[2] and "1371011708850099" not in shown.stdout
     assert lines[-1].startswith("Decide in the chat")
+
+
+async def test_a_full_nik_shown_to_staff_is_recorded_and_the_worker_sees_why(catalogs):
+    from tests.test_claims import SMALL, filed_claim
+
+    memory = Memory(staff_names={"telegram:9001": "Ani (Disnaker)"})
+    await filed_claim(catalogs, memory)  # the worker of chat 7100, an heir's claim
+    reference = memory.workers[-1][1].reference
+    [claim] = memory.claims
+    staff = Chat(catalogs, memory, chat_id="9001")
+    await play(staff, [
+        (f"/lihatnik {reference}", ["staff.nik.usage"]),
+        (f"/lihatnik {reference} ok", ["staff.nik.usage"]),  # a reason that says nothing
+        (f"/lihatnik {reference} cocokkan dengan KTP di loket",
+         ["staff.nik.worker"], [f"NIK {PADANG}"]),
+        (f"/lihatnik {claim} cocokkan dengan akta kematian", ["staff.nik.claim"],
+         [PADANG, HEIR_NIK]),
+        ("/lihatnik LD-NONE-NONE karena perlu", ["staff.not_found"])])
+    assert [(a, s, w) for a, action, s, _, w in memory.history if action == "nik.revealed"] == [
+        ("telegram:9001", reference, "cocokkan dengan KTP di loket"),
+        ("telegram:9001", claim, "cocokkan dengan akta kematian"),
+        ("telegram:9001", reference, "cocokkan dengan akta kematian")]
+    worker = Chat(catalogs, memory, chat_id="7100", programmes=SMALL)
+    await play(worker, [("lihat data saya", ["rights.see.registration", "rights.see.consents",
+                                             "rights.see.history"],
+                         ["NIK lengkap Anda dilihat (alasan: cocokkan dengan KTP di loket), "
+                          "oleh petugas Ani (Disnaker)"])])

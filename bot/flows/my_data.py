@@ -341,6 +341,8 @@ def event_line(event: rights.Event) -> Msg:
     elif action == "worker" and outcome in enrolment.STATUSES:
         what = Msg(N_("rights.action.status"), {"status": Msg(
             f"broadcast.status.{outcome}")})
+    elif event.action == rights.REVEALED:
+        what = Msg(N_("rights.event.nik_revealed"), {"why": event.why or "-"})
     else:
         what = Msg(EVENT_LABELS.get(event.action, N_("rights.value")), {"value": event.action})
     return Msg(N_("rights.see.event"), {
