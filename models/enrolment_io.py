@@ -248,7 +248,10 @@ class KpjImporter:
                 continue
             info = await tx.worker_by_nik(row.nik)
             if info is None:
-                outcomes.append(f"no registration with NIK {mask_nik(row.nik)}")
+                erased = await tx.erased_on(row.nik)
+                outcomes.append(f"NIK {mask_nik(row.nik)} was erased on its worker's request "
+                                f"{erased}: nothing re-created" if erased else
+                                f"no registration with NIK {mask_nik(row.nik)}")
                 continue
             if info.kpj == row.kpj:
                 outcomes.append("unchanged")

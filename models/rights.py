@@ -137,8 +137,9 @@ class RightsTx:
             value=None, document_path=None, document_sha256=None, document_mime=None,
             document_size=None, chat_key=None))
         await self.conn.execute(update(rights_request).where(
-            rights_request.c.number == effect.number, rights_request.c.state == OPEN)
-            .values(state=DONE, done_at=now, decided_by=effect.actor))
+            rights_request.c.number == effect.number)
+            .values(state=DONE, done_at=now, decided_by=effect.actor,
+                    tombstone=nik_index(row.nik)))
         if row.status in enrolment.HOLDING:
             await self._count(row.programme_id, taken=place.c.taken - 1)
         elif row.status == enrolment.WAITING_LIST:
@@ -154,6 +155,12 @@ class RightsTx:
     async def reveal(self, effect: RevealNik, now: datetime) -> None:
         for subject in effect.subjects:
             await self.record(effect.actor, REVEALED, subject, {"why": effect.why}, now)
+
+    async def erased_on(self, nik: str) -> str | None:
+        """The request a registration with this NIK was erased on (its tombstone), if any."""
+        return await self.conn.scalar(select(rights_request.c.number).where(
+            rights_request.c.tombstone == nik_index(nik)).order_by(
+            rights_request.c.id.desc()).limit(1))
 
     async def right_by_number(self, number: str) -> RequestInfo | None:
         row = (await self.conn.execute(select(rights_request).where(

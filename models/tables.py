@@ -461,6 +461,10 @@ class RightsRequest(SQLModel, table=True):
     document_size: int | None = Field(default=None, sa_type=BigInteger)
     chat_key: str | None = Field(default=None, max_length=100)
     """The chat that asked, to tell it when the request is done (cleared on erasure)."""
+    tombstone: bytes | None = Field(default=None, sa_column=Column(LargeBinary(16), index=True))
+    """An erasure's tombstone: the blind index of the NIK erased (``models.vault``), so a
+    file from before (BPJS's answer to an export) is told apart from a NIK never registered,
+    and re-creates nothing; registering again is a new registration with a new consent."""
     channel: str = Field(max_length=20)
     locale: str = Field(max_length=5)
     created_at: datetime = Field(sa_column=_utc(nullable=False))

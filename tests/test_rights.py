@@ -111,6 +111,33 @@ async def test_an_erasure_leaves_only_what_the_law_lets_keep(store, catalogs):
         (CHAT, "worker.erased", "LD-AAAA-0001", {
             "request": "HAK-2026-000002", "programme": "kota-kecil", "status": "enrolled"})]
     assert not await store.files_in_use({KTP.path})  # the KTP photo goes at the next prune
+    async with store.transaction() as tx:  # the tombstone: the NIK's blind index only
+        assert await tx.erased_on(enrolled(1).nik) == "HAK-2026-000002"
+        assert await tx.erased_on(enrolled(2).nik) is None
+        erase = await tx.right_by_number("HAK-2026-000002")
+    assert erase.done_at <= erase.deadline  # answered within the 3 × 24 hours
+
+
+async def test_bpjs_answering_for_an_erased_worker_recreates_nothing(store, catalogs,
+                                                                     tmp_path):
+    """An export went to BPJS before the worker withdrew; their answer (the KPJ) comes
+    after: the line says why it is skipped, and nothing of the worker comes back."""
+    from tests.test_enrolment_io import run
+
+    renderer = Renderer(catalogs)
+    await seed(store, renderer, [enrolled(1)])
+    await seed(store, renderer, [
+        rights.RequestRight("HAK-2026-000001", "LD-AAAA-0001", rights.ERASE, CHAT, "id",
+                            START + rights.DEADLINE),
+        rights.EraseWorker("LD-AAAA-0001", "HAK-2026-000001", CHAT)])
+    answer = tmp_path / "kpj.csv"
+    answer.write_text(f"nik,kpj\n{enrolled(1).nik},12345678901\n", encoding="utf-8")
+    counts, bad = await run(store, catalogs, answer)
+    assert (counts, bad) == ((1, 0, 0, 1), [
+        (2, "NIK 1371********0001 was erased on its worker's request HAK-2026-000001: "
+            "nothing re-created")])
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(worker.c.reference))).all() == []
 
 
 async def test_a_pending_correction_keeps_the_record_out_of_broadcasts(store, catalogs):

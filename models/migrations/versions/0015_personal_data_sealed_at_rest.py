@@ -49,6 +49,8 @@ def upgrade() -> None:
     op.create_index("ix_claim_heir_nik_index", "claim", ["heir_nik_index"])
     with op.batch_alter_table("rights_request") as batch:
         batch.alter_column("value", type_=sa.Text(), existing_nullable=True)
+        batch.add_column(sa.Column("tombstone", sa.LargeBinary(length=16), nullable=True))
+    op.create_index("ix_rights_request_tombstone", "rights_request", ["tombstone"])
     if not sqlite:  # a sealed secret is longer than 64 bytes (SQLite keeps any length)
         op.alter_column("app_secret", "value", type_=sa.LargeBinary(), existing_nullable=False)
 
@@ -57,6 +59,9 @@ def downgrade() -> None:
     """Only for a database whose values are not sealed (``main.py rotate-key`` cannot undo
     sealing): the columns get their old types back."""
     sqlite = _sqlite()
+    op.drop_index("ix_rights_request_tombstone", table_name="rights_request")
+    with op.batch_alter_table("rights_request") as batch:
+        batch.drop_column("tombstone")
     op.drop_index("ix_claim_heir_nik_index", table_name="claim")
     op.drop_index("ix_claim_deceased_nik_index", table_name="claim")
     with op.batch_alter_table("claim") as batch:
