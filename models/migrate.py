@@ -74,11 +74,10 @@ async def _migrate(engine: AsyncEngine) -> None:
 async def _upgrade_configured() -> None:
     from bot.config import load_settings
     from models.db import create_engine
-    from models.keys import install_from
 
-    settings = load_settings()
-    install_from(settings)
-    engine = create_engine(settings.database_url)
+    # The schema only: the bot seals what needs sealing once it runs (``open_store``), so this
+    # child never loads the data keys nor the cipher (it runs beside the bot's start-up).
+    engine = create_engine(load_settings().database_url)
     try:
         await upgrade(engine)
     finally:

@@ -19,7 +19,6 @@ import os
 from collections.abc import Mapping
 from datetime import date
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import LargeBinary, Text
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
@@ -48,6 +47,9 @@ class Vault:
                 raise ValueError(f"data key {key_id!r}: 32 bytes under a letters-and-digits id")
         if len(index_key) < KEY_BYTES:
             raise ValueError("the index key must be at least 32 bytes")
+        # Imported here: the migration child, which only changes the schema, never loads it.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.current = current
         self._aead = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._index_key = index_key

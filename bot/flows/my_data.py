@@ -125,8 +125,7 @@ class MyData:
                      ctx: Context) -> None:
         question = self._question(s)
         if s.step == "ktp":
-            problem = document_error(inbound.media, inbound)
-            result = problem
+            result = document_error(inbound.media, inbound)
         else:
             result = question.read(inbound, text, ctx.today, self.labels)
         if isinstance(result, Err):
@@ -171,11 +170,10 @@ class MyData:
             f"{rights.SERIES}-{year}"))
 
     async def _done(self, kind: str, worker: WorkerInfo, turn: Turn, ctx: Context,
-                    s: Session, chat_key: str) -> str:
-        number = await self._number(ctx)
-        turn.do(RequestRight(number, worker.reference, kind, chat_key, s.locale,
-                             ctx.now + rights.DEADLINE, DONE))
-        return number
+                    s: Session, chat_key: str) -> None:
+        """A request answered at once, recorded all the same."""
+        turn.do(RequestRight(await self._number(ctx), worker.reference, kind, chat_key,
+                             s.locale, ctx.now + rights.DEADLINE, DONE))
 
     async def _act(self, s: Session, action: str, worker: WorkerInfo, turn: Turn,
                    ctx: Context, chat_key: str) -> None:
