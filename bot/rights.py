@@ -22,8 +22,6 @@ DEADLINE = timedelta(hours=72)
 SEE, COPY, CORRECT, ERASE = "see", "copy", "correct", "erase"
 OPEN, DONE, REFUSED = "open", "done", "refused"
 
-AT_ONCE = ("address", "occupation")
-"""Corrected by the worker at once: nothing else rests on them."""
 VERIFIED = ("full_name", "birth_date", "nik")
 """Corrected after a verifier compared the KTP photo: the cover and a claim rest on them."""
 

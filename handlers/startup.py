@@ -23,7 +23,7 @@ from models.migrate import HEAD, current_revision
 from models.private_files import open_to_others
 from models.seal import seal_all
 from models.store import Store
-from models.vault import vault
+from models.vault import CannotOpen, vault
 
 log = logging.getLogger("lindungi")
 
@@ -75,6 +75,11 @@ async def open_store(settings: Settings, *, create: bool = True,
     except StartupError:
         await store.close()
         raise
+    except CannotOpen as exc:
+        await store.close()
+        raise StartupError(f"the database holds values sealed with other data keys ({exc}): "
+                           f"set DATA_KEYS or DATA_KEYS_FILE to the keys that go with it"
+                           ) from None
     except Exception as exc:
         await store.close()
         raise StartupError(f"cannot open the database (DATABASE_URL): {exc}") from exc

@@ -78,7 +78,8 @@ async def seal_all(engine: AsyncEngine, vault: Vault, batch: int = BATCH,
 
 
 async def _seal_secrets(engine: AsyncEngine, vault: Vault) -> int:
-    """The bot's own secrets: a handful of rows, checked one by one."""
+    """The bot's own secrets: a handful of rows, each opened (so keys that do not go with
+    the database stop the start, ``CannotOpen``, before anything else reads them)."""
     name, key, value = SECRETS
     raw = table(name, column(key), column(value))
     changed = 0
@@ -86,9 +87,9 @@ async def _seal_secrets(engine: AsyncEngine, vault: Vault) -> int:
         for row in (await conn.execute(select(raw))).all():
             stored = bytes(row._mapping[value])
             held = key_of(stored)
+            secret = vault.open(stored.decode(), f"{name}.{value}") if held else stored
             if held == vault.current:
                 continue
-            secret = vault.open(stored.decode(), f"{name}.{value}") if held else stored
             await conn.execute(update(raw).where(raw.c[key] == row._mapping[key]).values(
                 {value: vault.seal(secret, f"{name}.{value}").encode()}))
             changed += 1

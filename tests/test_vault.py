@@ -168,3 +168,19 @@ def test_the_sealing_pass_knows_every_sealed_column():
     listed = {(name, c) for name, (_, columns, _) in SEALED.items() for c in columns}
     assert set(declared) == listed | {(SECRETS[0], SECRETS[2])}
     assert all(label == f"{name}.{c}" for (name, c), label in declared.items())
+
+
+def test_a_database_with_the_wrong_keys_stops_start_up_in_one_line(tmp_path):
+    """The key file lost (or another one given): the bot says so rather than run."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'lindungi.db'}"
+    keys = tmp_path / "keys.json"
+    env = environment(DATABASE_URL=url, DATA_KEYS_FILE=str(keys), DATA_KEYS="")
+    assert lindungi("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    assert lindungi("staff", "add", "--telegram-id", "42", "--role", "verifier", env=env,
+                    cwd=tmp_path).returncode == 0  # a first transaction: secrets sealed
+    keys.unlink()  # a new key file is made, but the database was sealed with the old one
+    done = lindungi("rights", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(
+        "lindungi: the database holds values sealed with other data keys (a value of "
+        "app_secret.value does not open with key 'k1'): set DATA_KEYS or DATA_KEYS_FILE")
