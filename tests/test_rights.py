@@ -255,3 +255,23 @@ async def test_a_full_nik_shown_to_staff_is_recorded_and_the_worker_sees_why(cat
                                              "rights.see.history"],
                          ["NIK lengkap Anda dilihat (alasan: cocokkan dengan KTP di loket), "
                           "oleh petugas Ani (Disnaker)"])])
+
+
+async def test_a_long_history_is_shown_newest_first_and_fits_a_message(catalogs):
+    """Every look is a request, so a list grows: the chat shows the newest ten and says how
+    many more the copy holds (a Telegram message holds 4,096 characters)."""
+    memory = Memory(dtsen={NIK: 1})
+    chat = Chat(catalogs, memory, programmes=town_programme(verification="auto"))
+    from tests.test_enrolment import register
+
+    await register(chat, NIK, "reg.done_enrolled", area=("ya",))
+    for _ in range(24):
+        await chat.send("lihat data saya")
+    history = chat.rendered()[-1].text
+    # the 23 looks before this one: the newest ten, and 13 left for the copy
+    assert "• … 13 sebelumnya (semuanya ada di salinan" in history
+    assert "HAK-2026-000014:" in history and "HAK-2026-000013:" not in history
+    assert all(len(r.text) < 4096 for r in chat.rendered())
+    await chat.send("minta salinan")
+    copy = Renderer(catalogs).render(chat.replies[0], "id").copy
+    assert "HAK-2026-000001:" in copy.text and "sebelumnya" not in copy.text

@@ -187,7 +187,7 @@ class MyData:
             else:
                 turn.say(Reply(N_("rights.copy.sent"), {"reference": worker.reference},
                                navigation=True, copy=CopyOf(
-                                   worker.reference, tuple(see(data)),
+                                   worker.reference, tuple(see(data, latest=None)),
                                    rights.as_json(data, ctx.now))))
         elif action == CORRECT:
             waiting = [r for r in await ctx.lookup.rights_of(worker.reference)
@@ -285,9 +285,26 @@ class MyData:
         turn.say(Reply(N_("rights.erase.done"), {"number": number}, navigation=True))
 
 
-def see(data: rights.PersonalData) -> list[Reply]:
+LATEST = 10
+"""Entries of each list the chat shows (the newest): a message has a length limit (Telegram:
+4,096 characters), and every look adds a request; the copy has them all."""
+
+
+def listed(items: list[Msg], latest: int | None) -> Lines:
+    """A list as the worker reads it: the newest ``latest`` (all with None), how many earlier
+    ones are left out, or "none"."""
+    if not items:
+        return Lines((Msg(N_("rights.see.nothing")),))
+    if latest is None or len(items) <= latest:
+        return Lines(tuple(items))
+    return Lines((Msg(N_("rights.see.earlier"), {"n": len(items) - latest}),
+                  *items[-latest:]))
+
+
+def see(data: rights.PersonalData, latest: int | None = LATEST) -> list[Reply]:
     """Everything stored about a registration, in plain words: the registration (with the
-    full NIK: its owner is reading), its consents, the claims filed, who did what with it."""
+    full NIK: its owner is reading), its consents, the claims filed, who did what with it;
+    each list its ``latest`` entries (None: all, for the copy)."""
     w = data.worker
     occupation = Msg(N_("rights.value"), {"value": data.occupation_other}) \
         if data.occupation == "other" and data.occupation_other \
@@ -301,26 +318,24 @@ def see(data: rights.PersonalData) -> list[Reply]:
         "state": Msg(STATE.get(w.status, N_("rights.value")), {
             "value": w.status, "position": "-", "reason": w.reason,
             "coverage_end": w.coverage_end, "kpj": w.kpj, "died_on": w.died_on}),
-        "chats": Lines(tuple(Msg(N_("rights.see.chat"), {
+        "chats": listed([Msg(N_("rights.see.chat"), {
             "channel": name_of(chat), "since": When(since.astimezone(WIB))})
-            for chat, since in data.chats))})
-    consents = Reply(N_("rights.see.consents"), {"items": Lines(tuple(
+            for chat, since in data.chats], latest)})
+    consents = Reply(N_("rights.see.consents"), {"items": listed([
         Msg(N_("rights.see.consent_given") if c.given else N_("rights.see.consent_refused"), {
             "purpose": Msg(PURPOSE_LABELS.get(c.purpose, N_("rights.value")),
                            {"value": c.purpose}),
             "version": c.version, "channel": name_of(c.channel), "at": When(c.at.astimezone(WIB))})
-        for c in data.consents) or (Msg(N_("rights.see.nothing")),))})
+        for c in data.consents], latest)})
     history = Reply(N_("rights.see.history"), {
-        "items": Lines(tuple(event_line(e) for e in data.history)
-                       or (Msg(N_("rights.see.nothing")),)),
-        "claims": Lines(tuple(Msg(N_("rights.see.claim"), {
+        "items": listed([event_line(e) for e in data.history], latest),
+        "claims": listed([Msg(N_("rights.see.claim"), {
             "reference": c.reference, "status": Msg(CLAIM_STATE[c.status]),
-            "at": When(c.filed_at.astimezone(WIB))}) for c in data.claims)
-            or (Msg(N_("rights.see.nothing")),)),
-        "requests": Lines(tuple(Msg(N_("rights.see.request"), {
+            "at": When(c.filed_at.astimezone(WIB))}) for c in data.claims], latest),
+        "requests": listed([Msg(N_("rights.see.request"), {
             "number": r.number, "kind": Msg(rights.KIND_LABELS[r.kind]),
             "state": Msg(STATE_LABELS[r.state]), "at": When(r.created_at.astimezone(WIB))})
-            for r in data.requests) or (Msg(N_("rights.see.nothing")),))},
+            for r in data.requests], latest)},
         navigation=True)
     return [registration, consents, history]
 
