@@ -19,6 +19,8 @@
     python main.py rights [--limit N]      the open personal data requests, overdue first
     python main.py rotate-key [--new] [--drop-old]
                               reseal the personal data with the current data key
+    python main.py renew --programme ID --cycle NAME [--keep LD-… --reason TEXT] [--yes]
+                              carry the members of the cycle before into this one
     python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
                               [--programme ID] [--status S] [--occupation O] [--kelurahan K]
                               [--language L] [--channel C] [--at 'YYYY-MM-DD HH:MM'] [--yes]
@@ -69,6 +71,7 @@ from handlers.console import TerminalChannel
 from handlers.conversations import Conversations, utc_now
 from handlers.data_copy import Copies
 from handlers.media import MediaStore
+from handlers.programme_commands import renew
 from handlers.startup import (
     StartupError,
     build,
@@ -174,6 +177,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     open_rights = commands.add_parser("rights", help="the personal data requests (UU PDP) "
                                       "waiting for staff, overdue first, with their deadlines")
     open_rights.add_argument("--limit", type=int, default=50)
+    renew = commands.add_parser("renew", help="carry a programme's enrolled and active "
+                                "members into its next cycle (DTSEN re-checked, the quota "
+                                "respected); a preview first")
+    renew.add_argument("--programme", required=True, metavar="ID")
+    renew.add_argument("--cycle", required=True, metavar="NAME",
+                       help="the cycle to carry them into, as in the programmes file (2027)")
+    renew.add_argument("--keep", action="append", default=[], metavar="LD-…",
+                       help="carry this member although DTSEN no longer admits them (staff "
+                            "checked them); repeat for more")
+    renew.add_argument("--reason", help="why the --keep members continue (the staff record)")
+    renew.add_argument("--yes", action="store_true", help="renew without asking to confirm")
     verify = commands.add_parser("verify-card", help="check a membership card's QR token")
     verify.add_argument("token", help="the text of the card's QR code (LD1.…)")
     return parser.parse_args(argv)
@@ -648,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "consent",
-                        "rights", "rotate-key", "broadcast",
+                        "rights", "rotate-key", "broadcast", "renew",
                         "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
@@ -683,6 +697,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         elif command == "rights":
             asyncio.run(list_rights(settings, args.limit))
+        elif command == "renew":
+            asyncio.run(renew(settings, args.programme, args.cycle, args.keep, args.reason,
+                              args.yes, utc_now()))
         elif command == "verify-card":
             if not asyncio.run(check_card(settings, args.token)):
                 return 1

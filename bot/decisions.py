@@ -88,7 +88,7 @@ async def approve_registration(reference: str, actor: str, ctx: Context,
         return refused(N_("staff.not_waiting"), {"reference": reference,
                                                   "status": Msg(STATE[worker.status])})
     programme = programme_of(worker, programmes)
-    if programme is None or not programme.period.covers(ctx.today):
+    if programme is None or not programme.running(ctx.today):
         return refused(N_("staff.no_programme"), {"reference": reference})
     desil = await ctx.lookup.dtsen_desil(worker.nik) if worker.dtsen_ok else None
     if desil is not None and desil > programme.dtsen_max_desil:
@@ -96,13 +96,15 @@ async def approve_registration(reference: str, actor: str, ctx: Context,
                                                   "max_desil": programme.dtsen_max_desil})
     placed = await enrolment.place(programme, ctx.lookup, ctx.today)
     params = {"reference": reference, "full_name": worker.full_name,
-              "position": placed.position, **enrolment.programme_params(programme)}
+              "position": placed.position,
+              **enrolment.programme_params(programme, ctx.today)}
     enrolled = placed.status == enrolment.ENROLLED
     return Decision(True, Reply(
         N_("staff.approved") if enrolled else N_("staff.approved_waiting"), params,
         navigation=True), (
         ChangeStatus(reference, worker.status, placed.status, actor=actor,
-                     coverage_start=placed.coverage_start, coverage_end=placed.coverage_end),
+                     coverage_start=placed.coverage_start, coverage_end=placed.coverage_end,
+                     cycle=placed.cycle, funder=placed.funder),
         Notify(worker.chat_key, worker.locale, (Reply(
             N_("notice.approved") if enrolled else N_("notice.approved_waiting"), params,
             navigation=True),))))

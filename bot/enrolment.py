@@ -38,6 +38,9 @@ HOLDING = frozenset({ENROLLED, ACTIVE})
 """The statuses that hold one of the programme's places."""
 REJECTABLE = frozenset({WAITING_VERIFICATION, WAITING_LIST, ENROLLED, ACTIVE})
 
+FILL_BATCH = 1_000
+"""Most workers enrolled from a line in one sweep (a universal programme's free places are
+countless): the next sweep goes on."""
 BPU_CONTRIBUTION = 16_800
 """The cheapest self-paid JKK + JKM package, a month (shared/domain.md)."""
 
@@ -50,6 +53,8 @@ class Placement:
     coverage_start: date | None = None
     coverage_end: date | None = None
     position: int | None = None
+    cycle: str | None = None
+    funder: str | None = None
 
 
 def first_check(programme: Programme | None, desil: int | None) -> str:
@@ -65,9 +70,12 @@ def first_check(programme: Programme | None, desil: int | None) -> str:
 
 
 async def place(programme: Programme, lookup: Lookup, today: date) -> Placement:
-    """Enrol if the programme has a place free, else join its waiting list."""
-    if await lookup.free_places(programme.id, programme.quota) > 0:
-        return Placement(ENROLLED, max(today, programme.period.start), programme.period.end)
+    """Enrol in the cycle running today if it has a place free, else join the waiting list.
+    Only asked while a cycle runs (``Programme.running``)."""
+    cycle = programme.cycle_on(today)
+    if await lookup.free_places(programme.id, cycle.places) > 0:
+        return Placement(ENROLLED, max(today, cycle.start), cycle.end, cycle=cycle.name,
+                         funder=programme.funder_of(cycle))
     return Placement(WAITING_LIST, position=await lookup.waiting_count(programme.id) + 1)
 
 
@@ -87,29 +95,33 @@ async def fill_places(programme: Programme, lookup: Lookup, today: date,
     """Effects enrolling the first workers in line while places are free (after a place was
     freed, or the quota raised), each told in their language. ``released``: places the same
     step frees with effects not yet applied."""
-    if not programme.period.covers(today):
+    cycle = programme.cycle_on(today)
+    if cycle is None:
         return []
-    free = await lookup.free_places(programme.id, programme.quota) + released
+    free = await lookup.free_places(programme.id, cycle.places) + released
     if free <= 0:
         return []
     effects: list = []
-    for worker in await lookup.first_waiting(programme.id, free):
-        start = max(today, programme.period.start)
+    for worker in await lookup.first_waiting(programme.id, min(free, FILL_BATCH)):
         effects.append(ChangeStatus(worker.reference, WAITING_LIST, ENROLLED,
-                                    coverage_start=start, coverage_end=programme.period.end))
+                                    coverage_start=max(today, cycle.start),
+                                    coverage_end=cycle.end, cycle=cycle.name,
+                                    funder=programme.funder_of(cycle)))
         effects.append(Notify(worker.chat_key, worker.locale, (Reply(
             N_("notice.enrolled_from_list"),
             {"full_name": worker.full_name, "reference": worker.reference,
-             **programme_params(programme)}, navigation=True),)))
+             **programme_params(programme, today)}, navigation=True),)))
     return effects
 
 
-def programme_params(programme: Programme) -> dict:
-    """What a worker is told of a programme: name, funder, region, benefits, who pays what."""
-    return {"programme": programme.name, "funder": programme.funder,
+def programme_params(programme: Programme, today: date) -> dict:
+    """What a worker is told of a programme on ``today``: name, funder, region, benefits, who
+    pays what, until when (the cycle running, or the next)."""
+    cycle = programme.shown_cycle(today)
+    return {"programme": programme.name, "funder": programme.funder_of(cycle),
             "region": programme.region.name, "benefits": benefits(programme.benefits),
             "contribution": Money(programme.monthly_contribution),
-            "period_end": programme.period.end}
+            "period_end": cycle.end}
 
 
 def benefits(names: tuple[str, ...]) -> Msg:

@@ -185,6 +185,11 @@ class RegisterWorker:
     dtsen_desil: int | None = None
     coverage_start: date | None = None
     coverage_end: date | None = None
+    cycle: str | None = None
+    """The programme cycle the cover is bought in (``bot.programmes.Cycle``): recorded as the
+    worker's membership of it."""
+    funder: str | None = None
+    """Who pays that cycle."""
     dtsen_consent: bool = True
     """The worker let their NIK be matched with DTSEN; if not, staff check them instead."""
     messages_consent: bool = True
@@ -206,6 +211,9 @@ class ChangeStatus:
     coverage_start: date | None = None
     coverage_end: date | None = None
     kpj: str | None = None
+    cycle: str | None = None
+    """With a coverage period: the cycle it is bought in, recorded as a membership."""
+    funder: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ async def status_reply(worker: WorkerInfo, programmes: Programmes | None, lookup
                   "bpu": Money(enrolment.BPU_CONTRIBUTION),
                   "branch": programme.branch if programme else ""})}
     if programme and status not in (enrolment.NOT_ELIGIBLE, enrolment.SELF_PAID):
-        params["programme"] = Msg(N_("status.programme"), enrolment.programme_params(programme))
+        params["programme"] = Msg(N_("status.programme"), enrolment.programme_params(
+            programme, worker.coverage_end or today))
     claim = next((c for c in await lookup.open_claims(worker.nik) if c.status in claims.OPEN),
                  None)
     params["claim"] = Msg(N_("status.claim"), {
@@ -77,10 +78,11 @@ def card_of(worker: WorkerInfo, programmes: Programmes | None, key: bytes) -> Ca
         else None
     if programme is None or worker.kpj is None or worker.coverage_end is None:
         return None
+    cycle = programme.shown_cycle(worker.coverage_end)
     return CardData(reference=worker.reference, full_name=worker.full_name,
                     masked_nik=mask_nik(worker.nik), kpj=worker.kpj, programme=programme.name,
-                    funder=programme.funder,
-                    period_start=worker.coverage_start or programme.period.start,
+                    funder=programme.funder_of(cycle),
+                    period_start=worker.coverage_start or cycle.start,
                     period_end=worker.coverage_end, benefits=programme.benefits,
                     token=sign_card(key, worker.reference, worker.kpj))
 
@@ -94,7 +96,8 @@ def activation(worker: WorkerInfo, kpj: str, programmes: Programmes | None, key:
         else None
     card = card_of(active, programmes, key)
     params = {"full_name": worker.full_name, "kpj": kpj, "coverage_end": worker.coverage_end,
-              **(enrolment.programme_params(programme) if programme else {})}
+              **(enrolment.programme_params(programme, worker.coverage_end or worker.registered_on)
+                 if programme else {})}
     return [ChangeStatus(worker.reference, worker.status, enrolment.ACTIVE, actor=actor,
                          kpj=kpj),
             Notify(worker.chat_key, worker.locale,

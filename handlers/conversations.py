@@ -165,7 +165,7 @@ class Conversations:
             lambda state: self.engine.expire_stored(state, now))
         forgotten = await self.store.forget_journal(now - self.journal_retention)
         forgotten += await self.store.forget_counts(now - LONGEST, now - PROOFS_KEPT)
-        lapsed = await self.store.lapse(now.astimezone(WIB).date())
+        lapsed = await self.store.lapse(now.astimezone(WIB).date(), now)
         async with self.store.transaction() as tx:
             ctx = self._context(tx, now)
             deliveries = await apply_effects(tx, self.renderer,

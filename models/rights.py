@@ -144,6 +144,7 @@ class RightsTx:
             await self._count(row.programme_id, taken=place.c.taken - 1)
         elif row.status == enrolment.WAITING_LIST:
             await self._count(row.programme_id, waiting=place.c.waiting - 1)
+        await self.end_membership(reference, now, f"erased on request {effect.number}")
         await self.conn.execute(delete(worker).where(worker.c.reference == reference))
         self._known.pop(row.nik, None)
         # The premium's payer must stop paying for this membership: the KPJ, only then.

@@ -20,6 +20,7 @@ from models.tables import (
     DtsenEntry,
     InboundMessage,
     LimitEvent,
+    Membership,
     NumberSeries,
     Outbox,
     OutgoingMessage,
@@ -51,6 +52,7 @@ proof_request = ProofRequest.__table__
 limit_event = LimitEvent.__table__
 consent = Consent.__table__
 rights_request = RightsRequest.__table__
+membership = Membership.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""

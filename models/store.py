@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import enrolment
 from bot.messages import (
+    ChangeStatus,
     OptOut,
     Rendered,
     WorkerInfo,
@@ -27,6 +28,7 @@ from models.outbox import OutboxTx
 from models.proofs import ProofsTx
 from models.rights import RightsTx
 from models.schema import (
+    ALIVE,
     FINAL_STATES,
     OPTED_OUT_ERROR,
     SESSIONS,
@@ -42,6 +44,7 @@ from models.schema import (
     inbound,
     insert_ignoring,
     limit_event,
+    membership,
     outbox,
     outgoing,
     place,
@@ -50,7 +53,7 @@ from models.schema import (
     worker,
 )
 from models.sessions import SessionsTx
-from models.workers import WorkersTx
+from models.workers import WAITING, WorkersTx
 
 
 class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx, ConsentsTx,
@@ -79,6 +82,7 @@ class Tx(SessionsTx, OutboxTx, WorkersTx, ClaimsTx, ProofsTx, BroadcastsTx, Cons
         """Keys the hashes of what limits count (chats, NIKs) and of proof codes."""
         self._known: dict[str, WorkerInfo | None] = {}
         self._new: list[dict] = []
+        self._memberships: list[dict] = []
         self._quotas: dict[str, int] = {}
         self._notices: list[dict] = []
 
@@ -114,10 +118,20 @@ class Store:
             return await conn.scalar(select(app_secret.c.value).where(
                 app_secret.c.name == name))
 
-    async def lapse(self, today: date) -> int:
-        """Cover past its end date becomes lapsed, and its places free; returns how many."""
+    async def lapse(self, today: date, now: datetime) -> int:
+        """Cover past its end date becomes lapsed, and its places free; returns how many.
+        Those a renewal put in line past the next cycle's quota join the waiting list, in
+        their order (by registration date), for the sweep to enrol as places free."""
         async with self.transaction() as tx:
             ended = (worker.c.status.in_(enrolment.HOLDING), worker.c.coverage_end < today)
+            in_line = (await tx.conn.execute(
+                select(worker.c.reference).join(membership, and_(
+                    membership.c.worker_reference == worker.c.reference,
+                    membership.c.programme_id == worker.c.programme_id,
+                    membership.c.state == WAITING,
+                    membership.c.starts_on > worker.c.coverage_end,
+                    membership.c.ends_on >= today))
+                .where(*ended, ALIVE).order_by(membership.c.position))).scalars().all()
             counts = await tx.conn.execute(
                 select(worker.c.programme_id, func.count()).where(*ended)
                 .group_by(worker.c.programme_id))
@@ -129,6 +143,9 @@ class Store:
             if total:
                 await tx.conn.execute(update(worker).where(*ended).values(
                     status=enrolment.LAPSED))
+            for reference in in_line:
+                await tx.change_status(ChangeStatus(reference, enrolment.LAPSED,
+                                                    enrolment.WAITING_LIST), now)
             return total
 
     async def undelivered(self) -> list[Pending]:

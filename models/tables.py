@@ -472,3 +472,35 @@ class RightsRequest(SQLModel, table=True):
     done_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     decided_by: str | None = Field(default=None, max_length=100)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Membership(SQLModel, table=True):
+    """A worker's cover in one cycle of a programme (``bot.programmes.Cycle``): their history
+    across years and funders (the scholarship counts it whole), what the funder's bill counts,
+    and where a renewal left them. ``state``: ``confirmed`` (cover bought for the cycle),
+    ``waiting`` (past the cycle's quota at renewal, in line by registration date), ``review``
+    (DTSEN no longer admits them: staff decide) or ``ended`` (cover stopped on ``ends_on``)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("worker_reference", "programme_id", "cycle",
+                                       name="uq_membership_cycle"),
+                      Index("ix_membership_cycle_state", "programme_id", "cycle", "state"))
+    id: int | None = Field(default=None, primary_key=True)
+    worker_reference: str = Field(max_length=20, index=True)
+    programme_id: str = Field(max_length=40)
+    cycle: str = Field(max_length=20)
+    funder: str | None = Field(default=None, max_length=120)
+    """Who paid; None on rows made from the registrations of before cycles were kept (the
+    programme's funder of that cycle)."""
+    starts_on: date
+    ends_on: date
+    state: str = Field(max_length=20)
+    source: str = Field(max_length=20)
+    """``chat`` (enrolled through the bot), ``renewal`` (carried from the cycle before),
+    ``import`` (a member from before the bot, ``main.py import-members``), ``earlier`` (the
+    registrations of before cycles were kept)."""
+    position: int | None = None
+    """In ``waiting``: the order among those past the quota (by registration date)."""
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    changed_at: datetime = Field(sa_column=_utc(nullable=False))

@@ -5,7 +5,7 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import delete, func, insert, select, update
 
@@ -18,6 +18,7 @@ from bot.messages import (
     UnlinkChat,
     WorkerInfo,
 )
+from bot.quiet_hours import WIB
 from models.schema import (
     ALIVE,
     HEAD_OF_LINE,
@@ -27,9 +28,11 @@ from models.schema import (
     NoPlace,
     StaleChange,
     as_utc,
+    dialect_insert,
     dtsen,
     info_of,
     insert_ignoring,
+    membership,
     outbox,
     place,
     sequence,
@@ -40,6 +43,22 @@ from models.schema import (
     worker_info,
 )
 from models.vault import nik_index
+
+CONFIRMED, WAITING, REVIEW, ENDED = "confirmed", "waiting", "review", "ended"
+"""The states of a membership (``models.tables.Membership``)."""
+MEMBERSHIP_CHANGES = ("funder", "starts_on", "ends_on", "state", "position", "reason",
+                      "changed_at")
+"""What a membership recorded again changes (not who, where, which cycle or since when)."""
+
+
+def membership_row(reference: str, programme_id: str, cycle: str, funder: str | None,
+                   starts_on: date, ends_on: date, now: datetime, source: str = "chat",
+                   state: str = CONFIRMED, position: int | None = None,
+                   reason: str | None = None) -> dict:
+    return {"worker_reference": reference, "programme_id": programme_id, "cycle": cycle,
+            "funder": funder, "starts_on": starts_on, "ends_on": ends_on, "state": state,
+            "source": source, "position": position, "reason": reason, "created_at": now,
+            "changed_at": now}
 
 
 class WorkersTx:
@@ -70,6 +89,10 @@ class WorkersTx:
             messages_ok=effect.messages_consent)
         self._new.append(row)
         self._known[effect.nik] = info_of(row)
+        if effect.status in enrolment.HOLDING and effect.cycle:
+            self._memberships.append(membership_row(
+                effect.reference, effect.programme_id, effect.cycle, effect.funder,
+                effect.coverage_start, effect.coverage_end, now))
 
     async def change_status(self, change: ChangeStatus, now: datetime) -> WorkerInfo:
         """Apply a status change (and the place it takes or frees); records it as a staff
@@ -90,8 +113,13 @@ class WorkersTx:
         info = info_of(row._mapping)
         if change.new in enrolment.HOLDING and change.old not in enrolment.HOLDING:
             await self.take_place(info.programme_id)
+            if change.cycle:
+                await self.record_membership(membership_row(
+                    info.reference, info.programme_id, change.cycle, change.funder,
+                    info.coverage_start, info.coverage_end, now))
         elif change.old in enrolment.HOLDING and change.new not in enrolment.HOLDING:
             await self._count(info.programme_id, taken=place.c.taken - 1)
+            await self.end_membership(info.reference, now, change.reason)
         if change.new == enrolment.WAITING_LIST:
             ticket = await self._join_line(info.programme_id)
             await self.conn.execute(update(worker).where(worker.c.reference == info.reference)
@@ -104,6 +132,32 @@ class WorkersTx:
                               {"from": change.old, "reason": change.reason}, now)
         self._known[info.nik] = info
         return info
+
+    async def record_membership(self, *rows: dict) -> None:
+        """Workers' memberships of a cycle, new or changed (one in line past the quota at
+        renewal, then enrolled from the line)."""
+        if not rows:
+            return
+        upsert = dialect_insert(self.postgres, membership)
+        await self.conn.execute(upsert.on_conflict_do_update(
+            index_elements=[membership.c.worker_reference, membership.c.programme_id,
+                            membership.c.cycle],
+            set_={name: upsert.excluded[name] for name in MEMBERSHIP_CHANGES}), list(rows))
+
+    async def end_membership(self, reference: str, now: datetime,
+                             reason: str | None = None) -> None:
+        """Cover stopped today (ended by staff, erased): the membership running, and those
+        confirmed for a later cycle, end; the bill counts no month after this one."""
+        today = now.astimezone(WIB).date()
+        running = (membership.c.worker_reference == reference,
+                   membership.c.state.in_((CONFIRMED, WAITING, REVIEW)),
+                   membership.c.ends_on >= today)
+        await self.conn.execute(update(membership).where(
+            *running, membership.c.starts_on <= today).values(
+            ends_on=today, state=ENDED, reason=reason, changed_at=now))
+        await self.conn.execute(update(membership).where(
+            *running, membership.c.starts_on > today).values(
+            ends_on=membership.c.starts_on, state=ENDED, reason=reason, changed_at=now))
 
     async def link_chat(self, effect: LinkChat, now: datetime) -> None:
         await self.conn.execute(insert_ignoring(self.postgres, worker_chat).values(
@@ -199,6 +253,9 @@ class WorkersTx:
         if self._new:
             rows, self._new = self._new, []
             await self.conn.execute(insert(worker), rows)
+        if self._memberships:
+            rows, self._memberships = self._memberships, []
+            await self.conn.execute(insert(membership), rows)
         if self._notices:
             rows, self._notices = self._notices, []
             await self.conn.execute(insert(outbox), rows)

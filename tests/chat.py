@@ -73,11 +73,16 @@ id = "kota-kecil"
 name = "Program Kota Kecil"
 region = {{ codes = ["1371"], name = "Kota Padang" }}
 funder = "APBD Kota Kecil"
-period = {{ start = 2026-01-01, end = 2026-12-31 }}
-quota = {quota}
 dtsen_max_desil = 4
 verification = "{verification}"
 branch = "BPJS Ketenagakerjaan Cabang Kecil"
+
+[[programme.cycle]]
+name = "2026"
+start = 2026-01-01
+end = 2026-12-31
+quota = {quota}
+budget = {quota * 12 * 16_800}
 {more}""")
 
 

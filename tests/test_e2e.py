@@ -145,7 +145,7 @@ def test_a_bad_setting_stops_start_up_with_one_line():
 def test_mistakes_in_the_programmes_file_stop_start_up_one_line_each(tmp_path):
     shipped = (ROOT / "programmes.toml").read_text()
     broken = tmp_path / "programmes.toml"
-    broken.write_text(shipped.replace("quota = 1500", "quota = 0").replace(
+    broken.write_text(shipped.replace("quota = 1_500", "quota = 0", 1).replace(
         'codes = ["1303"]', 'codes = ["1304"]').replace('codes = ["7471"]', 'codes = ["7400"]'))
     done = run_main("chat", env=environment(PROGRAMMES_FILE=str(broken)))
     assert done.returncode == 2
@@ -153,8 +153,8 @@ def test_mistakes_in_the_programmes_file_stop_start_up_one_line_each(tmp_path):
         f"lindungi: {broken}: programme 3 (kendari-sertakan): region.codes: '7400' is not a "
         'Kemendagri regency/city code (the first four digits of a NIK, e.g. "1371" for Kota '
         'Padang)',
-        f"lindungi: {broken}: programme 3 (kendari-sertakan): quota: Input should be greater "
-        "than 0",
+        f"lindungi: {broken}: programme 3 (kendari-sertakan): cycle 1 (2025): quota: Input "
+        "should be greater than 0",
         f"lindungi: {broken}: programme 6 (sijunjung): region: 'Kabupaten Sijunjung' is not "
         "the name of 1304: Kemendagri calls it 'Kabupaten Tanah Datar'"]
     missing = run_main("chat", env=environment(PROGRAMMES_FILE=str(tmp_path / "none.toml")))

@@ -23,9 +23,8 @@ id = "lama"
 name = "Program yang sudah berakhir"
 region = { codes = ["3171"], name = "Kota Administrasi Jakarta Pusat" }
 funder = "APBD Kota Lama"
-period = { start = 2025-01-01, end = 2025-12-31 }
-quota = 10
 branch = "BPJS Ketenagakerjaan Cabang Lama"
+cycle = [{ name = "2025", start = 2025-01-01, end = 2025-12-31, quota = 10 }]
 """)
 """Two places verified automatically, and a programme whose period is over."""
 

@@ -40,11 +40,10 @@ id = "kota-kecil"
 name = "Program Kota Kecil"
 region = { codes = ["1371"], name = "Kota Padang" }
 funder = "APBD Kota Kecil"
-period = { start = 2026-01-01, end = 2099-12-31 }
-quota = 10
 dtsen_max_desil = 4
 verification = "auto"
 branch = "BPJS Ketenagakerjaan Cabang Kecil"
+cycle = [{ name = "2026-2099", start = 2026-01-01, end = 2099-12-31, quota = 10 }]
 """
 TEMPLATES = f"""
 [active]

@@ -178,7 +178,7 @@ def programme_options(data: dict, today: date, programmes: Programmes | None
     if programmes is None:
         return []
     near = suggested(data, today, programmes)
-    other = [p for p in programmes.programme if p not in near and p.period.covers(today)
+    other = [p for p in programmes.programme if p not in near and p.running(today)
              and p.admits(data["occupation"])]
     return near + other
 
@@ -265,7 +265,7 @@ class Registration(Form):
             Step(q["programme_confirm"], field="programme", label=N_("field.programme"),
                  forgets=("programme_declined",), when=self._one_programme_near,
                  params=lambda d, c: enrolment.programme_params(
-                     suggested(d, c.today, self.programmes)[0])),
+                     suggested(d, c.today, self.programmes)[0], c.today)),
             Step(q["programme_pick"], field="programme", fill=self._no_programme,
                  choices=self._programme_choices,
                  params=lambda d, _: {"nik_region": nik_region(d["nik"])}),
@@ -531,11 +531,12 @@ class Registration(Form):
             dtsen_consent=matched, messages_consent=data["consent"].get(consents.MESSAGES, True),
             status=placement.status, programme_id=programme.id if programme else None,
             dtsen_desil=desil, coverage_start=placement.coverage_start,
-            coverage_end=placement.coverage_end))
+            coverage_end=placement.coverage_end, cycle=placement.cycle,
+            funder=placement.funder))
         params = {"reference": reference, "position": placement.position,
                   "bpu_contribution": Money(self.rules.contribution(data["income"]))}
         if programme:
-            params |= enrolment.programme_params(programme)
+            params |= enrolment.programme_params(programme, ctx.today)
             params["max_desil"] = programme.dtsen_max_desil
         turn.say(Reply(DONE[placement.status], params, navigation=True))
         s.leave_flow()
@@ -544,7 +545,7 @@ class Registration(Form):
     def _chosen_programme(self, data: dict, ctx: Context) -> Programme | None:
         """The programme picked, if it still runs today and admits the occupation."""
         found = self.programmes.by_id(data["programme"]) if self.programmes else None
-        if found and found.period.covers(ctx.today) and found.admits(data["occupation"]):
+        if found and found.running(ctx.today) and found.admits(data["occupation"]):
             return found
         return None
 

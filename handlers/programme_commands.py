@@ -1,0 +1,97 @@
+"""The programme-year commands of ``main.py``: ``renew`` (a programme's members carried into
+its next cycle, after a preview and a confirmation)."""
+
+import asyncio
+import getpass
+from datetime import datetime
+
+from bot import renewal
+from bot.config import Settings
+from bot.programmes import Programme
+from bot.quiet_hours import WIB
+from bot.render import Renderer
+from handlers.startup import StartupError, load_catalogs, open_store
+from models import renewal as renewals
+
+SHOWN = 20
+"""Members listed by name in a preview (for review: all of them)."""
+
+
+def programme_of(settings: Settings, programme_id: str) -> Programme:
+    programmes = settings.programmes()
+    programme = programmes.by_id(programme_id)
+    if programme is None:
+        raise StartupError(f"unknown programme {programme_id!r}; the programmes are: "
+                           + ", ".join(p.id for p in programmes.programme))
+    return programme
+
+
+async def renew(settings: Settings, programme_id: str, cycle: str, keep: list[str],
+                reason: str | None, yes: bool, now: datetime) -> bool:
+    """``renew``: the preview (carried, in line past the quota, for review, already), then,
+    confirmed, the changes and each member's notice. False if nothing was written."""
+    programme = programme_of(settings, programme_id)
+    kept = frozenset(r.strip().upper() for r in keep)
+    if kept and not (reason and len(reason.strip()) >= 5):
+        raise StartupError("--keep needs --reason: why these members continue although "
+                           "DTSEN no longer admits them (it goes in the staff record)")
+    store = await open_store(settings, create=False, announce=True)
+    try:
+        try:
+            the_plan = await renewals.plan(store, programme, cycle, now.astimezone(WIB).date(),
+                                           kept)
+        except renewals.CannotRenew as exc:
+            raise StartupError(str(exc)) from None
+        unknown = kept - {s.worker.reference for s in the_plan.steps}
+        if unknown:
+            raise StartupError("not members of cycle " + the_plan.before.name + " to carry: "
+                               + ", ".join(sorted(unknown)))
+        show(the_plan)
+        if not the_plan.changes:
+            print("nothing to change: every member of the cycle before is already carried, "
+                  "in line or kept for review as shown")
+            return False
+        if not yes:
+            try:
+                answer = await asyncio.to_thread(input, "Renew? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "ya", "yes"):
+                print("nothing changed")
+                return False
+        done = await renewals.apply(store, Renderer(load_catalogs()), the_plan,
+                                    f"cli:{getpass.getuser()}", now, reason)
+    finally:
+        await store.close()
+    print(f"renewed into {the_plan.cycle.name}: {done.carried} carried, {done.waiting} in "
+          f"line, {done.review} for review; their notices go out from the running bot")
+    if done.skipped:
+        print(f"{done.skipped} changed meanwhile and were left as they are: run again")
+    return True
+
+
+def show(the_plan: renewals.Plan) -> None:
+    cycle, before = the_plan.cycle, the_plan.before
+    quota = "no quota (universal)" if cycle.quota is None else f"quota {cycle.quota:,}"
+    print(f"{the_plan.programme.name}: cycle {before.name} -> {cycle.name} "
+          f"({cycle.start:%Y-%m-%d} to {cycle.end:%Y-%m-%d}, {quota}, paid by "
+          f"{the_plan.programme.funder_of(cycle)})")
+    print(f"already in {cycle.name}: {the_plan.confirmed:,}")
+    if not the_plan.dtsen_checked:
+        print("DTSEN not re-checked: no extract is loaded (import-dtsen, DTSEN_HMAC_KEY)")
+    for result, label in ((renewal.CARRY, "to carry"), (renewal.WAIT, "past the quota, in "
+                                                         "line by registration date"),
+                          (renewal.REVIEW, "for staff review (not carried)")):
+        steps = [s for s in the_plan.steps if s.result == result]
+        new = sum(1 for s in steps if s.changed)
+        print(f"{label}: {len(steps):,}" + (f" ({new:,} new)" if new != len(steps) else ""))
+        listed = steps if result == renewal.REVIEW else steps[:SHOWN]
+        for s in listed:
+            detail = f"#{s.position}" if s.position else (s.reason or "")
+            if s.kept:
+                detail = "kept by staff (--keep)"
+            print(f"  {s.worker.reference}  {s.worker.full_name}  {detail}".rstrip())
+        if len(listed) < len(steps):
+            print(f"  … and {len(steps) - len(listed):,} more")
+    print("left out: deaths reported, and those whose cover stopped (withdrawn, ended, "
+          "erased)")
