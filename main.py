@@ -11,14 +11,18 @@
     python main.py staff remove --telegram-id ID|--whatsapp NUMBER|--terminal | staff list
     python main.py staff log [--limit N]
     python main.py import-dtsen FILE.csv   load the city's DTSEN extract (needs DTSEN_HMAC_KEY)
-    python main.py export-enrolment --programme ID [--output FILE]
-                              the programme's enrolled workers, for BPJS Ketenagakerjaan to register
+    python main.py export-enrolment --programme ID [--output FILE] [--batch N | --list]
+                              the next numbered batch of enrolled workers not sent before, for
+                              BPJS Ketenagakerjaan to register (--batch N: that one again)
     python main.py import-kpj FILE.csv     BPJS's answer (nik, kpj): activates them, sends cards
     python main.py verify-card TOKEN       whether a card's QR token is genuine and active
     python main.py consent LD-…            the proof of the consents given (a registration, a claim)
     python main.py rights [--limit N]      the open personal data requests, overdue first
     python main.py rotate-key [--new] [--drop-old]
                               reseal the personal data with the current data key
+    python main.py import-members FILE.csv  the programmes' members from before the bot
+    python main.py billing --programme ID --month YYYY-MM [--output FILE]
+                              the funder's statement: member-months, premium, budget, forecast
     python main.py renew --programme ID --cycle NAME [--keep LD-… --reason TEXT] [--yes]
                               carry the members of the cycle before into this one
     python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
@@ -71,7 +75,13 @@ from handlers.console import TerminalChannel
 from handlers.conversations import Conversations, utc_now
 from handlers.data_copy import Copies
 from handlers.media import MediaStore
-from handlers.programme_commands import renew
+from handlers.programme_commands import (
+    billing,
+    import_members,
+    programme_of,
+    renew,
+    statement_month,
+)
 from handlers.startup import (
     StartupError,
     build,
@@ -86,7 +96,14 @@ from handlers.telegram import InvalidToken, TelegramChannel
 from models.broadcasts import Broadcasts
 from models.csvfile import BadFile
 from models.dtsen import DtsenImporter
-from models.enrolment_io import KpjImporter, export_enrolment, verify_card
+from models.enrolment_io import (
+    BatchTaken,
+    KpjImporter,
+    batches,
+    export_enrolment,
+    next_batch,
+    verify_card,
+)
 from models.keys import add_key, drop_keys
 from models.migrate import upgrade
 from models.private_files import private_folder
@@ -135,7 +152,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     export.add_argument("--programme", required=True, metavar="ID",
                         help="the programme's id in the programmes file")
     export.add_argument("--output", type=Path, metavar="FILE",
-                        help="default: enrolment-<programme>-<YYYYMMDD>.csv here")
+                        help="default: enrolment-<programme>-batch-<N>-<YYYYMMDD>.csv under "
+                             "EXPORTS_DIR")
+    export.add_argument("--batch", type=int, metavar="N",
+                        help="make batch N again (its workers, as their data are now)")
+    export.add_argument("--list", action="store_true", dest="listing",
+                        help="the programme's batches: when, by whom, how many")
     kpj = commands.add_parser("import-kpj", help="load BPJS Ketenagakerjaan's KPJ numbers (CSV "
                               "with columns nik, kpj): enrolled workers become active and are "
                               "sent their card")
@@ -156,6 +178,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cast.add_argument("--kelurahan", help="only this kelurahan")
     cast.add_argument("--language", choices=["id", "en"], help="only this language")
     cast.add_argument("--channel", choices=BROADCAST, help="only this channel")
+    cast.add_argument("--imported-not-in-chat", action="store_true",
+                      help="only members imported from before the bot (import-members) "
+                           "whose chat has never written: to invite them")
     cast.add_argument("--at", type=jakarta_time, metavar="'YYYY-MM-DD HH:MM'",
                       help="send then (Jakarta time) instead of now; the running bot sends it")
     cast.add_argument("--yes", action="store_true", help="send without asking to confirm")
@@ -177,6 +202,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     open_rights = commands.add_parser("rights", help="the personal data requests (UU PDP) "
                                       "waiting for staff, overdue first, with their deadlines")
     open_rights.add_argument("--limit", type=int, default=50)
+    members = commands.add_parser("import-members", help="load the members programmes enrolled "
+                                  "before the bot (CSV: nik, nama, tanggal_lahir, kpj, program, "
+                                  "siklus, mulai; no_hp, kelurahan, kecamatan if known)")
+    members.add_argument("file", type=Path)
+    bill = commands.add_parser("billing", help="the funder's statement of a programme's cycle "
+                               "through a month: member-months and premium per funder, budget "
+                               "used and left, the forecast to the cycle's end")
+    bill.add_argument("--programme", required=True, metavar="ID")
+    bill.add_argument("--month", required=True, type=statement_month, metavar="YYYY-MM")
+    bill.add_argument("--output", type=Path, metavar="FILE", help="the month-by-month CSV "
+                      "(default: billing-<programme>-<cycle>-<month>.csv under EXPORTS_DIR)")
     renew = commands.add_parser("renew", help="carry a programme's enrolled and active "
                                 "members into its next cycle (DTSEN re-checked, the quota "
                                 "respected); a preview first")
@@ -483,30 +519,53 @@ async def import_dtsen(settings: Settings, path: Path, size: int) -> None:
           f"{report.unchanged} unchanged, {report.bad} bad")
 
 
-async def export_batch(settings: Settings, programme_id: str, output: Path | None) -> None:
-    """``export-enrolment``: the file the branch registers members from. It holds full NIKs,
-    so it is made readable by its owner only, and never written over."""
-    programmes = settings.programmes()
-    programme = programmes.by_id(programme_id)
-    if programme is None:
-        raise StartupError(f"unknown programme {programme_id!r}; the programmes are: "
-                           + ", ".join(p.id for p in programmes.programme))
+async def export_batch(settings: Settings, programme_id: str, output: Path | None,
+                       again: int | None, listing: bool) -> None:
+    """``export-enrolment``: the next numbered batch (the enrolled not sent before), batch
+    ``again`` made anew, or (``listing``) the history of batches. The file holds full NIKs, so
+    it is made readable by its owner only, and never written over."""
+    programme = programme_of(settings, programme_id)
     now = utc_now()
-    path = output or private_folder(settings.exports_dir) / (
-        f"enrolment-{programme.id}-{now.astimezone(WIB):%Y%m%d}.csv")
-    catalogs = load_catalogs()
     store = await open_store(settings, create=False, announce=True)
     try:
-        written = await export_enrolment(store, catalogs, programme, path,
-                                         f"cli:{getpass.getuser()}", now)
+        made = await batches(store, programme.id)
+        if listing:
+            for b in made:
+                starts = f", cover from {b.starts_on:%Y-%m-%d}" if b.starts_on else ""
+                print(f"batch {b.number}: {b.created_at.astimezone(WIB):%Y-%m-%d %H:%M} WIB "
+                      f"by {b.created_by}, {b.workers} worker{'' if b.workers == 1 else 's'}"
+                      f"{starts}, {b.file_name}")
+            if not made:
+                print(f"no batch of {programme.id} yet")
+            return
+        earlier = next((b for b in made if b.number == again), None)
+        if again is not None and earlier is None:
+            raise StartupError(f"{programme.id} has no batch {again}" + (
+                f"; its batches are 1 to {made[-1].number}" if made else ": none yet"))
+        number = again if again is not None else await next_batch(store, programme.id)
+        path = output or private_folder(settings.exports_dir) / (
+            f"enrolment-{programme.id}-batch-{number}-{now.astimezone(WIB):%Y%m%d}.csv")
+        written = await export_enrolment(store, load_catalogs(), programme, path,
+                                         f"cli:{getpass.getuser()}", now, number, earlier)
     except FileExistsError:
         raise StartupError(f"{path} already exists: not overwritten (move it away, or "
                            f"choose another --output)") from None
+    except BatchTaken:
+        raise StartupError(f"another export made batch {number} meanwhile: run it again") \
+            from None
     except OSError as exc:
         raise StartupError(f"cannot write {path}: {exc.strerror}") from None
     finally:
         await store.close()
-    print(f"{written} worker{'' if written == 1 else 's'} written to {path}")
+    if earlier is not None:
+        gone = earlier.workers - written
+        print(f"batch {number} again: {written} worker{'' if written == 1 else 's'} written "
+              f"to {path}" + (f" ({gone} no longer registered)" if gone > 0 else ""))
+    elif written:
+        print(f"batch {number}: {written} worker{'' if written == 1 else 's'} written to {path}")
+    else:
+        print(f"nothing to send: every enrolled worker of {programme.id} is in a batch already"
+              + (f" (the last: batch {made[-1].number})" if made else ""))
 
 
 async def import_kpj(settings: Settings, path: Path) -> None:
@@ -662,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "consent",
-                        "rights", "rotate-key", "broadcast", "renew",
+                        "rights", "rotate-key", "broadcast", "renew", "import-members", "billing",
                         "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
@@ -676,7 +735,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise StartupError(f"no such file: {args.file}")
             asyncio.run(import_dtsen(settings, args.file, args.file.stat().st_size))
         elif command == "export-enrolment":
-            asyncio.run(export_batch(settings, args.programme, args.output))
+            asyncio.run(export_batch(settings, args.programme, args.output, args.batch,
+                                     args.listing))
         elif command == "import-kpj":
             if not args.file.is_file():
                 raise StartupError(f"no such file: {args.file}")
@@ -697,6 +757,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         elif command == "rights":
             asyncio.run(list_rights(settings, args.limit))
+        elif command == "import-members":
+            if not args.file.is_file():
+                raise StartupError(f"no such file: {args.file}")
+            asyncio.run(import_members(settings, args.file))
+        elif command == "billing":
+            asyncio.run(billing(settings, args.programme, args.month, args.output))
         elif command == "renew":
             asyncio.run(renew(settings, args.programme, args.cycle, args.keep, args.reason,
                               args.yes, utc_now()))

@@ -32,6 +32,9 @@ class Audience:
     kelurahan: str | None = None
     locale: str | None = None
     channel: str | None = None
+    invite: bool = False
+    """Only members imported from before the bot (``main.py import-members``) whose chat has
+    never written: an invitation to use it."""
 
     def given(self) -> dict[str, str]:
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name))}

@@ -38,6 +38,9 @@ HOLDING = frozenset({ENROLLED, ACTIVE})
 """The statuses that hold one of the programme's places."""
 REJECTABLE = frozenset({WAITING_VERIFICATION, WAITING_LIST, ENROLLED, ACTIVE})
 
+IMPORTED = "import"
+"""The consent version (and, without a phone, the channel) of a member imported from the
+programme's list of before the bot: no chat consent; the programme's regulation is the basis."""
 FILL_BATCH = 1_000
 """Most workers enrolled from a line in one sweep (a universal programme's free places are
 countless): the next sweep goes on."""

@@ -51,7 +51,8 @@ def audience_of(args: argparse.Namespace, settings: Settings) -> Audience:
         if given is not None and given not in values:
             raise StartupError(f"unknown {flag} {given!r}; known: {', '.join(values)}")
     return Audience(programme=args.programme, status=args.status, occupation=args.occupation,
-                    kelurahan=args.kelurahan, locale=args.language, channel=args.channel)
+                    kelurahan=args.kelurahan, locale=args.language, channel=args.channel,
+                    invite=args.imported_not_in_chat)
 
 
 async def broadcast(settings: Settings, args: argparse.Namespace) -> None:

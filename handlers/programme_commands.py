@@ -1,17 +1,26 @@
 """The programme-year commands of ``main.py``: ``renew`` (a programme's members carried into
-its next cycle, after a preview and a confirmation)."""
+its next cycle, after a preview and a confirmation), ``import-members`` (the members from
+before the bot) and ``billing`` (the funder's statement)."""
 
+import argparse
 import asyncio
 import getpass
-from datetime import datetime
+import sys
+from datetime import date, datetime
+from pathlib import Path
 
 from bot import renewal
 from bot.config import Settings
 from bot.programmes import Programme
 from bot.quiet_hours import WIB
 from bot.render import Renderer
+from handlers.conversations import new_reference, utc_now
 from handlers.startup import StartupError, load_catalogs, open_store
+from models import billing as bills
 from models import renewal as renewals
+from models.csvfile import BadFile
+from models.members_import import MembersImporter
+from models.private_files import private_folder
 
 SHOWN = 20
 """Members listed by name in a preview (for review: all of them)."""
@@ -95,3 +104,55 @@ def show(the_plan: renewals.Plan) -> None:
             print(f"  … and {len(steps) - len(listed):,} more")
     print("left out: deaths reported, and those whose cover stopped (withdrawn, ended, "
           "erased)")
+
+
+async def import_members(settings: Settings, path: Path) -> None:
+    """``import-members``: bad rows are listed as they are found; a repeated import changes
+    nothing."""
+    store = await open_store(settings)
+    try:
+        importer = MembersImporter(store, settings.programmes(), new_reference,
+                                   f"cli:{getpass.getuser()}", utc_now().astimezone(WIB).date(),
+                                   clock=utc_now)
+        report = await importer.import_file(
+            path, on_bad=lambda line, why: print(f"line {line}: {why}", file=sys.stderr))
+    except BadFile as exc:
+        raise StartupError(f"{path}: {exc}") from exc
+    finally:
+        await store.close()
+    print(f"{report.rows} rows: {report.added} members added, {report.history} earlier "
+          f"cycles added to members already here, {report.unchanged} unchanged, "
+          f"{report.bad} bad")
+
+
+def statement_month(text: str) -> date:
+    """``--month 2026-11``."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError("write the month as YYYY-MM, e.g. 2026-11") from None
+
+
+async def billing(settings: Settings, programme_id: str, month: date,
+                  output: Path | None) -> None:
+    """``billing``: the readable summary here, the month-by-month CSV to a new file (under
+    EXPORTS_DIR unless ``--output``), never over an earlier one."""
+    programme = programme_of(settings, programme_id)
+    store = await open_store(settings, create=False, announce=True)
+    try:
+        the_statement = await bills.statement(store, programme, month)
+    except bills.CannotBill as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        await store.close()
+    path = output or private_folder(settings.exports_dir) / (
+        f"billing-{programme.id}-{the_statement.cycle.name}-{month:%Y-%m}.csv")
+    try:
+        the_statement.write_csv(path)
+    except FileExistsError:
+        raise StartupError(f"{path} already exists: not overwritten (move it away, or "
+                           f"choose another --output)") from None
+    except OSError as exc:
+        raise StartupError(f"cannot write {path}: {exc.strerror}") from None
+    print("\n".join(the_statement.summary()))
+    print(f"month by month: {path}")

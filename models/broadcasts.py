@@ -15,7 +15,16 @@ from bot import claims, enrolment
 from bot.broadcasting import READY, Audience, Preview, Progress
 from bot.channels import BROADCAST
 from bot.quiet_hours import WIB
-from models.schema import ALIVE, UNRESTRICTED, as_utc, claim, claim_document, contact, worker
+from models.schema import (
+    ALIVE,
+    UNRESTRICTED,
+    as_utc,
+    claim,
+    claim_document,
+    contact,
+    worker,
+    worker_chat,
+)
 from models.tables import Broadcast, BroadcastRecipient
 
 if TYPE_CHECKING:
@@ -76,6 +85,10 @@ def worker_conditions(audience: Audience) -> list:
         wanted.append(worker.c.locale == audience.locale)
     if audience.channel:
         wanted.append(worker.c.channel == audience.channel)
+    if audience.invite:
+        wanted += [worker.c.consent_version == enrolment.IMPORTED, ~exists().where(
+            worker_chat.c.worker_reference == worker.c.reference), ~exists().where(
+            contact.c.chat_key == worker.c.chat_key, contact.c.last_inbound_at.is_not(None))]
     return wanted
 
 

@@ -29,9 +29,11 @@ def masked(text: str) -> str:
 
 class Table:
     """The rows of a CSV file after its header, as (line number, fields), and where each
-    wanted column is; ``BadFile`` for a file that cannot be read, at the header or later."""
+    wanted column is (and each ``optional`` one the header has); ``BadFile`` for a file that
+    cannot be read, at the header or later."""
 
-    def __init__(self, raw: BinaryIO, columns: Mapping[str, tuple[str, ...]]):
+    def __init__(self, raw: BinaryIO, columns: Mapping[str, tuple[str, ...]],
+                 optional: Mapping[str, tuple[str, ...]] = {}):
         self.raw = raw
         self.text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         with _readable():
@@ -47,6 +49,10 @@ class Table:
                               f"{', '.join(accepted)}); it reads: "
                               f"{masked(', '.join(header))[:200]}")
             self.positions[column] = found[0]
+        for column, accepted in optional.items():
+            found = [i for i, name in enumerate(names) if name in accepted]
+            if found:
+                self.positions[column] = found[0]
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         rows = csv.reader(self.text, delimiter=self.delimiter, strict=True)

@@ -122,6 +122,10 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
             info = await tx.change_status(effect, now)
             log.info("worker %s: %s -> %s", info.reference, effect.old, effect.new)
         elif isinstance(effect, Notify):
+            if not effect.chat_key:  # a member imported without a phone: no chat yet
+                log.info("notice to a registration without a chat not sent (%s)",
+                         effect.replies[0].msgid)
+                continue
             if await tx.opted_out(effect.chat_key):
                 log.info("notice to a chat that opted out not sent (%s)",
                          effect.replies[0].msgid)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot import enrolment
@@ -33,7 +33,16 @@ from bot.validators import Err, mask_nik, validate_nik
 from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
 from models.effects import apply_effects
-from models.schema import ALIVE, UNRESTRICTED, StaleChange, staff_action, worker
+from models.schema import (
+    ALIVE,
+    UNRESTRICTED,
+    StaleChange,
+    as_utc,
+    batch,
+    batch_worker,
+    staff_action,
+    worker,
+)
 from models.store import Store, Tx
 
 EXPORT_COLUMNS = ("nik", "nama", "tanggal_lahir", "no_hp", "pekerjaan", "alamat", "program",
@@ -55,21 +64,33 @@ NUMBER = re.compile(r"^\+?\d+$")
 """A cell starting with one of these is run as a formula when the file is opened in a
 spreadsheet; workers type their occupation (and names of places) themselves."""
 
-ENROLLED_ROWS = (
-    select(worker.c.id, worker.c.created_at, worker.c.reference, worker.c.nik,
-           worker.c.full_name,
-           worker.c.birth_date, worker.c.phone, worker.c.occupation, worker.c.occupation_other,
-           worker.c.kelurahan, worker.c.kecamatan, worker.c.coverage_start,
-           worker.c.coverage_end)
-    .where(worker.c.programme_id == bindparam("programme"),
-           worker.c.status == enrolment.ENROLLED, ALIVE, UNRESTRICTED)
-    .order_by(worker.c.created_at, worker.c.id)
-    .limit(bindparam("chunk")))
-ENROLLED_AFTER = ENROLLED_ROWS.where(or_(
-    worker.c.created_at > bindparam("after_at"),
-    and_(worker.c.created_at == bindparam("after_at"), worker.c.id > bindparam("after_id"))))
-"""The next chunk after the last worker written (keyset paging: each query starts where the
-last one ended, however far into the list)."""
+
+
+def _paged(*where) -> tuple:
+    """The first chunk of the workers ``where`` says, oldest registration first, and the next
+    chunk after the last worker written (keyset paging: each query starts where the last one
+    ended, however far into the list)."""
+    first = (select(worker.c.id, worker.c.created_at, worker.c.reference, worker.c.nik,
+                    worker.c.full_name, worker.c.birth_date, worker.c.phone,
+                    worker.c.occupation, worker.c.occupation_other, worker.c.kelurahan,
+                     worker.c.kecamatan, worker.c.coverage_start, worker.c.coverage_end)
+             .where(*where).order_by(worker.c.created_at, worker.c.id)
+             .limit(bindparam("chunk")))
+    return first, first.where(or_(
+        worker.c.created_at > bindparam("after_at"),
+        and_(worker.c.created_at == bindparam("after_at"),
+             worker.c.id > bindparam("after_id"))))
+
+
+NOT_SENT = _paged(worker.c.programme_id == bindparam("programme"),
+                  worker.c.status == enrolment.ENROLLED, ALIVE, UNRESTRICTED,
+                  ~exists().where(batch_worker.c.worker_reference == worker.c.reference))
+"""A new batch: the programme's enrolled workers (approved, no KPJ yet) in no batch before."""
+SENT_IN = _paged(worker.c.reference.in_(select(batch_worker.c.worker_reference).where(
+    batch_worker.c.batch_id == bindparam("batch"))))
+"""A batch made again: its workers still registered, as their data are now."""
+BATCHES = select(batch).where(batch.c.programme_id == bindparam("programme")).order_by(
+    batch.c.number)
 KPJ_HOLDERS = select(worker.c.kpj, worker.c.reference).where(
     worker.c.kpj.in_(bindparam("kpjs", expanding=True)))
 
@@ -98,21 +119,55 @@ def occupation_label(catalogs: Catalogs, occupation: str, other: str | None) -> 
     return catalogs.text("id", label) if label else occupation
 
 
+class BatchTaken(Exception):
+    """Another export made a batch of that number meanwhile: run it again."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    number: int
+    created_at: datetime
+    created_by: str
+    file_name: str
+    workers: int
+    starts_on: date | None
+    id: int | None = None
+
+
+async def batches(store: Store, programme_id: str) -> list[Batch]:
+    """The programme's batches, the first first."""
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(BATCHES, {"programme": programme_id})
+        return [Batch(r.number, as_utc(r.created_at), r.created_by, r.file_name, r.workers,
+                      r.starts_on, r.id) for r in rows]
+
+
+async def next_batch(store: Store, programme_id: str) -> int:
+    async with store.engine.connect() as conn:
+        return (await conn.scalar(select(func.max(batch.c.number)).where(
+            batch.c.programme_id == programme_id)) or 0) + 1
+
+
 async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programme, path: Path,
-                           actor: str, now: datetime) -> int:
-    """Write the programme's enrolled workers (approved, no KPJ yet), oldest first, to a new
-    file at ``path``; record the export as a staff action, and on each worker's registration
-    that ``actor`` had their NIK decrypted (the worker reads it under "Data saya"). Returns how
-    many were written. A half-written file is removed, so a file that exists is always
-    complete."""
+                           actor: str, now: datetime, number: int,
+                           again: Batch | None = None) -> int:
+    """Write batch ``number`` to a new file at ``path``: the programme's enrolled workers not
+    sent before (or, ``again``, the workers of that earlier batch), oldest first. A new batch
+    is recorded with who is in it (none written: no file, no batch); every export as a staff
+    action, and on each worker's registration that ``actor`` had their NIK decrypted (the
+    worker reads it under "Data saya"). Returns how many were written. A half-written file is
+    removed, so a file that exists is always complete."""
     written = 0
     references: list[str] = []
+    starts: list[date] = []
     with create_private(path) as out:
         try:
             rows = csv.writer(out, quoting=csv.QUOTE_ALL)
             rows.writerow(EXPORT_COLUMNS)
-            params: dict = {"programme": programme.id, "chunk": EXPORT_CHUNK}
-            query = ENROLLED_ROWS
+            first, after = SENT_IN if again else NOT_SENT
+            params: dict = {"programme": programme.id, "chunk": EXPORT_CHUNK,
+                            "batch": again.id if again else None}
+            query = first
             while True:
                 async with store.engine.connect() as conn:
                     chunk = (await conn.execute(query, params)).all()
@@ -126,23 +181,41 @@ async def export_enrolment(store: Store, catalogs: Catalogs, programme: Programm
                         w.coverage_end.isoformat() if w.coverage_end else ""))
                 written += len(chunk)
                 references += [w.reference for w in chunk]
+                starts += [w.coverage_start for w in chunk if w.coverage_start]
                 if len(chunk) < EXPORT_CHUNK:
                     break
                 params.update(after_at=chunk[-1].created_at, after_id=chunk[-1].id)
-                query = ENROLLED_AFTER
+                query = after
             out.flush()
             os.fsync(out.fileno())
         except BaseException:
             os.unlink(path)
             raise
+    if not written and again is None:
+        os.unlink(path)
+        return 0
     why = json.dumps({"why": f"export to BPJS Ketenagakerjaan ({path.name})"})
-    async with store.transaction() as tx:
-        await tx.record(actor, "enrolment.export", programme.id,
-                        {"workers": written, "file": path.name, "decrypted": written}, now)
-        for start in range(0, len(references), EXPORT_CHUNK):
-            await tx.conn.execute(insert(staff_action), [
-                {"actor": actor, "action": REVEALED, "subject": reference, "detail": why,
-                 "at": now} for reference in references[start:start + EXPORT_CHUNK]])
+    try:
+        async with store.transaction() as tx:
+            if again is None:
+                batch_id = await tx.conn.scalar(insert(batch).values(
+                    programme_id=programme.id, number=number, created_at=now,
+                    created_by=actor, file_name=path.name, workers=written,
+                    starts_on=min(starts, default=None)).returning(batch.c.id))
+                for start in range(0, len(references), EXPORT_CHUNK):
+                    await tx.conn.execute(insert(batch_worker), [
+                        {"batch_id": batch_id, "worker_reference": reference}
+                        for reference in references[start:start + EXPORT_CHUNK]])
+            await tx.record(actor, "enrolment.export", programme.id,
+                            {"batch": number, "again": again is not None, "workers": written,
+                             "file": path.name, "decrypted": written}, now)
+            for start in range(0, len(references), EXPORT_CHUNK):
+                await tx.conn.execute(insert(staff_action), [
+                    {"actor": actor, "action": REVEALED, "subject": reference, "detail": why,
+                     "at": now} for reference in references[start:start + EXPORT_CHUNK]])
+    except IntegrityError:
+        os.unlink(path)
+        raise BatchTaken(number) from None
     return written
 
 

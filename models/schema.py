@@ -18,6 +18,8 @@ from models.tables import (
     Contact,
     Conversation,
     DtsenEntry,
+    EnrolmentBatch,
+    EnrolmentBatchWorker,
     InboundMessage,
     LimitEvent,
     Membership,
@@ -53,6 +55,8 @@ limit_event = LimitEvent.__table__
 consent = Consent.__table__
 rights_request = RightsRequest.__table__
 membership = Membership.__table__
+batch = EnrolmentBatch.__table__
+batch_worker = EnrolmentBatchWorker.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""

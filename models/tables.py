@@ -504,3 +504,29 @@ class Membership(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     changed_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class EnrolmentBatch(SQLModel, table=True):
+    """One export to BPJS Ketenagakerjaan (``main.py export-enrolment``): the programme's
+    enrolled workers not sent before, numbered per programme, so the branch and the office
+    speak of "batch 3" and it can be made again (``--batch 3``)."""
+
+    __tablename__ = "enrolment_batch"
+    __table_args__ = (UniqueConstraint("programme_id", "number", name="uq_enrolment_batch"),)
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: str = Field(max_length=40)
+    number: int
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    created_by: str = Field(max_length=100)
+    file_name: str = Field(max_length=200)
+    workers: int
+    starts_on: date | None = None
+    """The earliest start of cover among its workers."""
+
+
+class EnrolmentBatchWorker(SQLModel, table=True):
+    """Who was sent in a batch (by reference: the data themselves are in the file)."""
+
+    __tablename__ = "enrolment_batch_worker"
+    batch_id: int = Field(foreign_key="enrolment_batch.id", primary_key=True)
+    worker_reference: str = Field(max_length=20, primary_key=True, index=True)

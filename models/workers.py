@@ -133,6 +133,21 @@ class WorkersTx:
         self._known[info.nik] = info
         return info
 
+    def queue_worker(self, row: dict) -> None:
+        """A registration made elsewhere than in a chat (an imported member), written with
+        the others at ``flush``."""
+        self._new.append(row)
+        self._known[row["nik"]] = info_of(row)
+
+    def forget_worker(self, nik: str) -> None:
+        """A worker changed by a statement of the caller's own: looked up afresh next time."""
+        self._known.pop(nik, None)
+
+    async def hold_place(self, programme_id: str) -> None:
+        """One more place taken, whatever the quota (members imported from before the bot)."""
+        await self._add_place(programme_id)
+        await self._count(programme_id, taken=place.c.taken + 1)
+
     async def record_membership(self, *rows: dict) -> None:
         """Workers' memberships of a cycle, new or changed (one in line past the quota at
         renewal, then enrolled from the line)."""
@@ -187,6 +202,8 @@ class WorkersTx:
                               {"chat": effect.chat_key.split(":", 1)[0]}, now)
 
     async def chats_of(self, reference: str) -> list[tuple[str, datetime]]:
+        """The chat the registration was made from (none for a member imported without a
+        phone), then those linked to it."""
         await self.flush()
         row = (await self.conn.execute(select(worker.c.chat_key, worker.c.created_at).where(
             worker.c.reference == reference))).first()
@@ -196,8 +213,8 @@ class WorkersTx:
             select(worker_chat.c.chat_key, worker_chat.c.linked_at)
             .where(worker_chat.c.worker_reference == reference)
             .order_by(worker_chat.c.linked_at, worker_chat.c.chat_key))
-        return [(row.chat_key, as_utc(row.created_at))] + [
-            (chat, as_utc(at)) for chat, at in linked if chat != row.chat_key]
+        made_in = [(row.chat_key, as_utc(row.created_at))] if row.chat_key else []
+        return made_in + [(chat, as_utc(at)) for chat, at in linked if chat != row.chat_key]
 
     async def next_number(self, series: str) -> int:
         bump = update(sequence).where(sequence.c.name == series).values(

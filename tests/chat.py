@@ -399,9 +399,9 @@ class Memory:
         info = self.infos.get(reference)
         if info is None:
             return []
-        return [(info.chat_key, self.registered_at[reference])] + [
-            (key, self.linked_at[(key, ref)]) for key, ref in self.links
-            if ref == reference and key != info.chat_key]
+        made_in = [(info.chat_key, self.registered_at[reference])] if info.chat_key else []
+        return made_in + [(key, self.linked_at[(key, ref)]) for key, ref in self.links
+                          if ref == reference and key != info.chat_key]
 
     async def limit_used(self, kind: str, key: str, since: datetime) -> int:
         return sum(amount for k, counted, amount, at in self.counts

@@ -49,9 +49,9 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
                      worker_row(2, status="waiting_verification")))
 
     exported = lindungi("export-enrolment", "--programme", "padang", env=env, cwd=tmp_path)
-    batch = exports / f"enrolment-padang-{today:%Y%m%d}.csv"
-    assert (exported.returncode, exported.stdout) == (0, f"1 worker written to {batch}\n"), \
-        exported.stderr
+    batch = exports / f"enrolment-padang-batch-1-{today:%Y%m%d}.csv"
+    assert (exported.returncode, exported.stdout) == (
+        0, f"batch 1: 1 worker written to {batch}\n"), exported.stderr
     assert stat.S_IMODE(batch.stat().st_mode) == 0o600
     assert stat.S_IMODE(exports.stat().st_mode) == 0o700
     with batch.open(encoding="utf-8", newline="") as handle:
@@ -59,12 +59,31 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
     assert [(r["nik"], r["alamat"], r["selesai"]) for r in rows] == [
         (nik(1), "Air Tawar Barat, Padang Utara, Kota Padang", until.isoformat())]
 
-    again = lindungi("export-enrolment", "--programme", "padang", env=env, cwd=tmp_path)
+    nothing = lindungi("export-enrolment", "--programme", "padang", env=env, cwd=tmp_path)
+    assert (nothing.returncode, nothing.stdout) == (0, "nothing to send: every enrolled "
+                                                       "worker of padang is in a batch already "
+                                                       "(the last: batch 1)\n")
+    again = lindungi("export-enrolment", "--programme", "padang", "--batch", "1", env=env,
+                     cwd=tmp_path)
     assert again.returncode == 1
     assert again.stderr.splitlines() == [
         f"lindungi: database {db}",
         f"lindungi: {batch} already exists: not overwritten (move it away, or choose another "
         "--output)"]
+    copy = tmp_path / "batch-1-again.csv"
+    remade = lindungi("export-enrolment", "--programme", "padang", "--batch", "1", "--output",
+                      str(copy), env=env, cwd=tmp_path)
+    assert remade.stdout == f"batch 1 again: 1 worker written to {copy}\n"
+    assert copy.read_text() == batch.read_text()
+    listed = lindungi("export-enrolment", "--programme", "padang", "--list", env=env,
+                      cwd=tmp_path)
+    [line] = listed.stdout.splitlines()
+    assert line.startswith("batch 1: ") and line.endswith(
+        f", 1 worker, cover from {today:%Y-%m-%d}, {batch.name}")
+    unknown = lindungi("export-enrolment", "--programme", "padang", "--batch", "5", env=env,
+                       cwd=tmp_path)
+    assert unknown.stderr.splitlines()[-1] == ("lindungi: padang has no batch 5; its batches "
+                                               "are 1 to 1")
 
     answer = tmp_path / "kpj.csv"
     answer.write_text("NIK;KPJ\n" + "".join(f"{r['nik']};12345678901\n" for r in rows)
@@ -96,7 +115,8 @@ def test_export_import_and_verify_a_card_from_the_command_line(tmp_path):
 
     log = lindungi("staff", "log", env=env, cwd=tmp_path).stdout.splitlines()
     assert [line.split("\t")[2:4] for line in log] == [
-        ["worker.active", "LD-TEST-0001"],  # newest first: the export decrypted one NIK
+        ["worker.active", "LD-TEST-0001"],  # newest first: each export decrypted one NIK
+        ["nik.revealed", "LD-TEST-0001"], ["enrolment.export", "padang"],
         ["nik.revealed", "LD-TEST-0001"], ["enrolment.export", "padang"]]
     assert all(line.split("\t")[1].startswith("cli:") for line in log)
 

@@ -96,7 +96,7 @@ async def test_the_export_holds_exactly_the_programmes_enrolled_workers(store, c
         await tx.file_claim(filing(worker_reference="LD-TEST-0008", deceased_nik=nik(8)),
                             "telegram", "8001", NOW)
     path = tmp_path / "batch.csv"
-    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW) == 4
+    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW, 1) == 4
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     address = "Air Tawar Barat, Padang Utara, Kota Padang"
     programme = "Perlindungan Pekerja Rentan Kota Padang"
@@ -114,7 +114,8 @@ async def test_the_export_holds_exactly_the_programmes_enrolled_workers(store, c
                for line in path.read_text(encoding="utf-8").splitlines())
     [recorded] = await actions(store, "enrolment.export")
     assert (recorded.actor, recorded.subject, json.loads(recorded.detail)) == (
-        "cli:ani", "padang", {"workers": 4, "file": "batch.csv", "decrypted": 4})
+        "cli:ani", "padang", {"batch": 1, "again": False, "workers": 4, "file": "batch.csv",
+                              "decrypted": 4})
     revealed = await actions(store, "nik.revealed")  # each worker reads it under "Data saya"
     assert sorted((r.actor, r.subject, json.loads(r.detail)["why"]) for r in revealed) == [
         ("cli:ani", f"LD-TEST-{n:04d}", "export to BPJS Ketenagakerjaan (batch.csv)")
@@ -128,7 +129,7 @@ async def test_the_export_pages_through_many_workers_in_order(store, catalogs, t
     times = [NOW - timedelta(minutes=m) for m in (1, 5, 5, 9, 12)]
     await add_workers(store, *(worker_row(n, created_at=t) for n, t in enumerate(times, 1)))
     path = tmp_path / "batch.csv"
-    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW) == 5
+    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW, 1) == 5
     assert [row[0] for row in read_csv(path)[1:]] == [nik(n) for n in (5, 4, 2, 3, 1)]
 
 
@@ -137,15 +138,46 @@ async def test_the_export_never_overwrites_a_file(store, catalogs, tmp_path):
     path = tmp_path / "batch.csv"
     path.write_text("kept")
     with pytest.raises(FileExistsError):
-        await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW)
+        await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW, 1)
     assert path.read_text() == "kept"
     assert await actions(store, "enrolment.export") == []
 
 
-async def test_an_empty_export_has_the_header_only(store, catalogs, tmp_path):
+async def test_nothing_new_to_send_makes_no_file_and_no_batch(store, catalogs, tmp_path):
     path = tmp_path / "batch.csv"
-    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW) == 0
-    assert read_csv(path) == [list(EXPORT_COLUMNS)]
+    assert await export_enrolment(store, catalogs, PADANG, path, "cli:ani", NOW, 1) == 0
+    assert not path.exists() and await enrolment_io.batches(store, "padang") == []
+    assert await enrolment_io.next_batch(store, "padang") == 1
+
+
+async def test_each_batch_sends_the_workers_not_sent_before_and_can_be_made_again(
+        store, catalogs, tmp_path):
+    await add_workers(store, worker_row(1), worker_row(2, coverage_start=date(2026, 3, 1)))
+    first = tmp_path / "1.csv"
+    assert await export_enrolment(store, catalogs, PADANG, first, "cli:ani", NOW, 1) == 2
+    await add_workers(store, worker_row(3, coverage_start=date(2026, 12, 1)))
+    second = tmp_path / "2.csv"
+    assert await enrolment_io.next_batch(store, "padang") == 2
+    assert await export_enrolment(store, catalogs, PADANG, second, "cli:budi", NOW, 2) == 1
+    assert [r[0] for r in read_csv(second)[1:]] == [nik(3)]
+    assert await export_enrolment(store, catalogs, PADANG, tmp_path / "3.csv", "cli:ani", NOW,
+                                  3) == 0
+    made = await enrolment_io.batches(store, "padang")
+    assert [(b.number, b.workers, b.starts_on, b.created_by, b.file_name) for b in made] == [
+        (1, 2, date(2026, 2, 1), "cli:ani", "1.csv"), (2, 1, date(2026, 12, 1), "cli:budi",
+                                                       "2.csv")]
+
+    async with store.transaction() as tx:  # BPJS activated worker 1; the branch lost batch 1
+        await tx.conn.execute(update(worker).where(worker.c.reference == "LD-TEST-0001")
+                              .values(status="active", kpj="12345678901"))
+    again = tmp_path / "1-again.csv"
+    assert await export_enrolment(store, catalogs, PADANG, again, "cli:ani", NOW, 1,
+                                  made[0]) == 2
+    assert read_csv(again)[1:] == read_csv(first)[1:]
+    assert len(await enrolment_io.batches(store, "padang")) == 2  # no new batch
+    records = await actions(store, "enrolment.export")
+    assert [(json.loads(r.detail)["batch"], json.loads(r.detail)["again"]) for r in records] \
+        == [(1, False), (2, False), (1, True)]
 
 
 # --- KPJ import ---------------------------------------------------------------------------
