@@ -23,6 +23,9 @@
     python main.py import-members FILE.csv  the programmes' members from before the bot
     python main.py billing --programme ID --month YYYY-MM [--output FILE]
                               the funder's statement: member-months, premium, budget, forecast
+    python main.py report --programme ID [--output FILE.csv]
+                              target, registered, enrolled, active, lapsed, claims, by place
+                              and occupation: a CSV and a chart (PNG)
     python main.py renew --programme ID --cycle NAME [--keep LD-… --reason TEXT] [--yes]
                               carry the members of the cycle before into this one
     python main.py broadcast --text TEXT [--text-en TEXT] | --template NAME
@@ -79,6 +82,7 @@ from handlers.programme_commands import (
     billing,
     import_members,
     programme_of,
+    programme_report,
     renew,
     statement_month,
 )
@@ -213,6 +217,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     bill.add_argument("--month", required=True, type=statement_month, metavar="YYYY-MM")
     bill.add_argument("--output", type=Path, metavar="FILE", help="the month-by-month CSV "
                       "(default: billing-<programme>-<cycle>-<month>.csv under EXPORTS_DIR)")
+    meeting = commands.add_parser("report", help="a programme's figures for the compliance "
+                                  "meeting: target, registered, enrolled, active, lapsed, "
+                                  "claims filed and paid, by kecamatan, kelurahan and "
+                                  "occupation, as a CSV and a chart (PNG)")
+    meeting.add_argument("--programme", required=True, metavar="ID")
+    meeting.add_argument("--output", type=Path, metavar="FILE.csv", help="the CSV (the chart "
+                         "goes beside it as .png; default: report-<programme>-<date>.csv "
+                         "under EXPORTS_DIR)")
     renew = commands.add_parser("renew", help="carry a programme's enrolled and active "
                                 "members into its next cycle (DTSEN re-checked, the quota "
                                 "respected); a preview first")
@@ -721,8 +733,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or ("run" if channels else "chat")
     # The operator commands report for themselves: a log line per worker would drown that.
     quiet = command in ("chat", "export-enrolment", "import-kpj", "verify-card", "consent",
-                        "rights", "rotate-key", "broadcast", "renew", "import-members", "billing",
-                        "broadcast-status", "broadcast-cancel")
+                        "rights", "rotate-key", "broadcast", "renew", "import-members",
+                        "billing", "report", "broadcast-status", "broadcast-cancel")
     configure_logging("WARNING" if quiet else settings.log_level)
     try:
         if command == "db":
@@ -763,6 +775,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(import_members(settings, args.file))
         elif command == "billing":
             asyncio.run(billing(settings, args.programme, args.month, args.output))
+        elif command == "report":
+            asyncio.run(programme_report(settings, args.programme, args.output, utc_now()))
         elif command == "renew":
             asyncio.run(renew(settings, args.programme, args.cycle, args.keep, args.reason,
                               args.yes, utc_now()))

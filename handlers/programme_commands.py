@@ -1,6 +1,7 @@
 """The programme-year commands of ``main.py``: ``renew`` (a programme's members carried into
 its next cycle, after a preview and a confirmation), ``import-members`` (the members from
-before the bot) and ``billing`` (the funder's statement)."""
+before the bot), ``billing`` (the funder's statement) and ``report`` (the compliance
+meeting's figures and chart)."""
 
 import argparse
 import asyncio
@@ -15,9 +16,11 @@ from bot.programmes import Programme
 from bot.quiet_hours import WIB
 from bot.render import Renderer
 from handlers.conversations import new_reference, utc_now
+from handlers.report_chart import write_chart
 from handlers.startup import StartupError, load_catalogs, open_store
 from models import billing as bills
 from models import renewal as renewals
+from models import report as reports
 from models.csvfile import BadFile
 from models.members_import import MembersImporter
 from models.private_files import private_folder
@@ -156,3 +159,35 @@ async def billing(settings: Settings, programme_id: str, month: date,
         raise StartupError(f"cannot write {path}: {exc.strerror}") from None
     print("\n".join(the_statement.summary()))
     print(f"month by month: {path}")
+
+
+async def programme_report(settings: Settings, programme_id: str, output: Path | None,
+                           now: datetime) -> None:
+    """``report``: the totals here; every line as a CSV and the kecamatan as a chart (PNG),
+    side by side under EXPORTS_DIR unless ``--output`` names the CSV."""
+    programme = programme_of(settings, programme_id)
+    today = now.astimezone(WIB).date()
+    store = await open_store(settings, create=False, announce=True)
+    try:
+        found = await reports.report(store, programme, today)
+    finally:
+        await store.close()
+    table = output or private_folder(settings.exports_dir) / (
+        f"report-{programme.id}-{today:%Y%m%d}.csv")
+    chart = table.with_suffix(".png")
+    if chart.exists():
+        raise StartupError(f"{chart} already exists: not overwritten (move it away, or "
+                           f"choose another --output)")
+    try:
+        found.write_csv(table)
+        write_chart(found, chart)
+    except FileExistsError:
+        raise StartupError(f"{table} already exists: not overwritten (move it away, or "
+                           f"choose another --output)") from None
+    except OSError as exc:
+        raise StartupError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    total = found.total.figures
+    print(f"{programme.name}, {today:%d %B %Y}: target {found.target_text}; "
+          + ", ".join(f"{name.replace('_', ' ')} {total[name]:,}" for name in total))
+    print(f"by kecamatan, kelurahan and occupation: {table}")
+    print(f"chart: {chart}")

@@ -2,6 +2,7 @@
 occupation, with the claims of members, as a CSV and a chart image; on SQLite and PostgreSQL."""
 
 import csv
+import re
 from datetime import date
 
 from PIL import Image
@@ -79,3 +80,38 @@ async def test_a_universal_programme_without_members_still_reports(store, tmp_pa
     chart = tmp_path / "kosong.png"
     write_chart(found, chart)
     assert chart.stat().st_size > 0
+
+
+def test_report_from_the_command_line(tmp_path):
+    import asyncio
+
+    from models.store import Store
+    from tests.test_cli_enrolment import lindungi
+    from tests.test_e2e import environment
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/lindungi.db"
+    env = environment(DATABASE_URL=url, EXPORTS_DIR=str(tmp_path / "exports"))
+    assert lindungi("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+
+    async def seeded() -> None:
+        store = Store.connect(url)
+        try:
+            await seed(store)
+        finally:
+            await store.close()
+
+    asyncio.run(seeded())
+    out = tmp_path / "rapat.csv"
+    done = lindungi("report", "--programme", "padang", "--output", str(out), env=env,
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.search(r": target (3000|7500); registered 5, enrolled 1, active 2, lapsed 1, "
+                     r"claims filed 2, claims paid 1$", lines[0])  # the cycle of today's date
+    assert lines[1:] == [f"by kecamatan, kelurahan and occupation: {out}",
+                         f"chart: {out.with_suffix('.png')}"]
+    with Image.open(out.with_suffix(".png")) as image:
+        assert image.format == "PNG"
+    again = lindungi("report", "--programme", "padang", "--output", str(out), env=env,
+                     cwd=tmp_path)
+    assert again.returncode == 1 and "already exists: not overwritten" in again.stderr
