@@ -7,7 +7,7 @@
     python main.py chat       chat with the bot in this terminal
     python main.py db upgrade apply database migrations (run and chat do it too)
     python main.py staff add --telegram-id ID|--whatsapp NUMBER|--terminal --role admin|verifier
-                              [--name NAME]
+                              [--name NAME] [--area kecamatan:NAME|kelurahan:NAME]
     python main.py staff remove --telegram-id ID|--whatsapp NUMBER|--terminal | staff list
     python main.py staff log [--limit N]
     python main.py import-dtsen FILE.csv   load the city's DTSEN extract (needs DTSEN_HMAC_KEY)
@@ -56,6 +56,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import rights
+from bot.areas import Area, parse_area
 from bot.broadcasting import READY
 from bot.cards import LINK_LIFETIME_S
 from bot.channels import BROADCAST, TELEGRAM, TERMINAL, WHATSAPP
@@ -143,6 +144,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     who(add)
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument("--name", help="how they are shown in the record")
+    add.add_argument("--area", type=staff_area, metavar="kecamatan:NAME|kelurahan:NAME",
+                     help="a verifier sees and decides only the registrations of this "
+                          "kecamatan or kelurahan (default: all)")
     who(staff.add_parser("remove", help="take a member's staff rights away"))
     staff.add_parser("list", help="list the staff members")
     log_ = staff.add_parser("log", help="the record of staff actions, newest first")
@@ -251,6 +255,13 @@ def who(parser: argparse.ArgumentParser) -> None:
     chat.add_argument("--terminal", action="store_true",
                       help="the terminal chat of this machine (python main.py chat), to try "
                            "the staff commands locally")
+
+
+def staff_area(text: str) -> Area:
+    try:
+        return parse_area(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def jakarta_time(text: str) -> datetime:
@@ -484,8 +495,10 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
         else:
             channel, chat_id = WHATSAPP, getattr(args, "whatsapp", None)
         if args.action == "add":
-            new = await directory.add(channel, chat_id, args.role, args.name, actor, now)
-            print(f"{'added' if new else 'updated'}: {channel} {chat_id} as {args.role}")
+            area = str(args.area) if args.area else None
+            new = await directory.add(channel, chat_id, args.role, args.name, actor, now, area)
+            print(f"{'added' if new else 'updated'}: {channel} {chat_id} as {args.role}"
+                  + (f" for {area}" if area else ""))
         elif args.action == "remove":
             if not await directory.remove(channel, chat_id, actor, now):
                 raise StartupError(f"{channel} {chat_id} is not staff")
@@ -497,7 +510,7 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
                       "--telegram-id ID (or --whatsapp NUMBER, or --terminal) --role admin")
             for m in members:
                 print(f"{m.channel} {m.chat_id}\t{m.role}\t{m.name or '-'}\t"
-                      f"since {m.added_at:%Y-%m-%d}")
+                      f"since {m.added_at:%Y-%m-%d}" + (f"\t{m.area}" if m.area else ""))
         else:
             for a in await directory.actions(args.limit):
                 detail = json.dumps(a.detail, ensure_ascii=False) if a.detail else ""

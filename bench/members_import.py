@@ -35,6 +35,15 @@ def nik(i: int) -> str:
     return f"1303{rest % 99 + 1:02d}{rest // 99 % 28 + 1:02d}0885{serial:04d}"
 
 
+def letters(i: int) -> str:
+    """A name part for number ``i`` (names have no digits): AAAA, AAAB, …"""
+    out = ""
+    for _ in range(4):
+        i, rest = divmod(i, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
 def write_list(path: Path, rows: int) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle, delimiter=";")
@@ -42,7 +51,7 @@ def write_list(path: Path, rows: int) -> None:
                       "no_hp", "kelurahan"])
         for row in range(rows):
             i, year = row // 2, 2025 + row % 2
-            out.writerow([nik(i), f"ANGGOTA {i}", "1985-08-17", f"3{i:010d}", "sijunjung",
+            out.writerow([nik(i), f"ANGGOTA {letters(i)}", "1985-08-17", f"3{i:010d}", "sijunjung",
                           year, f"{year}-01-01", f"0813{i:08d}", "Muaro"])
 
 

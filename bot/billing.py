@@ -8,7 +8,7 @@ members of the cycle and cost nothing.
 """
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 
 def month_of(day: date) -> date:
@@ -27,6 +27,14 @@ def months(first: date, last: date) -> list[date]:
         found.append(month)
         month = next_month(month)
     return found
+
+
+def whole_months(first: date, last: date) -> int:
+    """The whole months from ``first`` to ``last`` (both days covered): 1 Jan to 31 Dec is 12,
+    15 Jan to 14 Mar is 2, 15 Jan to 13 Mar is 1."""
+    after = last + timedelta(days=1)
+    months = (after.year - first.year) * 12 + after.month - first.month
+    return max(0, months - (after.day < first.day))
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,9 @@ class ClaimDesk:
         if deadline is None:
             return Msg(N_("staff.claims.no_deadline"))
         if claim.overdue(ctx.today):
-            return Msg(N_("staff.claims.overdue"), {"deadline": deadline})
+            return Msg(N_("staff.claims.overdue"), {
+                "deadline": deadline, "days": (ctx.today - deadline).days,
+                "late": Money(claim.late_amount(ctx.today))})
         return Msg(N_("staff.claims.deadline"), {"deadline": deadline})
 
     def _opened(self, claim: claims.ClaimInfo, ctx: Context) -> Reply:

@@ -7,6 +7,7 @@ A claim is never dropped: a death reported for someone not covered on that day i
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from bot.i18n import N_
 from bot.messages import Media
@@ -47,13 +48,30 @@ DOCUMENTS = {
 
 
 PAYMENT_WORKING_DAYS = 3
+LATE_PERCENT_A_DAY = 1
+"""Paid late, BPJS Ketenagakerjaan owes the heir 1% of the benefit for each day past the
+deadline (shared/domain.md)."""
+
+
+@lru_cache(maxsize=8)
+def public_holidays(year: int) -> frozenset[date]:
+    """Indonesia's national public holidays of ``year`` (the ``holidays`` package, which
+    follows the government's decrees; the Islamic ones of years not yet decreed are its
+    estimates). Collective leave (cuti bersama) is not among them."""
+    import holidays
+
+    return frozenset(holidays.country_holidays("ID", years=year))
+
+
+def working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in public_holidays(day.year)
 
 
 def add_working_days(day: date, days: int) -> date:
-    """``days`` working days (Monday to Friday) after ``day``."""
+    """``days`` working days after ``day``: Monday to Friday, public holidays not counted."""
     while days:
         day += timedelta(days=1)
-        if day.weekday() < 5:
+        if working_day(day):
             days -= 1
     return day
 
@@ -103,8 +121,8 @@ class ClaimInfo:
     before any is approved."""
 
     def deadline(self) -> date | None:
-        """BPJS Ketenagakerjaan pays within 3 working days of a complete application (late:
-        1% of the benefit a day to the heir). Public holidays are not counted out."""
+        """BPJS Ketenagakerjaan pays within 3 working days of a complete application, counted
+        from the day the last document came (the claim file then goes to the branch)."""
         if self.complete_at is None:
             return None
         return add_working_days(self.complete_at.date(), PAYMENT_WORKING_DAYS)
@@ -112,6 +130,13 @@ class ClaimInfo:
     def overdue(self, today: date) -> bool:
         deadline = self.deadline()
         return bool(deadline and today > deadline and self.status in OPEN - {NOT_COVERED})
+
+    def late_amount(self, today: date) -> int:
+        """What the heir is owed for the days past the deadline (0 when not overdue): 1% of
+        the benefit estimated, a day."""
+        if not self.overdue(today):
+            return 0
+        return self.estimate * LATE_PERCENT_A_DAY * (today - self.deadline()).days // 100
 
     def missing(self) -> tuple[str, ...]:
         """The documents still to send (or to send again, after a rejection)."""

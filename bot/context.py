@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from bot.areas import Area
 from bot.broadcasting import Audience, Preview, Progress
 from bot.claims import ClaimInfo
 from bot.messages import Effect, Reply, WorkerInfo
@@ -39,10 +40,21 @@ class Lookup(Protocol):
 
     async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]: ...
 
-    async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
-        """The oldest registrations waiting for a verifier, and how many wait in all."""
+    async def awaiting_review(self, limit: int, area: Area | None = None
+                              ) -> tuple[list[WorkerInfo], int]:
+        """The oldest registrations waiting for a verifier (of ``area`` only, if given), and
+        how many wait in all."""
 
     async def staff_role(self, channel: str, chat_id: str) -> str | None: ...
+
+    async def months_covered(self, reference: str, until: date) -> int | None:
+        """The whole months of cover the worker's memberships add up to by ``until``, every
+        cycle and funder (the scholarship's three years); None if none are kept."""
+        ...
+
+    async def staff_area(self, channel: str, chat_id: str) -> str | None:
+        """A verifier's area as stored (``bot.areas.parse_area``), None for all."""
+        ...
 
     async def open_claims(self, nik: str) -> list[ClaimInfo]:
         """The claims for this deceased NIK that are not rejected, oldest first."""

@@ -11,6 +11,7 @@ Pure, like the engine: what they read comes through ``ctx.lookup``.
 from dataclasses import dataclass
 
 from bot import claims, enrolment, proof, rights
+from bot.areas import Area
 from bot.context import Context, Turn
 from bot.flows.claim import STATUS_TEXT
 from bot.i18n import N_, Money, Msg, When
@@ -23,6 +24,7 @@ from bot.messages import (
     LinkChat,
     Notify,
     Reply,
+    WorkerInfo,
 )
 from bot.programmes import Programme, Programmes
 from bot.quiet_hours import WIB
@@ -75,13 +77,23 @@ def programme_of(worker, programmes: Programmes | None) -> Programme | None:
         else None
 
 
+def outside(area: Area | None, worker: WorkerInfo, reference: str) -> Decision | None:
+    """A verifier of an area deciding on someone elsewhere: refused, naming the area."""
+    if area is None or area.holds(worker):
+        return None
+    return refused(N_("staff.not_your_area"), {"reference": reference, "area": area.name})
+
+
 async def approve_registration(reference: str, actor: str, ctx: Context,
-                               programmes: Programmes | None) -> Decision:
+                               programmes: Programmes | None,
+                               area: Area | None = None) -> Decision:
     """A verifier approves a registration waiting for them: a programme place (or a place in
     line) if DTSEN, as it is today, still admits the worker; the worker is told."""
     worker = await ctx.lookup.worker_by_reference(reference)
     if worker is None:
         return refused(N_("staff.not_found"), {"reference": reference})
+    if (elsewhere := outside(area, worker, reference)) is not None:
+        return elsewhere
     if worker.died_on is not None:
         return refused(N_("staff.deceased"), {"reference": reference, "died_on": worker.died_on})
     if worker.status != enrolment.WAITING_VERIFICATION:
@@ -111,7 +123,8 @@ async def approve_registration(reference: str, actor: str, ctx: Context,
 
 
 async def reject_registration(reference: str, reason: str, actor: str, ctx: Context,
-                              programmes: Programmes | None) -> Decision:
+                              programmes: Programmes | None,
+                              area: Area | None = None) -> Decision:
     """A registration rejected (or cover ended, for an active worker) with a reason the
     worker is told; a place it held goes to the first in line."""
     if len(reason.strip()) < MIN_REASON:
@@ -119,6 +132,8 @@ async def reject_registration(reference: str, reason: str, actor: str, ctx: Cont
     worker = await ctx.lookup.worker_by_reference(reference)
     if worker is None:
         return refused(N_("staff.not_found"), {"reference": reference})
+    if (elsewhere := outside(area, worker, reference)) is not None:
+        return elsewhere
     if worker.status not in enrolment.REJECTABLE:
         return refused(N_("staff.not_rejectable"), {"reference": reference,
                                                      "status": Msg(STATE[worker.status])})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from bot import enrolment, proof
+from bot.areas import parse_area
 from bot.broadcasting import BROADCASTER
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
@@ -89,7 +90,8 @@ class Engine:
         self.card_key = card_key
         flows: tuple[Flow, ...] = (
             Registration(self.rules, self.labels, programmes),
-            StatusLookup(self.labels, programmes), ClaimReport(self.labels, self.rules, programmes),
+            StatusLookup(self.labels, programmes, self.rules),
+            ClaimReport(self.labels, self.rules, programmes),
             ClaimStatus(self.labels), PhoneChange(self.labels, self.rules),
             MyData(self.labels, self.rules),
             BroadcastComposer(self.labels, self.rules, programmes))
@@ -125,7 +127,9 @@ class Engine:
             if staff == "broadcast" and len(text.split()) == 1:
                 await self._compose(s, role, inbound, turn, ctx)
             else:
-                await self.staff.handle(staff, inbound, turn, ctx, role)
+                area = parse_area(await ctx.lookup.staff_area(inbound.channel,
+                                                              inbound.chat_id))
+                await self.staff.handle(staff, inbound, turn, ctx, role, area)
             return self._finish(s, turn, ctx)
         if staff:
             command = "menu"  # to anyone else a staff command is an unknown word
@@ -361,7 +365,8 @@ class Engine:
             turn.say(Reply(N_("status.none"), choices=choices, navigation=not s.paused))
             return
         for worker in workers[:STATUS_LIMIT]:
-            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
+            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today,
+                                        self.rules))
         turn.say(Reply(N_("status.more"), choices=(LOOKUP,), navigation=True))
 
     async def _not_me(self, inbound: Inbound, turn: Turn, ctx: Context) -> None:

@@ -44,8 +44,6 @@ programme's list of before the bot: no chat consent; the programme's regulation 
 FILL_BATCH = 1_000
 """Most workers enrolled from a line in one sweep (a universal programme's free places are
 countless): the next sweep goes on."""
-BPU_CONTRIBUTION = 16_800
-"""The cheapest self-paid JKK + JKM package, a month (shared/domain.md)."""
 
 
 @dataclass(frozen=True)

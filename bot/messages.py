@@ -426,3 +426,8 @@ class WorkerInfo:
     broadcast or approval from then on."""
     dtsen_ok: bool = True
     """The worker let their NIK be matched with DTSEN (``RegisterWorker.dtsen_consent``)."""
+    occupation: str | None = None
+    """For the dated prices that depend on it (``Rules.bpu_contribution``)."""
+    kelurahan: str = ""
+    kecamatan: str = ""
+    """Where the worker lives: a verifier of an area decides only its registrations."""

@@ -10,6 +10,7 @@ The decisions themselves are use cases (``bot.decisions``), the same for a web c
 """
 
 from bot import rights
+from bot.areas import Area
 from bot.broadcasting import BROADCASTER, progress_reply
 from bot.channels import name_of
 from bot.claimdesk import ClaimDesk, claim_command
@@ -73,20 +74,21 @@ class StaffDesk:
         self.claims = ClaimDesk()
 
     async def handle(self, command: str, inbound: Inbound, turn: Turn, ctx: Context,
-                     role: str) -> None:
+                     role: str, area: Area | None = None) -> None:
+        """``area``: a verifier's, whose registrations alone they see and decide."""
         words = clean(inbound.text).split(maxsplit=2)[1:]
         actor = inbound.chat_key
         if command.startswith("claim."):
             await self.claims.handle(command.removeprefix("claim."), inbound.text, actor, turn,
                                      ctx)
         elif command == "review":
-            await self._review(turn, ctx)
+            await self._review(turn, ctx, area)
         elif command == "approve" and len(words) >= 1:
             take(turn, await approve_registration(words[0].upper(), actor, ctx,
-                                                  self.programmes))
+                                                  self.programmes, area))
         elif command == "reject" and len(words) == 2:
             take(turn, await reject_registration(words[0].upper(), words[1], actor, ctx,
-                                                 self.programmes))
+                                                 self.programmes, area))
         elif command == "reject":
             turn.say(Reply(N_("staff.reject_usage"), navigation=True))
         elif command == "links":
@@ -119,8 +121,8 @@ class StaffDesk:
         else:
             turn.say(Reply(N_("staff.help"), navigation=True))
 
-    async def _review(self, turn: Turn, ctx: Context) -> None:
-        waiting, total = await ctx.lookup.awaiting_review(REVIEW_LIMIT)
+    async def _review(self, turn: Turn, ctx: Context, area: Area | None) -> None:
+        waiting, total = await ctx.lookup.awaiting_review(REVIEW_LIMIT, area)
         if not waiting:
             turn.say(Reply(N_("staff.review_empty"), navigation=True))
             return

@@ -10,6 +10,7 @@ from bot.context import Lookup
 from bot.i18n import N_, Money, Msg
 from bot.messages import ChangeStatus, Effect, Notify, Reply, WorkerInfo
 from bot.programmes import Programmes
+from bot.rules import Rules
 from bot.validators import mask_nik
 
 STATE = {
@@ -46,7 +47,7 @@ NEXT = {
 
 
 async def status_reply(worker: WorkerInfo, programmes: Programmes | None, lookup: Lookup,
-                       today: date) -> Reply:
+                       today: date, rules: Rules) -> Reply:
     """One worker's status: where the registration stands, the programme and who pays, and
     what to do next."""
     status = enrolment.effective_status(worker, today)
@@ -59,7 +60,7 @@ async def status_reply(worker: WorkerInfo, programmes: Programmes | None, lookup
                                            "kpj": worker.kpj, "died_on": worker.died_on}),
               "programme": Msg(N_("status.no_programme")),
               "next": Msg(NEXT.get(status, N_("status.next.wait")), {
-                  "bpu": Money(enrolment.BPU_CONTRIBUTION),
+                  "bpu": Money(rules.bpu_contribution(None, worker.occupation, today)),
                   "branch": programme.branch if programme else ""})}
     if programme and status not in (enrolment.NOT_ELIGIBLE, enrolment.SELF_PAID):
         params["programme"] = Msg(N_("status.programme"), enrolment.programme_params(

@@ -15,6 +15,7 @@ re-creates nothing (the tombstone).
 """
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -101,6 +102,10 @@ class MembersImporter:
         self.actor = actor
         self.today = today
         self.clock = clock
+        self._held: Counter[str] = Counter()
+        self._rows: list[dict] = []
+        """What the batch being applied adds: places taken per programme, memberships;
+        written together at its end."""
 
     async def import_file(self, path: Path, on_bad: Callable[[int, str], None]
                           ) -> MembersReport:
@@ -205,6 +210,8 @@ class MembersImporter:
                 w.reference for w in known)})).all()} if known else set()
         now = self.clock()
         outcomes = []
+        self._held.clear()
+        self._rows.clear()
         for row in batch:
             if row.bad is not None:
                 outcomes.append(row.bad)
@@ -232,6 +239,9 @@ class MembersImporter:
                 await self._add_cycle(tx, info, row, now)
                 cycles.add((info.reference, row.programme, row.cycle))
                 outcomes.append("history")
+        await tx.record_membership(*self._rows)
+        for programme_id, count in self._held.items():
+            await tx.hold_place(programme_id, count)
         return outcomes
 
     @staticmethod
@@ -265,14 +275,14 @@ class MembersImporter:
             coverage_end=row.end, queued_at=None, queue_ticket=None, status_reason=None,
             kpj=row.kpj, dtsen_ok=True, messages_ok=True))
         if status == enrolment.ACTIVE:
-            await tx.hold_place(row.programme)
-        await tx.record_membership(self._membership(reference, row, now))
+            self._held[row.programme] += 1
+        self._rows.append(self._membership(reference, row, now))
         return reference
 
     async def _add_cycle(self, tx: Tx, info: WorkerInfo, row: _Row, now: datetime) -> None:
         """Another cycle of a member's history; a later one than their cover moves its end
         (and an imported member lapsed at the earlier one's end is active again)."""
-        await tx.record_membership(self._membership(info.reference, row, now))
+        self._rows.append(self._membership(info.reference, row, now))
         values: dict = {}
         if info.coverage_start is None or row.start < info.coverage_start:
             values["coverage_start"] = row.start
@@ -280,7 +290,7 @@ class MembersImporter:
             values["coverage_end"] = row.end
             if info.status == enrolment.LAPSED and self._status(row.end) == enrolment.ACTIVE:
                 values["status"] = enrolment.ACTIVE
-                await tx.hold_place(row.programme)
+                self._held[row.programme] += 1
         if values:
             await tx.flush()  # the registration may be one this batch added
             await tx.conn.execute(update(worker).where(worker.c.reference == info.reference)

@@ -14,7 +14,7 @@ from models.seal import seal_all
 from models.vault import installed
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0017"
+HEAD = "0018"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 

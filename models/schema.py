@@ -159,7 +159,8 @@ WORKER_COLUMNS = (worker.c.reference, worker.c.nik, worker.c.full_name, worker.c
                   worker.c.programme_id, worker.c.dtsen_desil, worker.c.status_reason,
                   worker.c.coverage_start, worker.c.coverage_end, worker.c.kpj,
                   worker.c.queued_at, worker.c.queue_ticket, worker.c.monthly_income,
-                  worker.c.phone, worker.c.dtsen_ok, DIED_ON)
+                  worker.c.phone, worker.c.dtsen_ok, worker.c.occupation,
+                  worker.c.kelurahan, worker.c.kecamatan, DIED_ON)
 
 
 def worker_info():
@@ -193,7 +194,8 @@ def info_of(row) -> WorkerInfo:
                       queued_at=as_utc(row["queued_at"]) if row["queued_at"] else None,
                       queue_ticket=row["queue_ticket"], monthly_income=row["monthly_income"],
                       phone=row["phone"], died_on=row.get("died_on"),
-                      dtsen_ok=row["dtsen_ok"])
+                      dtsen_ok=row["dtsen_ok"], occupation=row.get("occupation"),
+                      kelurahan=row.get("kelurahan") or "", kecamatan=row.get("kecamatan") or "")
 
 
 def proofs_query():

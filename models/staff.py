@@ -24,6 +24,7 @@ class Member:
     role: str
     name: str | None
     added_at: datetime
+    area: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,23 +41,26 @@ class StaffDirectory:
         self.store = store
 
     async def add(self, channel: str, chat_id: str, role: str, name: str | None, actor: str,
-                  now: datetime) -> bool:
-        """Add a member, or give an existing one this role (and this name, if given); True if
-        they are new. Recorded as ``staff.add`` or ``staff.change``."""
+                  now: datetime, area: str | None = None) -> bool:
+        """Add a member, or give an existing one this role (and this name, if given), scoped
+        to ``area`` (``bot.areas``; None: all); True if they are new. Recorded as
+        ``staff.add`` or ``staff.change``."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         async with self.store.transaction() as tx:
-            found = (await tx.conn.execute(select(staff.c.id, staff.c.name).where(
+            found = (await tx.conn.execute(select(staff.c.id, staff.c.name, staff.c.area).where(
                 staff.c.channel == channel, staff.c.chat_id == chat_id))).first()
             if found is None:
                 await tx.conn.execute(insert(staff).values(
-                    channel=channel, chat_id=chat_id, role=role, name=name, added_at=now))
+                    channel=channel, chat_id=chat_id, role=role, name=name, added_at=now,
+                    area=area))
             else:
                 name = found.name if name is None else name
                 await tx.conn.execute(update(staff).where(staff.c.id == found.id).values(
-                    role=role, name=name))
+                    role=role, name=name, area=area))
             await record(tx.conn, actor, "staff.add" if found is None else "staff.change",
-                         f"{channel}:{chat_id}", {"role": role, "name": name}, now)
+                         f"{channel}:{chat_id}", {"role": role, "name": name} | (
+                             {"area": area} if area or (found and found.area) else {}), now)
             return found is None
 
     async def remove(self, channel: str, chat_id: str, actor: str, now: datetime) -> bool:
@@ -71,7 +75,7 @@ class StaffDirectory:
     async def members(self) -> list[Member]:
         async with self.store.engine.connect() as conn:
             rows = await conn.execute(select(staff).order_by(staff.c.channel, staff.c.chat_id))
-            return [Member(r.channel, r.chat_id, r.role, r.name, as_utc(r.added_at))
+            return [Member(r.channel, r.chat_id, r.role, r.name, as_utc(r.added_at), r.area)
                     for r in rows]
 
     async def role(self, channel: str, chat_id: str) -> str | None:

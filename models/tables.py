@@ -116,6 +116,9 @@ class Staff(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=80)
     role: str = Field(max_length=20)
     added_at: datetime = Field(sa_column=_utc(nullable=False))
+    area: str | None = Field(default=None, max_length=100)
+    """A verifier's kecamatan or kelurahan (``bot.areas``): they see and decide only its
+    registrations; None: all."""
 
 
 class StaffAction(SQLModel, table=True):

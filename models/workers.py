@@ -10,6 +10,8 @@ from datetime import date, datetime
 from sqlalchemy import delete, func, insert, select, update
 
 from bot import enrolment
+from bot.areas import Area
+from bot.billing import whole_months
 from bot.messages import (
     ChangePhone,
     ChangeStatus,
@@ -143,10 +145,10 @@ class WorkersTx:
         """A worker changed by a statement of the caller's own: looked up afresh next time."""
         self._known.pop(nik, None)
 
-    async def hold_place(self, programme_id: str) -> None:
-        """One more place taken, whatever the quota (members imported from before the bot)."""
+    async def hold_place(self, programme_id: str, count: int = 1) -> None:
+        """Places taken, whatever the quota (members imported from before the bot)."""
         await self._add_place(programme_id)
-        await self._count(programme_id, taken=place.c.taken + 1)
+        await self._count(programme_id, taken=place.c.taken + count)
 
     async def record_membership(self, *rows: dict) -> None:
         """Workers' memberships of a cycle, new or changed (one in line past the quota at
@@ -349,13 +351,30 @@ class WorkersTx:
             ALIVE).order_by(worker.c.queue_ticket).limit(limit))
         return [info_of(row._mapping) for row in rows]
 
-    async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
+    async def awaiting_review(self, limit: int, area: Area | None = None
+                              ) -> tuple[list[WorkerInfo], int]:
         await self.flush()
-        waiting = worker.c.status == enrolment.WAITING_VERIFICATION
-        rows = await self.conn.execute(worker_info().where(waiting)
+        waiting = [worker.c.status == enrolment.WAITING_VERIFICATION]
+        if area is not None:  # names are stored title-cased: the case is all that differs
+            waiting.append(func.lower(getattr(worker.c, area.kind)) == area.name.lower())
+        rows = await self.conn.execute(worker_info().where(*waiting)
                                        .order_by(worker.c.created_at, worker.c.id).limit(limit))
-        total = await self.conn.scalar(select(func.count()).where(waiting))
+        total = await self.conn.scalar(select(func.count()).where(*waiting))
         return [info_of(row._mapping) for row in rows], total
+
+    async def months_covered(self, reference: str, until: date) -> int | None:
+        await self.flush()
+        rows = (await self.conn.execute(select(membership.c.starts_on, membership.c.ends_on)
+                                        .where(membership.c.worker_reference == reference,
+                                               membership.c.state.in_((CONFIRMED, ENDED)),
+                                               membership.c.starts_on <= until))).all()
+        if not rows:
+            return None
+        return sum(whole_months(start, min(end, until)) for start, end in rows)
+
+    async def staff_area(self, channel: str, chat_id: str) -> str | None:
+        return await self.conn.scalar(select(staff.c.area).where(
+            staff.c.channel == channel, staff.c.chat_id == chat_id))
 
     async def staff_role(self, channel: str, chat_id: str) -> str | None:
         return await self.conn.scalar(select(staff.c.role).where(

@@ -8,7 +8,7 @@ what would be stored.
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bot import claims, enrolment, proof, rights
@@ -98,6 +98,10 @@ class Memory:
     registered_at: dict[str, datetime] = field(default_factory=dict)
     dtsen: dict[str, int] = field(default_factory=dict)
     staff: dict[str, str] = field(default_factory=dict)
+    areas: dict[str, str] = field(default_factory=dict)
+    """A verifier's area by their chat key (``bot.areas``)."""
+    membership_months: dict[str, int] = field(default_factory=dict)
+    """Months of membership by worker reference, as the store adds them up."""
     staff_names: dict[str, str] = field(default_factory=dict)
     """Staff members' names (or roles) by chat, as the staff list has them."""
     taken: dict[str, int] = field(default_factory=dict)
@@ -147,7 +151,8 @@ class Memory:
                 coverage_start=effect.coverage_start, coverage_end=effect.coverage_end,
                 queued_at=now if effect.status == enrolment.WAITING_LIST else None,
                 monthly_income=effect.monthly_income, phone=effect.phone,
-                dtsen_ok=effect.dtsen_consent)
+                dtsen_ok=effect.dtsen_consent, occupation=effect.occupation,
+                kelurahan=effect.kelurahan, kecamatan=effect.kecamatan)
         elif isinstance(effect, ChangeStatus):
             info = self.infos[effect.reference]
             if info.status != effect.old:
@@ -374,13 +379,20 @@ class Memory:
     async def first_waiting(self, programme_id: str, limit: int) -> list[WorkerInfo]:
         return self._line(programme_id)[:limit]
 
-    async def awaiting_review(self, limit: int) -> tuple[list[WorkerInfo], int]:
+    async def awaiting_review(self, limit: int, area=None) -> tuple[list[WorkerInfo], int]:
         waiting = [w for w in self.infos.values()
-                   if w.status == enrolment.WAITING_VERIFICATION]
+                   if w.status == enrolment.WAITING_VERIFICATION
+                   and (area is None or area.holds(w))]
         return waiting[:limit], len(waiting)
 
     async def staff_role(self, channel: str, chat_id: str) -> str | None:
         return self.staff.get(f"{channel}:{chat_id}")
+
+    async def staff_area(self, channel: str, chat_id: str) -> str | None:
+        return self.areas.get(f"{channel}:{chat_id}")
+
+    async def months_covered(self, reference: str, until: date) -> int | None:
+        return self.membership_months.get(reference)
 
     async def open_claims(self, nik: str) -> list[ClaimInfo]:
         return [await self.claim_by_reference(c.reference) for c in self.claims.values()

@@ -16,7 +16,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.messages import Media, Reply
+from bot import enrolment
+from bot.messages import ChangeStatus, Media, Reply
 from tests.chat import EXAMPLE_PROGRAMMES, Chat, Memory, town_programme
 
 FOLDER = Path(__file__).resolve().parent / "conversations"
@@ -79,6 +80,10 @@ async def play(doc: dict, catalogs) -> list[dict]:
             chat = chats[where] = Chat(catalogs, memory, chat_id=where[1],
                                        programmes=programmes, channel=where[0])
         chat.now = now or chat.now
+        if "activate" in step:  # BPJS Ketenagakerjaan gave the KPJ (import-kpj) meanwhile
+            for reference, kpj in step["activate"].items():
+                memory.apply(ChangeStatus(reference, enrolment.ENROLLED, enrolment.ACTIVE,
+                                          kpj=kpj), "", chat.now)
         if "wait" in step:
             chat.wait(**step["wait"])
         media = photo(step["photo"]) if "photo" in step else None

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import insert
 
-from bot.billing import Member, months, rupiah
+from bot.billing import Member, months, rupiah, whole_months
 from models import billing
 from models.schema import membership
 from tests.chat import EXAMPLE_PROGRAMMES
@@ -107,6 +107,14 @@ def test_a_month_is_billed_for_any_day_covered_in_it(member, billed):
     assert [f"{m:%Y-%m}" for m in member.billed(date(2026, 1, 1), date(2026, 12, 31))] == billed
 
 
+@pytest.mark.parametrize("first, last, months", [
+    (date(2026, 1, 1), date(2026, 12, 31), 12), (date(2026, 1, 15), date(2026, 3, 14), 2),
+    (date(2026, 1, 15), date(2026, 3, 13), 1), (date(2026, 1, 31), date(2026, 2, 27), 0),
+    (date(2026, 5, 2), date(2026, 5, 1), 0)])
+def test_whole_months(first, last, months):
+    assert whole_months(first, last) == months
+
+
 def test_months_and_rupiah():
     assert len(months(date(2025, 11, 30), date(2026, 2, 1))) == 4
     assert rupiah(3_053_299_200) == "Rp3.053.299.200" and rupiah(0) == "Rp0"
@@ -155,3 +163,19 @@ def test_billing_from_the_command_line(tmp_path):
     none = lindungi("billing", "--programme", "padang", "--month", "2030-01", env=env,
                     cwd=tmp_path)
     assert none.returncode == 1 and "no cycle of padang runs in 2030-01" in none.stderr
+
+
+async def test_the_scholarships_three_years_count_every_cycle_of_the_history(store):
+    """Memberships across cycles and funders, with a gap: the months add up (the cover of
+    the current cycle alone would give at most 12)."""
+    await add(store, [
+        row(1, date(2023, 1, 1), date(2023, 12, 31), "2023", funder="CSR Bank Nagari"),
+        row(1, date(2024, 1, 1), date(2024, 12, 31), "2024"),
+        row(1, date(2026, 1, 1), date(2026, 12, 31), "2026"),
+        row(1, date(2025, 1, 1), date(2025, 12, 31), "2025", state="waiting"),  # not covered
+        row(2, date(2026, 6, 1), date(2026, 12, 31), "2026")])
+    async with store.transaction() as tx:
+        assert await tx.months_covered("LD-SJJ-000001", date(2026, 11, 30)) == 35
+        assert await tx.months_covered("LD-SJJ-000001", date(2026, 12, 31)) == 36
+        assert await tx.months_covered("LD-SJJ-000002", date(2026, 5, 1)) is None
+        assert await tx.months_covered("LD-SJJ-000009", date(2026, 5, 1)) is None

@@ -90,6 +90,21 @@ async def test_a_widow_files_the_whole_claim(catalogs):
     assert filed.documents[0].media.sha256 == f"{1:064x}"
 
 
+async def test_the_scholarship_counts_the_members_whole_history(catalogs):
+    """Enrolled in the bot a few days before, but a member for 3 years before it (imported
+    cycles, another funder): the scholarship is in the estimate."""
+    memory = Memory()
+    await covered_worker(catalogs, memory)
+    memory.membership_months[memory.workers[-1][1].reference] = 36
+    chat = await heir(catalogs, memory)
+    await play(chat, to_relationship() + [
+        ("istri", ["claim.document.prompt"]),
+    ] + documents(6) + [
+        (photo(7), ["claim.document.received", "claim.bank_name.prompt"]),
+    ] + BANK + [("kirim", ["claim.submitted", "claim.next_steps"], ["Rp174.000.000"])])
+    assert "iuran belum 3 tahun" not in chat.text()
+
+
 async def test_a_second_report_is_kept_and_both_heirs_are_told(catalogs):
     memory = Memory()
     await covered_worker(catalogs, memory)
@@ -416,7 +431,9 @@ async def test_overdue_claims_are_flagged_and_decisions_need_reasons(catalogs):
     staff = Chat(catalogs, memory, chat_id="9001")
     staff.now = heir_chat.now + timedelta(days=7)
     await play(staff, [
-        ("/claims", ["staff.claims.list"], ["⚠️ LEWAT BATAS BAYAR (30 November 2026)"]),
+        ("/claims", ["staff.claims.list"], ["⚠️ LEWAT BATAS BAYAR (30 November 2026), 2 hari: "
+                                            "denda keterlambatan 1% sehari untuk ahli waris "
+                                            "Rp840.000"]),
         ("/tolakklaim JKM-2026-000001", ["staff.claims.reason_needed"]),
         ("/mintadok JKM-2026-000001 ok", ["staff.claims.reason_needed"]),
         ("/klaim JKM-2026-000999", ["staff.claims.not_found"]),
@@ -597,3 +614,13 @@ async def test_an_adult_heir_is_asked_for_no_guardian(catalogs):
     chat = await heir(catalogs, memory)
     await play(chat, to_relationship())
     assert "guardian_name" not in chat.session.data
+
+
+@pytest.mark.parametrize("complete, deadline", [
+    (date(2026, 11, 25), date(2026, 11, 30)),   # Wednesday: Thursday, Friday, Monday
+    (date(2026, 3, 18), date(2026, 3, 24)),     # Nyepi on Thursday 19 March is not counted
+    (date(2026, 12, 23), date(2026, 12, 29)),   # nor Christmas Day
+    (date(2026, 5, 29), date(2026, 6, 4)),      # Friday; Pancasila Day on Monday 1 June
+])
+def test_the_payment_deadline_counts_working_days_without_public_holidays(complete, deadline):
+    assert claims.add_working_days(complete, claims.PAYMENT_WORKING_DAYS) == deadline

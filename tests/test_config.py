@@ -68,3 +68,4 @@ def test_a_bad_setting_is_named_in_one_line(monkeypatch, name, value):
     line = str(caught.value)
     assert line.startswith(f"bad setting {name}:")
     assert "\n" not in line
+

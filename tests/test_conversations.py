@@ -633,4 +633,5 @@ async def test_the_summary_says_who_pays_the_premium(catalogs):
     alone = Chat(catalogs, programmes=None)
     await play(alone, TO_NIK + NIK_TO_SUMMARY[:6] + [
         ("padang utara", ["income.prompt"]),
-        ("2", ["summary.prompt"], ["Iuran per bulan: Rp26.800, Anda bayar sendiri"])])
+        ("2", ["summary.prompt"], ["Iuran per bulan: Rp13.400, Anda bayar sendiri"])])
+    # Rp26.800 for a Rp2.000.000 income, halved by PP 50/2025 in November 2026

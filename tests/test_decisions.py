@@ -5,6 +5,7 @@ nothing."""
 from dataclasses import replace
 
 from bot import enrolment
+from bot.areas import Area
 from bot.context import Context
 from bot.decisions import (
     approve_registration,
@@ -119,3 +120,19 @@ async def test_a_worker_who_refused_dtsen_matching_is_approved_on_staffs_check()
     memory.infos["LD-AAAA-0001"] = replace(memory.infos["LD-AAAA-0001"], dtsen_ok=False)
     approved = await approve_registration("LD-AAAA-0001", ACTOR, ctx(memory), SMALL)
     assert approved.done and approved.result.msgid == "staff.approved"
+
+
+async def test_a_verifier_of_an_area_decides_only_its_registrations():
+    memory = Memory(dtsen={"1371011708850001": 2})
+    waiting(memory, "LD-AAAA-0001", "1371011708850001", "telegram:7001")  # Nanggalo
+    elsewhere = Area("kecamatan", "Koto Tangah")
+    for decided in (await approve_registration("LD-AAAA-0001", ACTOR, ctx(memory), SMALL,
+                                               elsewhere),
+                    await reject_registration("LD-AAAA-0001", "data tidak cocok", ACTOR,
+                                              ctx(memory), SMALL, elsewhere)):
+        assert (decided.done, decided.result.msgid, decided.effects) == (
+            False, "staff.not_your_area", ())
+        assert decided.result.params["area"] == "Koto Tangah"
+    mine = await approve_registration("LD-AAAA-0001", ACTOR, ctx(memory), SMALL,
+                                      Area("kelurahan", "lapai"))
+    assert mine.done and mine.result.msgid == "staff.approved"

@@ -178,6 +178,15 @@ def test_staff_are_managed_from_the_command_line(tmp_path):
     assert all(line.split("\t")[1].startswith("cli:") for line in log)
     bad = run_main("staff", "add", "--telegram-id", "abc", "--role", "admin", env=env)
     assert bad.returncode == 2 and "positive number" in bad.stderr
+    lurah = run_main("staff", "add", "--telegram-id", "5003", "--role", "verifier", "--area",
+                     "kelurahan:Air Tawar Barat", env=env)
+    assert lurah.stdout == "added: telegram 5003 as verifier for kelurahan:Air Tawar Barat\n"
+    assert run_main("staff", "list", env=env).stdout.splitlines()[1].endswith(
+        "\tkelurahan:Air Tawar Barat")
+    nowhere = run_main("staff", "add", "--telegram-id", "5004", "--role", "verifier", "--area",
+                       "Air Tawar Barat", env=env)
+    assert nowhere.returncode == 2 and "an area is kecamatan:NAME or kelurahan:NAME" in \
+        nowhere.stderr
 
 
 def test_staff_on_whatsapp_are_named_by_their_number(tmp_path):

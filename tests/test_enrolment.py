@@ -97,11 +97,11 @@ async def test_no_programme_in_the_area_keeps_the_registration_and_offers_bpu(ca
         ("Menteng", ["programme_pick.prompt"]),
         ("help", ["help:programme_pick.help"], ["BPU mandiri"]),
         ("daerah saya tidak ada", ["income.prompt"]),
-    ] + finish("reg.done_self_paid", ("Rp16.800 per bulan", "JMO")))
+    ] + finish("reg.done_self_paid", ("Rp8.400 per bulan", "JMO")))  # PP 50/2025
     [(_, worker)] = memory.workers
     assert (worker.status, worker.programme_id) == (enrolment.SELF_PAID, None)
     await play(chat, [("status", ["status.worker", "status.more"],
-                       ["belum ada program bantuan iuran", "BPU mandiri: Rp16.800"])])
+                       ["belum ada program bantuan iuran", "BPU mandiri: Rp8.400"])])
 
 
 def options(chat: Chat) -> list[str]:
@@ -204,6 +204,21 @@ async def test_a_verifier_reviews_and_approves(catalogs):
                           "Funded by: APBD Kota Padang",
                           "Benefits: JKK (work accidents) and JKM (death)",
                           "The premium of Rp16.800 a month is paid by APBD Kota Padang"])])
+
+
+async def test_a_verifier_of_an_area_sees_and_decides_only_its_registrations(catalogs):
+    memory, worker, camat = await staffed(catalogs)  # the worker lives in Lapai, Nanggalo
+    memory.areas["telegram:9001"] = "kecamatan:Koto Tangah"
+    reference = memory.workers[0][1].reference
+    await play(camat, [
+        ("/tinjau", ["staff.review_empty"]),
+        (f"/setujui {reference}", ["staff.not_your_area"], ["(Koto Tangah)"]),
+        (f"/tolak {reference} data tidak cocok", ["staff.not_your_area"]),
+    ])
+    assert memory.infos[reference].status == "waiting_verification"
+    memory.areas["telegram:9001"] = "kelurahan:lapai"  # the lurah of Lapai
+    await play(camat, [("/tinjau", ["staff.review"], [reference]),
+                       (f"/setujui {reference}", ["staff.approved"])])
 
 
 async def test_the_review_uses_the_dtsen_extract_as_it_is_now(catalogs):

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot import claims, enrolment, proof, rights
+from bot.areas import Area
 from bot.i18n import Catalogs
 from bot.limits import CHAT_NIKS
 from bot.messages import (
@@ -92,12 +93,13 @@ async def backend(backend_url, catalogs: Catalogs):
 
 def registration(reference: str = "LD-AAAA-0001", nik: str = NIK,
                  status: str = enrolment.WAITING_VERIFICATION, **more) -> RegisterWorker:
-    return RegisterWorker(
+    values = dict(
         reference=reference, nik=nik, full_name="BUDI SANTOSO", birth_date=date(1985, 8, 17),
         phone="+6281234567890", occupation="ojek", occupation_other=None,
         kelurahan="Lapai", kecamatan="Nanggalo", monthly_income=1_000_000, locale="id",
         consent_version="2026-11", consented_at=NOW.isoformat(), status=status,
-        programme_id="kota-kecil", dtsen_desil=2, **more)
+        programme_id="kota-kecil", dtsen_desil=2)
+    return RegisterWorker(**{**values, **more})
 
 
 def filed_claim() -> FileClaim:
@@ -311,3 +313,19 @@ async def test_a_workers_data_is_seen_corrected_and_erased_alike(backend):
         ("HAK-2026-000001", rights.CORRECT, rights.DONE, "", None),
         ("HAK-2026-000002", rights.CORRECT, rights.DONE, "", None),
         ("HAK-2026-000003", rights.ERASE, rights.DONE, "", None)]
+
+
+async def test_a_verifier_of_an_area_reviews_only_its_registrations(backend):
+    await backend.apply([
+        registration(),
+        registration("LD-AAAA-0002", "1371011708850002", kelurahan="Lubuk Buaya",
+                     kecamatan="Koto Tangah")])
+    everyone, total = await backend.read(lambda lookup: lookup.awaiting_review(10))
+    assert ([w.reference for w in everyone], total) == (["LD-AAAA-0001", "LD-AAAA-0002"], 2)
+    mine, total = await backend.read(lambda lookup: lookup.awaiting_review(
+        10, Area("kecamatan", "koto tangah")))
+    assert ([(w.reference, w.kelurahan, w.kecamatan) for w in mine], total) == (
+        [("LD-AAAA-0002", "Lubuk Buaya", "Koto Tangah")], 1)
+    village, _ = await backend.read(lambda lookup: lookup.awaiting_review(
+        10, Area("kelurahan", "LAPAI")))
+    assert [w.reference for w in village] == ["LD-AAAA-0001"]

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.areas import parse_area
 from models.staff import StaffDirectory
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
@@ -41,3 +42,32 @@ async def test_only_known_roles(store):
     with pytest.raises(ValueError, match="admin, verifier"):
         await StaffDirectory(store).add("telegram", "5001", "boss", None, "cli:ops", NOW)
     assert await StaffDirectory(store).actions() == []
+
+
+async def test_a_verifier_can_be_scoped_to_an_area(store):
+    directory = StaffDirectory(store)
+    await directory.add("telegram", "5001", "verifier", "Pak Lurah", "cli:ops", NOW,
+                        "kelurahan:Lapai")
+    assert [(m.chat_id, m.area) for m in await directory.members()] == [
+        ("5001", "kelurahan:Lapai")]
+    async with store.transaction() as tx:
+        assert await tx.staff_area("telegram", "5001") == "kelurahan:Lapai"
+        assert await tx.staff_area("telegram", "9999") is None
+    await directory.add("telegram", "5001", "verifier", None, "cli:ops", NOW)  # all again
+    assert [m.area for m in await directory.members()] == [None]
+
+
+@pytest.mark.parametrize("text, area", [
+    ("kecamatan:Padang Utara", ("kecamatan", "Padang Utara")),
+    ("  KELURAHAN :  air  tawar barat ", ("kelurahan", "air tawar barat")),
+    (None, None),
+])
+def test_areas_are_read_as_typed(text, area):
+    parsed = parse_area(text)
+    assert (parsed and (parsed.kind, parsed.name)) == area
+
+
+@pytest.mark.parametrize("text", ["Padang Utara", "desa:Lapai", "kecamatan:", "kelurahan:x"])
+def test_a_bad_area_says_what_is_expected(text):
+    with pytest.raises(ValueError, match="kecamatan:NAME or kelurahan:NAME"):
+        parse_area(text)

@@ -380,7 +380,8 @@ class ClaimReport(Form):
         worker = await ctx.lookup.worker_by_nik(data["deceased_nik"])
         died = date.fromisoformat(data["date_of_death"])
         covered = covered_on(worker, died)
-        estimate = estimate_for(data, worker, died, self._jkk_base(worker))
+        history = await ctx.lookup.months_covered(worker.reference, died) if worker else None
+        estimate = estimate_for(data, worker, died, self._jkk_base(worker), history)
         minor = heir_is_minor(data, ctx)
         needed = claims.documents_for(data["relationship"])
         documents = tuple(StoredDocument(kind, media_of(value))
@@ -488,19 +489,25 @@ def not_covered_reason(worker: WorkerInfo | None, died: date) -> str:
 
 
 def covered_on(worker: WorkerInfo | None, day: date) -> bool:
-    """Whether the worker's cover was in force on ``day`` (enrolled or active then)."""
-    if worker is None or worker.coverage_start is None or worker.coverage_end is None:
+    """Whether the worker was an active member on ``day``: registered by BPJS
+    Ketenagakerjaan (a KPJ; every imported member has one) and within their cover. Enrolled
+    but not yet registered by the branch, nothing is payable yet."""
+    if worker is None or worker.coverage_start is None or worker.coverage_end is None \
+            or worker.kpj is None:
         return False
     held = worker.status in enrolment.HOLDING or worker.status == enrolment.LAPSED
     return held and worker.coverage_start <= day <= worker.coverage_end
 
 
-def estimate_for(data: dict, worker: WorkerInfo | None, died: date, jkk_base: int
-                 ) -> Entitlement:
+def estimate_for(data: dict, worker: WorkerInfo | None, died: date, jkk_base: int,
+                 history: int | None = None) -> Entitlement:
+    """``history``: the months of cover the member's memberships add up to, across cycles and
+    funders (``Lookup.months_covered``); None where none are kept: from the cover's start."""
     if data["relationship"] == "other":
         return funeral_only()
     start = worker.coverage_start if worker and worker.coverage_start else died
-    months = (died.year - start.year) * 12 + died.month - start.month
+    months = history if history is not None else \
+        (died.year - start.year) * 12 + died.month - start.month
     return entitlement(data["cause"], months, jkk_base)
 
 

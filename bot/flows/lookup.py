@@ -16,6 +16,7 @@ from bot.i18n import N_
 from bot.messages import Choice, Inbound
 from bot.programmes import Programmes
 from bot.questions import Question
+from bot.rules import Rules
 from bot.session import Session
 from bot.status import status_reply
 from bot.validators import Err, Ok, validate_nik
@@ -34,9 +35,10 @@ class StatusLookup:
     pausable = False
     continue_label = draft_waiting = menu = None
 
-    def __init__(self, labels, programmes: Programmes | None):
+    def __init__(self, labels, programmes: Programmes | None, rules: Rules):
         self.labels = labels
         self.programmes = programmes
+        self.rules = rules
 
     async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         s.flow, s.step, s.data = self.name, "nik", {}
@@ -72,7 +74,8 @@ class StatusLookup:
         worker = await ctx.lookup.worker_by_nik(nik)
         if await proof.holds(ctx, chat_key, worker):
             s.leave_flow()  # this chat holds it already
-            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
+            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today,
+                                        self.rules))
             return
         if not await proof.count_nik(ctx, turn, s, chat_key):
             return
@@ -104,4 +107,5 @@ class StatusLookup:
         if outcome != proof.WRONG:
             s.leave_flow()
         if outcome == proof.PASSED:
-            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today))
+            turn.say(await status_reply(worker, self.programmes, ctx.lookup, ctx.today,
+                                        self.rules))

@@ -270,7 +270,7 @@ class Registration(Form):
                  choices=self._programme_choices,
                  params=lambda d, _: {"nik_region": nik_region(d["nik"])}),
             Step(q["income"], label=N_("field.income")),
-            Step(q["summary"], params=lambda d, _: self._summary_params(d)),
+            Step(q["summary"], params=lambda d, c: self._summary_params(d, c.today)),
         )
 
     async def start(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
@@ -534,7 +534,8 @@ class Registration(Form):
             coverage_end=placement.coverage_end, cycle=placement.cycle,
             funder=placement.funder))
         params = {"reference": reference, "position": placement.position,
-                  "bpu_contribution": Money(self.rules.contribution(data["income"]))}
+                  "bpu_contribution": Money(self.rules.bpu_contribution(
+                      data["income"], data["occupation"], ctx.today))}
         if programme:
             params |= enrolment.programme_params(programme, ctx.today)
             params["max_desil"] = programme.dtsen_max_desil
@@ -549,7 +550,7 @@ class Registration(Form):
             return found
         return None
 
-    def _summary_params(self, data: dict) -> dict:
+    def _summary_params(self, data: dict, today: date) -> dict:
         occupation = Msg(OCCUPATION_LABELS[data["occupation"]])
         if data["occupation"] == "other":
             occupation = Msg(N_("occupation.other_named"), {"name": data["occupation_other"]})
@@ -566,5 +567,6 @@ class Registration(Form):
                 "contribution": Money(programme.monthly_contribution),
                 "funder": programme.funder}) if programme
             else Msg(N_("summary.contribution_self"), {
-                "contribution": Money(self.rules.contribution(data["income"]))}),
+                "contribution": Money(self.rules.bpu_contribution(
+                    data["income"], data["occupation"], today))}),
         }
