@@ -100,7 +100,7 @@ from handlers.startup import (
 from handlers.telegram import InvalidToken, TelegramChannel
 from models.broadcasts import Broadcasts
 from models.csvfile import BadFile
-from models.dtsen import DtsenImporter
+from models.dtsen import DtsenImporter, recheck_waiting
 from models.enrolment_io import (
     BatchTaken,
     KpjImporter,
@@ -536,12 +536,18 @@ async def import_dtsen(settings: Settings, path: Path, size: int) -> None:
                 path, on_bad=lambda line, why: progress.console.print(
                     f"line {line}: {why}", markup=False, highlight=False),
                 on_progress=lambda done: progress.update(task, completed=done))
+        waiting = await recheck_waiting(store, key, settings.programmes())
     except BadFile as exc:
         raise StartupError(f"{path}: {exc}") from exc
     finally:
         await store.close()
     print(f"{report.rows} rows: {report.added} added, {report.changed} changed, "
           f"{report.unchanged} unchanged, {report.bad} bad")
+    if waiting.waiting:
+        print(f"{waiting.waiting} registration(s) waiting for a verifier, against this "
+              f"extract: {waiting.eligible} within their programme's desil cut-off (approve "
+              f"them in /tinjau), {waiting.above} above it, {waiting.missing} not in it, "
+              f"{waiting.unchecked} to check by hand (no matching consented, or no programme)")
 
 
 async def export_batch(settings: Settings, programme_id: str, output: Path | None,

@@ -1,4 +1,5 @@
-"""How long ``main.py renew`` takes for Padang's five-year target, and its peak memory.
+"""How long ``main.py renew`` and ``main.py billing`` take for Padang's five-year target, and
+their peak memory.
 
     .venv/bin/python -m bench.renewal [--workers 37584] [--databases sqlite,postgresql]
 
@@ -6,7 +7,8 @@ Seeds a fresh database with ``--workers`` members active in Padang's 2026 cycle 
 bot stores them, a tenth of them no longer admitted by the DTSEN extract loaded), then runs
 ``python main.py renew --programme padang --cycle 2027 --yes`` as a subprocess (2027's quota of
 7,500 carries the oldest, the rest go in line or to review, every member gets a notice), and
-once more (nothing to change). Prints one JSON object. PostgreSQL is taken from
+once more (nothing to change), then ``main.py billing --programme padang --month 2026-11``
+over the 2026 memberships. Prints one JSON object. PostgreSQL is taken from
 ``BENCH_POSTGRES_URL`` (default: the local server); a fresh database is created and dropped.
 """
 
@@ -122,11 +124,13 @@ def measure(database: str, workers: int, workdir: Path) -> dict:
         seeded = time.perf_counter() - started
         first = run(renew, env)
         again = run(renew, env)
+        bill = run(["billing", "--programme", "padang", "--month", "2026-11", "--output",
+                    str(workdir / f"{name}-billing.csv")], env)
     finally:
         if database == "postgresql":
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return {"seed_seconds": round(seeded, 1), "renew": first, "renew_again": again,
-            "workers_per_s": round(workers / first["seconds"])}
+            "workers_per_s": round(workers / first["seconds"]), "billing": bill}
 
 
 def main() -> None:

@@ -14,8 +14,11 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, insert, select, update
 
+from bot import enrolment
+from bot.programmes import Programmes
 from bot.validators import Err, validate_nik
 from models.csvfile import Table
+from models.schema import worker
 from models.store import Store
 from models.tables import DtsenEntry
 
@@ -44,6 +47,58 @@ STORED = select(dtsen.c.nik_hash, dtsen.c.kk_hash, dtsen.c.desil, dtsen.c.addres
     dtsen.c.nik_hash.in_(bindparam("hashes", expanding=True)))
 """The stored entries of a batch. The values are passed at execution: a statement built with
 them would keep a whole batch alive in SQLAlchemy's statement cache."""
+
+
+WAITING = (select(worker.c.id, worker.c.nik, worker.c.programme_id, worker.c.dtsen_ok)
+           .where(worker.c.status == enrolment.WAITING_VERIFICATION,
+                  worker.c.id > bindparam("after")).order_by(worker.c.id)
+           .limit(bindparam("chunk")))
+DESILS = select(dtsen.c.nik_hash, dtsen.c.desil).where(
+    dtsen.c.nik_hash.in_(bindparam("hashes", expanding=True)))
+RECHECK_CHUNK = 1_000
+
+
+@dataclass
+class Recheck:
+    """The registrations waiting for a verifier, against the extract just loaded."""
+
+    waiting: int = 0
+    eligible: int = 0
+    """In it, within their programme's desil cut-off: a verifier may approve them."""
+    above: int = 0
+    missing: int = 0
+    unchecked: int = 0
+    """Refused the matching, or no programme to check for: staff check them by hand."""
+
+
+async def recheck_waiting(store: Store, key: bytes, programmes: Programmes) -> Recheck:
+    """How the registrations waiting for a decision stand in the DTSEN extract now (it is
+    refreshed quarterly): nothing is decided here, the verifier decides with ``/tinjau``,
+    which reads the extract the same way."""
+    found = Recheck()
+    after = 0
+    while True:
+        async with store.engine.connect() as conn:
+            rows = (await conn.execute(WAITING, {"after": after, "chunk": RECHECK_CHUNK})).all()
+            hashes = {keyed_hash(key, r.nik): r for r in rows if r.dtsen_ok}
+            desils = dict((await conn.execute(DESILS, {"hashes": list(hashes)})).all()) \
+                if hashes else {}
+        for row in rows:
+            found.waiting += 1
+            programme = programmes.by_id(row.programme_id or "")
+            if not row.dtsen_ok or programme is None:
+                found.unchecked += 1
+                continue
+            desil = desils.get(keyed_hash(key, row.nik))
+            if desil is None:
+                found.missing += 1
+            elif desil <= programme.dtsen_max_desil:
+                found.eligible += 1
+            else:
+                found.above += 1
+        if len(rows) < RECHECK_CHUNK:
+            return found
+        after = rows[-1].id
 
 
 def keyed_hash(key: bytes, value: str) -> bytes:

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, select, update
 from bot import enrolment
 from bot.channels import WHATSAPP
 from bot.messages import WorkerInfo
+from bot.places import official as official_place
 from bot.programmes import Programmes
 from bot.proof import whatsapp_chat
 from bot.validators import (
@@ -181,9 +182,15 @@ class MembersImporter:
                 checked = validate_place(cell(column))
                 if isinstance(checked, Err):
                     return _Row(line, bad=f"{column} {cell(column)[:30]!r} is not a place name")
-                places[column] = checked.value
+                places[column] = self._official(programme, column, checked.value)
         return _Row(line, nik.value, name.value, born, kpj, programme.id, cycle.name, start,
                     cycle.end, phone, places.get("kelurahan", ""), places.get("kecamatan", ""))
+
+    @staticmethod
+    def _official(programme, kind: str, typed: str) -> str:
+        """A place name in the official spelling where the programme's area list has it."""
+        return next((found for code in programme.region.codes
+                     if (found := official_place(code, kind, typed))), typed)
 
     async def _apply(self, batch: list[_Row], report: MembersReport,
                      on_bad: Callable[[int, str], None]) -> None:

@@ -635,3 +635,30 @@ async def test_the_summary_says_who_pays_the_premium(catalogs):
         ("padang utara", ["income.prompt"]),
         ("2", ["summary.prompt"], ["Iuran per bulan: Rp13.400, Anda bayar sendiri"])])
     # Rp26.800 for a Rp2.000.000 income, halved by PP 50/2025 in November 2026
+
+
+async def test_a_slip_in_a_place_name_is_offered_the_official_name(catalogs):
+    """Kemendagri's names of the NIK's regency (bot/data/places.csv): a slip is offered the
+    official name, the worker may keep theirs; a name in another case is stored as the
+    official one without asking; a name elsewhere is kept as typed."""
+    chat = Chat(catalogs)
+    await play(chat, TO_NIK + NIK_TO_SUMMARY[:5] + [
+        ("Air Tawar Brat", ["kelurahan_check.prompt"],
+         ["Maksud Anda kelurahan Air Tawar Barat? Anda menulis \"Air Tawar Brat\".",
+          "1. Ya, Air Tawar Barat", "2. Bukan, tetap \"Air Tawar Brat\""]),
+        ("apa itu", ["error:choice.unknown"], ["Pilih 1 jika benar"]),
+        ("1", ["kecamatan.prompt"]),
+        ("padang utra", ["kecamatan_check.prompt"], ["kecamatan Padang Utara"]),
+        ("2", ["programme_confirm.prompt"]),
+        ("ya", ["income.prompt"]),
+        ("Tidak tahu", ["summary.prompt"], ["Kelurahan/desa: Air Tawar Barat",
+                                            "Kecamatan: Padang Utra"]),
+    ] + SAVE)
+    [(_, worker)] = chat.memory.workers
+    assert (worker.kelurahan, worker.kecamatan) == ("Air Tawar Barat", "Padang Utra")
+    typed = Chat(catalogs, chat_id="7002")
+    await play(typed, TO_NIK + NIK_TO_SUMMARY[:5] + [
+        ("AIR  TAWAR BARAT", ["kecamatan.prompt"]),
+        ("Rimbo Panjang", ["programme_confirm.prompt"])])  # not in Kota Padang: as typed
+    assert (typed.session.data["kelurahan"], typed.session.data["kecamatan"]) == (
+        "Air Tawar Barat", "Rimbo Panjang")

@@ -110,3 +110,24 @@ async def test_a_file_that_cannot_be_read_is_refused_in_one_line_without_a_whole
         await run(store, path)
     assert message in str(refused.value) and "\n" not in str(refused.value)
     assert "1371011708850001" not in str(refused.value)
+
+
+async def test_a_new_extract_rechecks_the_registrations_waiting_for_a_decision(store, tmp_path):
+    from bot.programmes import parse_programmes
+    from models.dtsen import recheck_waiting
+    from tests.test_enrolment_io import ROOT, add_workers, worker_row
+
+    programmes = parse_programmes((ROOT / "programmes.toml").read_text())
+    waiting = {"status": "waiting_verification", "coverage_start": None, "coverage_end": None,
+               "dtsen_ok": True}
+    await add_workers(store, worker_row(1, nik="1371011708850001", **waiting),   # desil 2
+                      worker_row(3, nik="1371011708850003", **waiting),          # desil 5
+                      worker_row(4, nik="1371011708850004", **waiting),          # not in it
+                      worker_row(5, nik="1371011708850005", **(waiting | {"dtsen_ok": False})),
+                      worker_row(6, nik="1371011708850006", dtsen_ok=True))       # enrolled
+    path = tmp_path / "dtsen.csv"
+    path.write_text(GOOD)
+    await run(store, path)
+    found = await recheck_waiting(store, KEY, programmes)
+    assert (found.waiting, found.eligible, found.above, found.missing, found.unchecked) == (
+        4, 1, 1, 1, 1)

@@ -28,8 +28,8 @@ FILE = HEADER + (
     f"{SITI};Siti Rahmawati;1985-08-17;22010000001;sijunjung;2025;2025-03-01;"
     "0812 3456 7801;Muaro\n"
     f"{SITI};Siti Rahmawati;1985-08-17;22010000001;sijunjung;2026;2026-01-01;0812 3456 7801;"
-    "Muaro\n"
-    f"{BUDI};budi santoso;17-08-1985;22010000002;sijunjung;2026;01-02-2026;;\n"
+    "MUARO\n"
+    f"{BUDI};budi santoso;17-08-1985;22010000002;sijunjung;2026;01-02-2026;;muaro  takuang\n"
     "\n"
     "1303011708850000;Tanpa Nomor;1985-08-17;22010000003;sijunjung;2026;2026-01-01;;\n"
     "1303011708850004;Ani;1985-08-17;2201;sijunjung;2026;2026-01-01;;\n"
@@ -83,8 +83,9 @@ async def test_members_are_imported_with_their_history_once(store, tmp_path):
         SITI, "SITI RAHMAWATI", "active", "22010000001", date(2025, 3, 1), date(2026, 12, 31),
         "whatsapp:6281234567801", "whatsapp", "+6281234567801", "Muaro")
     assert (budi.full_name, budi.birth_date, budi.coverage_start, budi.chat_key, budi.channel,
-            budi.consent_version) == ("BUDI SANTOSO", date(1985, 8, 17), date(2026, 2, 1), "",
-                                      "import", "import")
+            budi.consent_version, budi.kelurahan) == (
+        "BUDI SANTOSO", date(1985, 8, 17), date(2026, 2, 1), "", "import", "import",
+        "Muaro Takuang")  # the official spelling of the area's list
     assert cycles == [
         ("LD-IMPT-0001", "2025", date(2025, 3, 1), date(2025, 12, 31), "import",
          "APBD Kabupaten Sijunjung"),

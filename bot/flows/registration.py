@@ -8,9 +8,9 @@ first one still unanswered, so correcting an answer is just forgetting it and as
 import re
 from datetime import date
 
-from bot import consents, enrolment, proof
+from bot import consents, enrolment, places, proof
 from bot.channels import name_of
-from bot.choices import STATUS, yes_no
+from bot.choices import NO_WORDS, STATUS, YES_WORDS, yes_no
 from bot.context import Context, Turn
 from bot.form import Form, Step
 from bot.i18n import N_, Money, Msg
@@ -107,6 +107,10 @@ def questions(rules: Rules) -> dict[str, Question]:
                  N_("kelurahan.help"), validator="place"),
         Question("kecamatan", N_("kecamatan.prompt"), N_("kecamatan.expect"),
                  N_("kecamatan.help"), validator="place"),
+        Question("kelurahan_check", N_("kelurahan_check.prompt"), N_("place_check.expect"),
+                 N_("place_check.help")),
+        Question("kecamatan_check", N_("kecamatan_check.prompt"), N_("place_check.expect"),
+                 N_("place_check.help")),
         Question("programme_confirm", N_("programme_confirm.prompt"),
                  N_("programme_confirm.expect"), N_("programme_confirm.help"),
                  choices=PROGRAMME_CONFIRM_CHOICES),
@@ -121,6 +125,25 @@ def questions(rules: Rules) -> dict[str, Question]:
         Question("summary", N_("summary.prompt"), N_("summary.expect"), N_("summary.help"),
                  choices=SUMMARY_CHOICES),
     )}
+
+
+def place_suggestion(data: dict, kind: str) -> str | None:
+    return places.suggestion(data["nik"][:4], kind, data[kind])
+
+
+def place_choices(data: dict, kind: str) -> tuple[Choice, ...]:
+    params = {"typed": data[kind], "suggestion": place_suggestion(data, kind)}
+    return (Choice("yes", N_("place_check.yes"), params, aliases=YES_WORDS),
+            Choice("no", N_("place_check.no"), params, aliases=NO_WORDS))
+
+
+def placed(data: dict, kind: str) -> str:
+    """The kelurahan or kecamatan to store: the official spelling of a name on the list, the
+    name the worker said they meant, or what they typed."""
+    typed, regency = data[kind], data["nik"][:4]
+    if data.get(f"{kind}_checked") == "yes":
+        return places.suggestion(regency, kind, typed) or typed
+    return places.official(regency, kind, typed) or typed
 
 
 def income_choices(rules: Rules) -> tuple[Choice, ...]:
@@ -260,8 +283,10 @@ class Registration(Form):
             Step(q["occupation"], label=N_("field.occupation"),
                  forgets=("occupation_other", "programme", "programme_declined")),
             Step(q["occupation_other"], when=lambda d, _: d["occupation"] == "other"),
-            Step(q["kelurahan"], label=N_("field.kelurahan")),
-            Step(q["kecamatan"], label=N_("field.kecamatan")),
+            Step(q["kelurahan"], label=N_("field.kelurahan"), forgets=("kelurahan_checked",)),
+            self._check("kelurahan"),
+            Step(q["kecamatan"], label=N_("field.kecamatan"), forgets=("kecamatan_checked",)),
+            self._check("kecamatan"),
             Step(q["programme_confirm"], field="programme", label=N_("field.programme"),
                  forgets=("programme_declined",), when=self._one_programme_near,
                  params=lambda d, c: enrolment.programme_params(
@@ -296,6 +321,15 @@ class Registration(Form):
         """One programme of the NIK's region takes this occupation: offered, to confirm."""
         return len(suggested(data, ctx.today, self.programmes)) == 1 and \
             not data.get("programme_declined")
+
+    def _check(self, kind: str) -> Step:
+        """"Did you mean …?" for a name close to one of the official names of the NIK's
+        regency (``bot.places``)."""
+        return Step(self.questions[f"{kind}_check"], field=f"{kind}_checked",
+                    when=lambda d, _: place_suggestion(d, kind) is not None,
+                    choices=lambda d, _: place_choices(d, kind),
+                    params=lambda d, _: {"typed": d[kind],
+                                         "suggestion": place_suggestion(d, kind)})
 
     def _no_programme(self, data: dict, ctx: Context) -> str | None:
         """Where no programme could take the worker there is nothing to ask."""
@@ -525,7 +559,7 @@ class Registration(Form):
             reference=reference, nik=data["nik"], full_name=data["full_name"],
             birth_date=date.fromisoformat(data["birth_date"]), phone=data["phone"],
             occupation=data["occupation"], occupation_other=data.get("occupation_other"),
-            kelurahan=data["kelurahan"], kecamatan=data["kecamatan"],
+            kelurahan=placed(data, "kelurahan"), kecamatan=placed(data, "kecamatan"),
             monthly_income=data["income"], locale=s.locale,
             consent_version=data["consent"]["version"], consented_at=data["consent"]["at"],
             dtsen_consent=matched, messages_consent=data["consent"].get(consents.MESSAGES, True),
@@ -561,8 +595,8 @@ class Registration(Form):
             if programme else Msg(N_("summary.no_programme")),
             "nik": mask_nik(data["nik"]), "full_name": data["full_name"],
             "birth_date": date.fromisoformat(data["birth_date"]), "phone": data["phone"],
-            "occupation": occupation, "kelurahan": data["kelurahan"],
-            "kecamatan": data["kecamatan"], "income": Money(data["income"]),
+            "occupation": occupation, "kelurahan": placed(data, "kelurahan"),
+            "kecamatan": placed(data, "kecamatan"), "income": Money(data["income"]),
             "contribution": Msg(N_("summary.contribution_paid"), {
                 "contribution": Money(programme.monthly_contribution),
                 "funder": programme.funder}) if programme
