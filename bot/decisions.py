@@ -8,10 +8,11 @@ calls the same ones.
 Pure, like the engine: what they read comes through ``ctx.lookup``.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 from bot import claims, enrolment, proof, rights
-from bot.areas import Area
+from bot.areas import Area, same_place
 from bot.context import Context, Turn
 from bot.flows.claim import STATUS_TEXT
 from bot.i18n import N_, Money, Msg, When
@@ -31,6 +32,8 @@ from bot.quiet_hours import WIB
 from bot.status import STATE
 from bot.validators import Err, validate_phone
 
+BULK_MOST = 200
+"""Most registrations approved together: the rest in the next step."""
 MIN_REASON = 3
 """A reason shorter than this says nothing to the person it is sent to."""
 
@@ -86,7 +89,8 @@ def outside(area: Area | None, worker: WorkerInfo, reference: str) -> Decision |
 
 async def approve_registration(reference: str, actor: str, ctx: Context,
                                programmes: Programmes | None,
-                               area: Area | None = None) -> Decision:
+                               area: Area | None = None,
+                               already: Counter | None = None) -> Decision:
     """A verifier approves a registration waiting for them: a programme place (or a place in
     line) if DTSEN, as it is today, still admits the worker; the worker is told."""
     worker = await ctx.lookup.worker_by_reference(reference)
@@ -106,7 +110,7 @@ async def approve_registration(reference: str, actor: str, ctx: Context,
     if desil is not None and desil > programme.dtsen_max_desil:
         return refused(N_("staff.dtsen_above"), {"reference": reference, "desil": desil,
                                                   "max_desil": programme.dtsen_max_desil})
-    placed = await enrolment.place(programme, ctx.lookup, ctx.today)
+    placed = await enrolment.place(programme, ctx.lookup, ctx.today, already)
     params = {"reference": reference, "full_name": worker.full_name,
               "position": placed.position,
               **enrolment.programme_params(programme, ctx.today)}
@@ -120,6 +124,35 @@ async def approve_registration(reference: str, actor: str, ctx: Context,
         Notify(worker.chat_key, worker.locale, (Reply(
             N_("notice.approved") if enrolled else N_("notice.approved_waiting"), params,
             navigation=True),))))
+
+
+async def matched_waiting(ctx: Context, programmes: Programmes | None, area: Area | None,
+                          where: str) -> list[WorkerInfo]:
+    """The registrations waiting for a verifier (of ``area``; in the kelurahan or kecamatan
+    ``where``, if given) that DTSEN, as it is today, admits to a running programme: those a
+    verifier may approve together."""
+    waiting, _ = await ctx.lookup.awaiting_review(BULK_MOST, area)
+    found = []
+    for worker in waiting:
+        if where and not (same_place(worker.kelurahan, where)
+                          or same_place(worker.kecamatan, where)):
+            continue
+        programme = programme_of(worker, programmes)
+        if programme is None or not programme.running(ctx.today) or not worker.dtsen_ok \
+                or worker.died_on is not None:
+            continue
+        desil = await ctx.lookup.dtsen_desil(worker.nik)
+        if desil is not None and desil <= programme.dtsen_max_desil:
+            found.append(worker)
+    return found
+
+
+async def approve_many(workers: list[WorkerInfo], actor: str, ctx: Context,
+                       programmes: Programmes | None, area: Area | None) -> list[Decision]:
+    """Each approved as one verifier's decision, the places of the earlier ones counted."""
+    already: Counter = Counter()
+    return [await approve_registration(w.reference, actor, ctx, programmes, area, already)
+            for w in workers]
 
 
 async def reject_registration(reference: str, reason: str, actor: str, ctx: Context,

@@ -7,6 +7,7 @@ place is taken only while the programme has one free; past its quota the worker 
 and a place that frees goes to the first in line.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -70,14 +71,20 @@ def first_check(programme: Programme | None, desil: int | None) -> str:
     return ENROLLED if programme.verification == "auto" else WAITING_VERIFICATION
 
 
-async def place(programme: Programme, lookup: Lookup, today: date) -> Placement:
+async def place(programme: Programme, lookup: Lookup, today: date,
+                already: Counter | None = None) -> Placement:
     """Enrol in the cycle running today if it has a place free, else join the waiting list.
-    Only asked while a cycle runs (``Programme.running``)."""
+    Only asked while a cycle runs (``Programme.running``). ``already``: the places and line
+    positions earlier decisions of the same step took (not stored yet), counted on."""
     cycle = programme.cycle_on(today)
-    if await lookup.free_places(programme.id, cycle.places) > 0:
+    taken = already if already is not None else Counter()
+    if await lookup.free_places(programme.id, cycle.places) - taken[programme.id, ENROLLED] > 0:
+        taken[programme.id, ENROLLED] += 1
         return Placement(ENROLLED, max(today, cycle.start), cycle.end, cycle=cycle.name,
                          funder=programme.funder_of(cycle))
-    return Placement(WAITING_LIST, position=await lookup.waiting_count(programme.id) + 1)
+    taken[programme.id, WAITING_LIST] += 1
+    return Placement(WAITING_LIST, position=await lookup.waiting_count(programme.id)
+                     + taken[programme.id, WAITING_LIST])
 
 
 def effective_status(worker: WorkerInfo, today: date) -> str:

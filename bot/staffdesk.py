@@ -16,10 +16,12 @@ from bot.channels import name_of
 from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
 from bot.decisions import (
+    approve_many,
     approve_registration,
     change_phone,
     decide_link,
     decide_right,
+    matched_waiting,
     programme_of,
     reject_registration,
     reveal_nik,
@@ -42,6 +44,7 @@ from bot.validators import mask_nik
 COMMANDS = {
     "tinjau": "review", "review": "review", "antrean": "review",
     "setujui": "approve", "setuju": "approve", "approve": "approve",
+    "setujuisemua": "approve_all", "approveall": "approve_all",
     "tolak": "reject", "reject": "reject",
     "petugas": "help", "staff": "help",
     "tautan": "links", "links": "links",
@@ -86,6 +89,8 @@ class StaffDesk:
         elif command == "approve" and len(words) >= 1:
             take(turn, await approve_registration(words[0].upper(), actor, ctx,
                                                   self.programmes, area))
+        elif command == "approve_all":
+            await self._approve_all(inbound.text, actor, area, turn, ctx)
         elif command == "reject" and len(words) == 2:
             take(turn, await reject_registration(words[0].upper(), words[1], actor, ctx,
                                                  self.programmes, area))
@@ -131,6 +136,38 @@ class StaffDesk:
                        for n, w in enumerate(waiting, 1)])
         turn.say(Reply(N_("staff.review"), {"count": total, "shown": len(items),
                                             "items": Lines(items)}, navigation=True))
+
+    async def _approve_all(self, text: str, actor: str, area: Area | None, turn: Turn,
+                           ctx: Context) -> None:
+        """``/setujuisemua [kelurahan or kecamatan]``: a preview of who DTSEN admits (how
+        many, the first of them); the same with ``YA`` at the end approves them."""
+        rest = clean(text).split(maxsplit=1)[1:]
+        words = rest[0].split() if rest else []
+        confirmed = bool(words) and words[-1].casefold() in ("ya", "yes")
+        where = " ".join(words[:-1] if confirmed else words)
+        found = await matched_waiting(ctx, self.programmes, area, where)
+        scope = where or (area.name if area else "")
+        params = {"count": len(found), "where": Msg(N_("staff.bulk.in"), {"where": scope})
+                  if scope else "", "command": f"/setujuisemua {where} YA".replace("  ", " ")}
+        if not found:
+            turn.say(Reply(N_("staff.bulk.none"), params, navigation=True))
+        elif not confirmed:
+            items = tuple(Msg(N_("staff.bulk.item"), {
+                "reference": w.reference, "full_name": w.full_name, "kelurahan": w.kelurahan,
+                "kecamatan": w.kecamatan}) for w in found[:REVIEW_LIMIT])
+            turn.say(Reply(N_("staff.bulk.preview"), params | {
+                "items": Lines(items), "shown": len(items)}, navigation=True))
+        else:
+            decisions = await approve_many(found, actor, ctx, self.programmes, area)
+            for decision in decisions:
+                if decision.done:
+                    for effect in decision.effects:
+                        turn.do(effect)
+            enrolled = sum(d.done and d.result.msgid == "staff.approved" for d in decisions)
+            done = sum(d.done for d in decisions)
+            turn.say(Reply(N_("staff.bulk.done"), params | {
+                "approved": done, "enrolled": enrolled, "waiting": done - enrolled},
+                navigation=True))
 
     def _item(self, number: int, worker: WorkerInfo, desil: int | None) -> Msg:
         """One registration to review, with the DTSEN extract as it is now (refreshed every

@@ -374,3 +374,43 @@ async def test_cover_past_its_end_date_has_lapsed(catalogs):
                         "tanyakan ke kelurahan apakah program dilanjutkan",
                         "BPJS Ketenagakerjaan Cabang Kecil"]),
                       ("kartu", ["card.none"])])
+
+
+async def test_a_verifier_approves_the_dtsen_matched_of_a_kelurahan_together(catalogs):
+    """A preview of how many and who, then the same with YA: only those DTSEN admits today,
+    the quota of two counted across them (the third joins the line)."""
+    memory = Memory(staff={"telegram:9001": "verifier"})
+    programmes = town_programme(quota=2, verification="staff")
+    for n in (1, 2, 3, 4):
+        nik = f"13710117088500{n:02d}"
+        memory.dtsen[nik] = 2
+        await register(Chat(catalogs, memory, chat_id=f"70{n:02d}", programmes=programmes),
+                       nik, "reg.done_review")
+    memory.dtsen["1371011708850004"] = 9  # this quarter's extract: above the cut-off
+    lurah = Chat(catalogs, memory, chat_id="9001", programmes=programmes)
+    await play(lurah, [
+        ("/setujuisemua Lapai", ["staff.bulk.preview"],
+         ["3 pendaftaran di Lapai cocok dengan DTSEN", "BUDI SANTOSO, Lapai, Nanggalo",
+          "ketik: /setujuisemua Lapai YA"]),
+        ("/setujuisemua Kuranji", ["staff.bulk.none"], ["di Kuranji"]),
+    ])
+    assert all(w.status == enrolment.WAITING_VERIFICATION for w in memory.infos.values())
+    await play(lurah, [("/setujuisemua Lapai ya", ["staff.bulk.done"],
+                        ["3 pendaftaran di Lapai disetujui: 2 terdaftar, 1 masuk daftar tunggu"])])
+    states = sorted(w.status for w in memory.infos.values())
+    assert states == ["enrolled", "enrolled", "waiting_list", "waiting_verification"]
+    assert memory.taken == {"kota-kecil": 2}
+    assert len(memory.notices) == 3
+    await play(lurah, [("/setujuisemua Lapai YA", ["staff.bulk.none"])])
+
+
+async def test_approving_together_without_a_place_named_takes_the_verifiers_area(catalogs):
+    memory = Memory(staff={"telegram:9001": "verifier"},
+                    areas={"telegram:9001": "kecamatan:Nanggalo"}, dtsen={PADANG: 2})
+    await register(Chat(catalogs, memory), PADANG, "reg.done_review")
+    camat = Chat(catalogs, memory, chat_id="9001")
+    await play(camat, [("/setujuisemua", ["staff.bulk.preview"],
+                        ["1 pendaftaran di Nanggalo cocok", "ketik: /setujuisemua YA"])])
+    memory.areas["telegram:9001"] = "kecamatan:Kuranji"
+    await play(camat, [("/setujuisemua", ["staff.bulk.none"],
+                        ["Tidak ada pendaftaran menunggu verifikasi di Kuranji"])])
