@@ -130,7 +130,7 @@ async def matched_waiting(ctx: Context, programmes: Programmes | None, area: Are
                           where: str) -> list[WorkerInfo]:
     """The registrations waiting for a verifier (of ``area``; in the kelurahan or kecamatan
     ``where``, if given) that DTSEN, as it is today, admits to a running programme: those a
-    verifier may approve together."""
+    verifier may approve together, among the ``BULK_MOST`` oldest waiting."""
     waiting, _ = await ctx.lookup.awaiting_review(BULK_MOST, area)
     found = []
     for worker in waiting:
