@@ -94,6 +94,7 @@ from handlers.startup import (
     links_key,
     load_catalogs,
     load_keys,
+    not_overwritten,
     open_store,
     start_telegram,
 )
@@ -579,8 +580,7 @@ async def export_batch(settings: Settings, programme_id: str, output: Path | Non
         written = await export_enrolment(store, load_catalogs(), programme, path,
                                          f"cli:{getpass.getuser()}", now, number, earlier)
     except FileExistsError:
-        raise StartupError(f"{path} already exists: not overwritten (move it away, or "
-                           f"choose another --output)") from None
+        raise not_overwritten(path) from None
     except BatchTaken:
         raise StartupError(f"another export made batch {number} meanwhile: run it again") \
             from None

@@ -17,7 +17,7 @@ from bot.quiet_hours import WIB
 from bot.render import Renderer
 from handlers.conversations import new_reference, utc_now
 from handlers.report_chart import write_chart
-from handlers.startup import StartupError, load_catalogs, open_store
+from handlers.startup import StartupError, load_catalogs, not_overwritten, open_store
 from models import billing as bills
 from models import renewal as renewals
 from models import report as reports
@@ -153,8 +153,7 @@ async def billing(settings: Settings, programme_id: str, month: date,
     try:
         the_statement.write_csv(path)
     except FileExistsError:
-        raise StartupError(f"{path} already exists: not overwritten (move it away, or "
-                           f"choose another --output)") from None
+        raise not_overwritten(path) from None
     except OSError as exc:
         raise StartupError(f"cannot write {path}: {exc.strerror}") from None
     print("\n".join(the_statement.summary()))
@@ -176,14 +175,12 @@ async def programme_report(settings: Settings, programme_id: str, output: Path |
         f"report-{programme.id}-{today:%Y%m%d}.csv")
     chart = table.with_suffix(".png")
     if chart.exists():
-        raise StartupError(f"{chart} already exists: not overwritten (move it away, or "
-                           f"choose another --output)")
+        raise not_overwritten(chart)
     try:
         found.write_csv(table)
         write_chart(found, chart)
     except FileExistsError:
-        raise StartupError(f"{table} already exists: not overwritten (move it away, or "
-                           f"choose another --output)") from None
+        raise not_overwritten(table) from None
     except OSError as exc:
         raise StartupError(f"cannot write {exc.filename}: {exc.strerror}") from None
     total = found.total.figures

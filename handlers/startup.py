@@ -34,6 +34,12 @@ class StartupError(Exception):
     """A problem that stops the bot (mostly at start-up), told in one line."""
 
 
+def not_overwritten(path: Path) -> StartupError:
+    """A file an operator asked for is there already: an earlier one is never written over."""
+    return StartupError(f"{path} already exists: not overwritten (move it away, or choose "
+                        f"another --output)")
+
+
 def load_keys(settings: Settings) -> None:
     """The data keys (``models.keys``), installed for this process, or why not in one line."""
     try:

@@ -54,6 +54,19 @@ class Table:
             if found:
                 self.positions[column] = found[0]
 
+    def batches(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+        """The rows that are not blank, ``size`` at a time (the last batch may be shorter):
+        each applied in a transaction of its own."""
+        batch: list[tuple[int, list[str]]] = []
+        for line, fields in self:
+            if any(field.strip() for field in fields):
+                batch.append((line, fields))
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         rows = csv.reader(self.text, delimiter=self.delimiter, strict=True)
         while True:

@@ -259,16 +259,9 @@ class KpjImporter:
         report = KpjReport()
         with path.open("rb") as raw:
             table = Table(raw, KPJ_COLUMNS)
-            batch: list[_Row] = []
-            for line, fields in table:
-                if not any(field.strip() for field in fields):
-                    continue
-                batch.append(self._read(line, fields, table.positions))
-                if len(batch) >= IMPORT_BATCH:
-                    await self._apply(batch, report, on_bad)
-                    batch = []
-            if batch:
-                await self._apply(batch, report, on_bad)
+            for rows in table.batches(IMPORT_BATCH):
+                await self._apply([self._read(line, fields, table.positions)
+                                   for line, fields in rows], report, on_bad)
         return report
 
     def _read(self, line: int, fields: list[str], positions: dict[str, int]) -> _Row:

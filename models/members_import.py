@@ -40,6 +40,7 @@ from bot.validators import (
 )
 from models.csvfile import Table
 from models.dtsen import NIK_PROBLEMS
+from models.enrolment_io import KPJ_HOLDERS
 from models.schema import membership, worker
 from models.store import Store, Tx
 from models.workers import CONFIRMED, membership_row
@@ -62,8 +63,6 @@ OPTIONAL = {
 MEMBERS_OF = select(membership.c.worker_reference, membership.c.programme_id,
                     membership.c.cycle).where(
     membership.c.worker_reference.in_(bindparam("references", expanding=True)))
-KPJ_HOLDERS = select(worker.c.kpj, worker.c.reference).where(
-    worker.c.kpj.in_(bindparam("kpjs", expanding=True)))
 
 
 @dataclass
@@ -115,16 +114,9 @@ class MembersImporter:
         report = MembersReport()
         with path.open("rb") as raw:
             table = Table(raw, COLUMNS, OPTIONAL)
-            batch: list[_Row] = []
-            for line, fields in table:
-                if not any(field.strip() for field in fields):
-                    continue
-                batch.append(self._read(line, fields, table.positions))
-                if len(batch) >= BATCH:
-                    await self._apply(batch, report, on_bad)
-                    batch = []
-            if batch:
-                await self._apply(batch, report, on_bad)
+            for rows in table.batches(BATCH):
+                await self._apply([self._read(line, fields, table.positions)
+                                   for line, fields in rows], report, on_bad)
         if report.added or report.history:
             async with self.store.transaction() as tx:
                 await tx.record(self.actor, "members.imported", path.name, {

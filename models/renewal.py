@@ -65,10 +65,6 @@ class Plan:
     dtsen_checked: bool
     steps: list[Step] = field(default_factory=list)
 
-    def count(self, result: str, changed_only: bool = False) -> int:
-        return sum(1 for s in self.steps
-                   if s.result == result and (s.changed or not changed_only))
-
     @property
     def changes(self) -> list[Step]:
         return [s for s in self.steps if s.changed]
