@@ -64,6 +64,7 @@ from bot.config import BadSetting, Settings, load_settings
 from bot.i18n import N_
 from bot.quiet_hours import WIB
 from bot.render import Renderer
+from bot.roles import ROLES
 from bot.templates import notice_values
 from bot.validators import Ok, validate_phone
 from handlers.broadcast_commands import (
@@ -116,7 +117,7 @@ from models.private_files import private_folder
 from models.reminders import ReminderDays, Reminders
 from models.retention import Schedule, apply_retention
 from models.seal import keys_in_use, seal_all
-from models.staff import ROLES, StaffDirectory
+from models.staff import StaffDirectory
 from models.store import Store
 from models.vault import vault
 
@@ -137,6 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands.add_parser("run", help="run every configured channel (Telegram: long polling; "
                         "WhatsApp: Twilio's webhooks)")
     commands.add_parser("chat", help="chat with the bot in this terminal")
+    commands.add_parser("console", help="serve the staff console alone (HOST, PORT)")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply pending migrations")
     staff = commands.add_parser("staff", help="who may use the staff commands").add_subparsers(
@@ -145,6 +147,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     who(add)
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument("--name", help="how they are shown in the record")
+    add.add_argument("--username", metavar="NAME",
+                     help="their Telegram username, to sign in to the console with it")
     add.add_argument("--area", type=staff_area, metavar="kecamatan:NAME|kelurahan:NAME",
                      help="a verifier sees and decides only the registrations of this "
                           "kecamatan or kelurahan (default: all)")
@@ -381,7 +385,8 @@ async def run(settings: Settings) -> None:
             conversations.add_channel(WHATSAPP, whatsapp)
         await conversations.start()
         running = True
-        if whatsapp is not None or hook is not None:
+        if whatsapp is not None or hook is not None or settings.console:
+            from handlers.staff_console import ConsoleDeps
             from handlers.web import SignedMedia, WebServer, web_app
 
             app = web_app(conversations, whatsapp, store, settings.public_base_url,
@@ -390,7 +395,9 @@ async def run(settings: Settings) -> None:
                           media=SignedMedia(await links_key(store),
                                             conversations.engine.card_key,
                                             conversations.engine.programmes, media),
-                          telegram=hook)
+                          telegram=hook,
+                          console=ConsoleDeps(conversations, settings.console_url(), media)
+                          if settings.console else None)
             web = WebServer(app, settings.host, settings.port)
             try:
                 await web.start()
@@ -459,6 +466,44 @@ async def run(settings: Settings) -> None:
         await store.close()
 
 
+async def run_console(settings: Settings) -> None:
+    """The staff console alone, for an office whose bot runs elsewhere (or not yet): the
+    notices it stores (a sign-in link, a worker told of a decision) are sent by the running
+    bot; a link for the terminal chat of this machine is printed here."""
+    from handlers.staff_console import ConsoleDeps
+    from handlers.staff_console.signin import PrintedLinks
+    from handlers.web import WebServer, web_app
+
+    store = await open_store(settings)
+    _, conversations = await build(settings, store)
+    conversations.add_channel(TERMINAL, PrintedLinks())
+    web = WebServer(web_app(conversations, None, store, None, None,
+                            console=ConsoleDeps(conversations, settings.console_url(),
+                                                conversations.media)),
+                    settings.host, settings.port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        await conversations.start()
+        try:
+            await web.start()
+        except OSError as exc:
+            raise StartupError(f"cannot serve the console on {settings.host}:{settings.port} "
+                               f"(HOST, PORT): {exc.strerror or exc}") from exc
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        print(f"lindungi: the staff console is at {settings.console_url()}/ "
+              f"(listening on {settings.host}:{web.port})", flush=True)
+        await asyncio.wait([asyncio.create_task(stopping.wait()), web.task],
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await web.stop()
+        await conversations.stop()
+        await store.close()
+
+
 async def run_chat(settings: Settings) -> None:
     store = await open_store(settings)
     catalogs, conversations = await build(settings, store)
@@ -497,7 +542,8 @@ async def manage_staff(settings: Settings, args: argparse.Namespace) -> None:
             channel, chat_id = WHATSAPP, getattr(args, "whatsapp", None)
         if args.action == "add":
             area = str(args.area) if args.area else None
-            new = await directory.add(channel, chat_id, args.role, args.name, actor, now, area)
+            new = await directory.add(channel, chat_id, args.role, args.name, actor, now, area,
+                                      args.username)
             print(f"{'added' if new else 'updated'}: {channel} {chat_id} as {args.role}"
                   + (f" for {area}" if area else ""))
         elif args.action == "remove":
@@ -802,6 +848,8 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "verify-card":
             if not asyncio.run(check_card(settings, args.token)):
                 return 1
+        elif command == "console":
+            asyncio.run(run_console(settings))
         elif command == "run":
             if settings.telegram_bot_token is None and not settings.whatsapp_configured:
                 raise StartupError("no channel configured: set TELEGRAM_BOT_TOKEN, "

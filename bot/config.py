@@ -113,9 +113,23 @@ class Settings(BaseSettings):
     (``none``: never)."""
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=1, le=65535)
+    console: bool = True
+    """``main.py run`` serves the staff console (``/console``) beside the webhooks."""
+    console_base_url: str | None = None
+    """The console's address as staff reach it, for the sign-in links, e.g.
+    ``https://lindungi.example.org/console``."""
+
+    def console_url(self) -> str:
+        """``CONSOLE_BASE_URL``, else ``/console`` under the public address, else this
+        machine's own port."""
+        if self.console_base_url:
+            return self.console_base_url
+        base = self.public_base_url or self.webhook_base_url or f"http://127.0.0.1:{self.port}"
+        return f"{base}/console"
 
     @field_validator("twilio_account_sid", "twilio_whatsapp_from", "public_base_url",
-                     "whatsapp_templates_file", "webhook_base_url", mode="before")
+                     "whatsapp_templates_file", "webhook_base_url", "console_base_url",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -146,7 +160,7 @@ class Settings(BaseSettings):
                              "with its country code)")
         return f"whatsapp:+{found.group(1)}"
 
-    @field_validator("twilio_api_base_url", "public_base_url")
+    @field_validator("twilio_api_base_url", "public_base_url", "console_base_url")
     @classmethod
     def _web_address(cls, value: str | None) -> str | None:
         if value is None:

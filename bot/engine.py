@@ -13,7 +13,6 @@ from datetime import date, datetime
 
 from bot import enrolment, proof
 from bot.areas import parse_area
-from bot.broadcasting import BROADCASTER
 from bot.choices import COMMAND_CHOICES, LOOKUP, REGISTER, STATUS, match
 from bot.context import Context, Turn
 from bot.flows import Flow
@@ -29,6 +28,7 @@ from bot.limits import CHAT_FILE_BYTES, CHAT_FILES
 from bot.messages import Choice, Effect, Inbound, Notify, OptOut, Reply, UnlinkChat
 from bot.programmes import Programmes
 from bot.questions import Question
+from bot.roles import BROADCASTS, may
 from bot.rules import Rules
 from bot.session import Session
 from bot.staffdesk import StaffDesk, staff_command
@@ -174,7 +174,7 @@ class Engine:
     async def _compose(self, s: Session, role: str, inbound: Inbound, turn: Turn,
                        ctx: Context) -> None:
         """``/siaran``: an admin starts composing a broadcast."""
-        if role != BROADCASTER:
+        if not may(role, BROADCASTS):
             turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
             return
         self._pause(s)

@@ -52,6 +52,13 @@ CHAT_FILES = Limit("chat.file", 30, DAY)
 CHAT_FILE_BYTES = Limit("chat.file_bytes", 200 * 1024 * 1024, DAY)
 """Bytes of files a chat may send a day."""
 
-LIMITS = (CHAT_NIKS, CHAT_FAILURES, NIK_FAILURES, NIK_CODES, CHAT_FILES, CHAT_FILE_BYTES)
+CONSOLE_ACCOUNT = Limit("console.account", 5, timedelta(minutes=15))
+"""Sign-in links asked for one staff account (as typed) in 15 minutes: enough for a slip,
+not to flood a chat with links."""
+CONSOLE_ADDRESS = Limit("console.address", 20, timedelta(hours=1))
+"""Sign-in requests from one network address an hour, whatever accounts they name."""
+
+LIMITS = (CHAT_NIKS, CHAT_FAILURES, NIK_FAILURES, NIK_CODES, CHAT_FILES, CHAT_FILE_BYTES,
+          CONSOLE_ACCOUNT, CONSOLE_ADDRESS)
 LONGEST = max(limit.window for limit in LIMITS)
 """Counts older than this count for nothing and are deleted by the sweep."""

@@ -11,7 +11,7 @@ The decisions themselves are use cases (``bot.decisions``), the same for a web c
 
 from bot import rights
 from bot.areas import Area
-from bot.broadcasting import BROADCASTER, progress_reply
+from bot.broadcasting import progress_reply
 from bot.channels import name_of
 from bot.claimdesk import ClaimDesk, claim_command
 from bot.context import Context, Turn
@@ -37,6 +37,7 @@ from bot.messages import (
 from bot.programmes import Programmes
 from bot.quiet_hours import WIB
 from bot.rights import RevealNik
+from bot.roles import BROADCASTS, CLAIMS_WORK, REGISTRATIONS, RIGHTS, may
 from bot.rules import Rules
 from bot.text import clean
 from bot.validators import mask_nik
@@ -59,6 +60,14 @@ COMMANDS = {
     "lihatnik": "reveal", "shownik": "reveal",
 }
 REVIEW_LIMIT = 10
+NEEDS = {
+    "review": REGISTRATIONS, "approve": REGISTRATIONS, "approve_all": REGISTRATIONS,
+    "reject": REGISTRATIONS, "links": REGISTRATIONS, "link_approve": REGISTRATIONS,
+    "link_refuse": REGISTRATIONS, "phone": REGISTRATIONS, "reveal": REGISTRATIONS,
+    "rights": RIGHTS, "right_approve": RIGHTS, "right_refuse": RIGHTS,
+}
+"""What each command needs (``bot.roles``); claim commands need the claims' work, and
+``/siaran ID`` and the help any role."""
 
 
 def staff_command(text: str) -> str | None:
@@ -81,7 +90,10 @@ class StaffDesk:
         """``area``: a verifier's, whose registrations alone they see and decide."""
         words = clean(inbound.text).split(maxsplit=2)[1:]
         actor = inbound.chat_key
-        if command.startswith("claim."):
+        needed = CLAIMS_WORK if command.startswith("claim.") else NEEDS.get(command)
+        if needed is not None and not may(role, needed):
+            turn.say(Reply(N_("staff.not_allowed"), navigation=True))
+        elif command.startswith("claim."):
             await self.claims.handle(command.removeprefix("claim."), inbound.text, actor, turn,
                                      ctx)
         elif command == "review":
@@ -249,7 +261,7 @@ class StaffDesk:
         elif command == "broadcast":
             turn.say(progress_reply(progress, ctx.now, self.rules.broadcast_rates,
                                     self.rules.quiet_hours))
-        elif role != BROADCASTER:
+        elif not may(role, BROADCASTS):
             turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
         elif progress.status != "sending":
             turn.say(Reply(N_("staff.broadcast.over"), {"id": str(number)}, navigation=True))

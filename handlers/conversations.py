@@ -13,13 +13,13 @@ only after the commit), and replies committed but not sent are sent at the next 
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.context import Context
+from bot.context import Context, Turn
 from bot.engine import Engine
 from bot.i18n import N_
 from bot.limits import LONGEST
@@ -28,6 +28,7 @@ from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.session import Session
 from handlers.media import MediaStore
+from models.console_access import ConsoleAccess
 from models.effects import apply_effects
 from models.store import Store, Tx
 
@@ -165,6 +166,7 @@ class Conversations:
             lambda state: self.engine.expire_stored(state, now))
         forgotten = await self.store.forget_journal(now - self.journal_retention)
         forgotten += await self.store.forget_counts(now - LONGEST, now - PROOFS_KEPT)
+        forgotten += await ConsoleAccess(self.store).forget(now)
         lapsed = await self.store.lapse(now.astimezone(WIB).date(), now)
         async with self.store.transaction() as tx:
             ctx = self._context(tx, now)
@@ -176,6 +178,20 @@ class Conversations:
             log.info("sweep: %d idle drafts forgotten, %d old rows removed, %d covers "
                      "lapsed, %d workers enrolled from waiting lists", expired, forgotten,
                      lapsed, len(deliveries))
+
+    async def act(self, step: Callable[[Context, Turn], Awaitable[None]]) -> Turn:
+        """A staff action from outside the chat (the web console): ``step`` decides, as the
+        chat desk does, in one transaction with what it stores; the notices it sends go
+        after the commit (by this process's channels, or the running bot's)."""
+        now = self.clock()
+        turn = Turn()
+        async with self.store.transaction() as tx:
+            await step(self._context(tx, now), turn)
+            deliveries = await apply_effects(tx, self.renderer, turn.effects, now,
+                                             send_here=bool(self.senders))
+        for delivery in deliveries:
+            self._deliver_later(*delivery)
+        return turn
 
     def _context(self, tx: Tx, now: datetime) -> Context:
         return Context(now=now, today=now.astimezone(WIB).date(), lookup=tx,

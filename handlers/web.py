@@ -10,6 +10,7 @@ Starlette app that ``main.py run`` serves with uvicorn on the bot's own event lo
     GET  /copies/<token>   a copy of a worker's data (a PDF) written for their WhatsApp chat
     GET  /healthz          {"database": "ok", "storage": "ok"} when the database stores and
                            the document storage takes files, else 503 naming what does not
+         /console/…        the staff console (``handlers.staff_console``)
 
 Every Twilio request must carry a valid ``X-Twilio-Signature``, computed over the address Twilio
 called: ``PUBLIC_BASE_URL`` + the path (behind a TLS proxy the address this server sees is not
@@ -54,6 +55,7 @@ from handlers.telegram import TelegramChannel
 from models.store import Store
 
 if TYPE_CHECKING:  # Twilio's client and aiohttp: ~28 MB, loaded only when WhatsApp is on
+    from handlers.staff_console import ConsoleDeps
     from handlers.whatsapp import WhatsAppChannel
 
 log = logging.getLogger("lindungi.web")
@@ -102,12 +104,14 @@ class TelegramHook:
 def web_app(conversations: Conversations, whatsapp: "WhatsAppChannel | None", store: Store,
             public_base_url: str | None, auth_token: str | None, *,
             on_status: OnStatus | None = None, media: SignedMedia | None = None,
-            telegram: TelegramHook | None = None) -> Starlette:
+            telegram: TelegramHook | None = None,
+            console: "ConsoleDeps | None" = None) -> Starlette:
     """The app. Without ``whatsapp`` no Twilio webhook is served; with it, ``public_base_url``
     (``PUBLIC_BASE_URL``) and ``auth_token`` (``TWILIO_AUTH_TOKEN``, what Twilio signs with)
     are needed. With ``media``, card images (and received files, given where they are) are
     served at signed, expiring addresses; with
-    ``telegram``, Telegram's webhook."""
+    ``telegram``, Telegram's webhook; with ``console``, the staff console under
+    ``/console``."""
     routes = [Route("/healthz", _health(store, media.files if media else None),
                     methods=["GET"])]
     if telegram is not None:
@@ -124,7 +128,16 @@ def web_app(conversations: Conversations, whatsapp: "WhatsAppChannel | None", st
         routes += [
             Route(WHATSAPP_PATH, _message(conversations, whatsapp, check), methods=["POST"]),
             Route(STATUS_PATH, _status(check, on_status), methods=["POST"])]
-    return Starlette(routes=routes)
+    install = None
+    if console is not None:
+        from handlers.staff_console import console_routes
+
+        mount, install = console_routes(console)
+        routes.append(mount)
+    app = Starlette(routes=routes)
+    if install is not None:
+        install(app)
+    return app
 
 
 class Signatures:

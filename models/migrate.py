@@ -14,7 +14,7 @@ from models.seal import seal_all
 from models.vault import installed
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0018"
+HEAD = "0019"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 

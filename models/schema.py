@@ -15,6 +15,8 @@ from models.tables import (
     Claim,
     ClaimDocument,
     Consent,
+    ConsoleLink,
+    ConsoleSession,
     Contact,
     Conversation,
     DtsenEntry,
@@ -57,6 +59,8 @@ rights_request = RightsRequest.__table__
 membership = Membership.__table__
 batch = EnrolmentBatch.__table__
 batch_worker = EnrolmentBatchWorker.__table__
+console_link = ConsoleLink.__table__
+console_session = ConsoleSession.__table__
 
 NOTICE_LEASE = timedelta(minutes=5)
 """How long a process may take to send a notice before another may send it instead."""

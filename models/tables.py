@@ -119,6 +119,9 @@ class Staff(SQLModel, table=True):
     area: str | None = Field(default=None, max_length=100)
     """A verifier's kecamatan or kelurahan (``bot.areas``): they see and decide only its
     registrations; None: all."""
+    username: str | None = Field(default=None, max_length=64)
+    """A Telegram member's username (lower case, no ``@``), typed to sign in to the console;
+    the link still goes to the chat id."""
 
 
 class StaffAction(SQLModel, table=True):
@@ -533,3 +536,30 @@ class EnrolmentBatchWorker(SQLModel, table=True):
     __tablename__ = "enrolment_batch_worker"
     batch_id: int = Field(foreign_key="enrolment_batch.id", primary_key=True)
     worker_reference: str = Field(max_length=20, primary_key=True, index=True)
+
+
+class ConsoleLink(SQLModel, table=True):
+    """A one-time sign-in link to the staff console, sent to a staff member's chat. Kept by
+    the SHA-256 of its token: the link itself exists only in that chat."""
+
+    __tablename__ = "console_link"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the staff console, by the SHA-256 of its cookie's token; ends
+    after ``bot.roles.SESSION_IDLE`` without a request, at sign-out, or with the staff
+    member (removed: their sessions are deleted)."""
+
+    __tablename__ = "console_session"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    locale: str = Field(max_length=5)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    last_seen_at: datetime = Field(sa_column=_utc(nullable=False, index=True))

@@ -22,6 +22,10 @@ def used_msgids() -> set[str]:
         for _file, _line, message, _comments, _context in extract_from_dir(
                 ROOT / directory, keywords={"N_": None, "NP_": None}):
             found.add(message)
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT / "handlers", method_map=[("**/templates/**.html", "jinja2")],
+            keywords={"t": None}):
+        found.add(message)
     main = ROOT / "main.py"
     found.update(re.findall(r'NP?_\("([^"]+)"\)', main.read_text()))
     return found

@@ -10,7 +10,6 @@ import unicodedata
 from datetime import date, datetime, timedelta
 
 from bot.broadcasting import (
-    BROADCASTER,
     MAX_TEXT,
     READY,
     Audience,
@@ -28,6 +27,7 @@ from bot.messages import Choice, Inbound, Reply, StartBroadcast
 from bot.occupations import OCCUPATIONS
 from bot.programmes import Programmes
 from bot.quiet_hours import WIB
+from bot.roles import BROADCASTS, may
 from bot.rules import Rules
 from bot.session import Session
 
@@ -119,7 +119,7 @@ class BroadcastComposer:
 
     async def answer(self, s: Session, inbound: Inbound, text: str, turn: Turn,
                      ctx: Context) -> None:
-        if await ctx.lookup.staff_role(inbound.channel, inbound.chat_id) != BROADCASTER:
+        if not may(await ctx.lookup.staff_role(inbound.channel, inbound.chat_id), BROADCASTS):
             s.leave_flow()
             turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
             return
