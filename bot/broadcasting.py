@@ -14,7 +14,6 @@ from bot.i18n import N_, Lines, Msg, When
 from bot.messages import Reply
 from bot.quiet_hours import WIB, QuietHours
 
-"""The staff role that may start and stop broadcasts."""
 MAX_TEXT = 3000
 """The longest broadcast text: Telegram takes 4096 characters with the heading and the menu,
 and a message it refuses as too long would count its recipient as unreachable."""

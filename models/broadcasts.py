@@ -263,6 +263,19 @@ async def progress_of(conn: AsyncConnection, broadcast_id: int) -> Progress | No
                     {c: n for c, n in by_channel.items() if n})
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A broadcast as a list of them shows it."""
+
+    broadcast_id: int
+    created_by: str
+    created_at: datetime
+    text_id: str | None
+    reminder: str | None
+    scheduled_at: datetime | None
+    progress: Progress
+
+
 class Broadcasts:
     def __init__(self, store: "Store"):
         self.store = store
@@ -284,6 +297,16 @@ class Broadcasts:
                 tx, audience, text_id=text_id, text_en=text_en, reminder=reminder, actor=actor,
                 now=now, today=today or now.astimezone(WIB).date(), scheduled_at=scheduled_at)
         return await self.progress(broadcast_id)
+
+    async def recent(self, limit: int = 20) -> list[Sent]:
+        """The latest broadcasts (reminders the bot sends by itself among them), newest
+        first, each with where it stands."""
+        async with self.store.reading() as tx:
+            rows = (await tx.conn.execute(select(broadcast).order_by(
+                broadcast.c.id.desc()).limit(limit))).all()
+            return [Sent(r.id, r.created_by, as_utc(r.created_at), r.text_id, r.reminder,
+                         as_utc(r.scheduled_at) if r.scheduled_at else None,
+                         await progress_of(tx.conn, r.id)) for r in rows]
 
     async def cancel(self, broadcast_id: int, actor: str, now: datetime) -> Progress | None:
         async with self.store.transaction() as tx:

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from bot.roles import SESSION_IDLE, SIGN_IN_LINK_LIFE
 from models.schema import as_utc, console_link, console_session, staff
@@ -59,8 +59,8 @@ class ConsoleAccess:
             where.append(staff.c.username == username.lstrip("@").casefold())
         else:
             where.append(staff.c.chat_id == chat_id)
-        async with self.store.engine.connect() as conn:
-            row = (await conn.execute(select(staff).where(*where))).first()
+        async with self.store.reading() as tx:
+            row = (await tx.conn.execute(select(staff).where(*where))).first()
         return _member(row) if row else None
 
     async def issue_link(self, member: Member, now: datetime) -> str:
@@ -76,8 +76,8 @@ class ConsoleAccess:
 
     async def link_member(self, token: str, now: datetime) -> Member | None:
         """Who an unused, unexpired link is for (it stays unused)."""
-        async with self.store.engine.connect() as conn:
-            row = (await conn.execute(select(staff).join(
+        async with self.store.reading() as tx:
+            row = (await tx.conn.execute(select(staff).join(
                 console_link, console_link.c.staff_id == staff.c.id).where(
                 console_link.c.token_hash == digest(token), console_link.c.used_at.is_(None),
                 console_link.c.expires_at > now))).first()
@@ -109,8 +109,8 @@ class ConsoleAccess:
         unknown, idle past ``SESSION_IDLE``, or its member is no longer staff."""
         if not token or len(token) > 100:
             return None
-        async with self.store.engine.connect() as conn:
-            row = (await conn.execute(select(
+        async with self.store.reading() as tx:
+            row = (await tx.conn.execute(select(
                 staff, console_session.c.id.label("session_id"), console_session.c.locale,
                 console_session.c.last_seen_at).join(
                 console_session, console_session.c.staff_id == staff.c.id).where(
@@ -142,12 +142,6 @@ class ConsoleAccess:
             links = await tx.conn.execute(delete(console_link).where(or_(
                 console_link.c.expires_at <= now, console_link.c.used_at.is_not(None))))
             return sessions.rowcount + links.rowcount
-
-    async def sessions_of(self, member: Member, now: datetime) -> int:
-        async with self.store.engine.connect() as conn:
-            return await conn.scalar(select(func.count()).where(
-                console_session.c.staff_id == member.id,
-                console_session.c.last_seen_at > now - SESSION_IDLE))
 
 
 def _member(row) -> Member:

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 
 from bot import enrolment
 from bot.areas import Area
+from bot.claims import ClaimInfo
 from bot.messages import WorkerInfo
 from bot.quiet_hours import WIB
 from models.schema import (
@@ -113,6 +114,23 @@ async def notices_to(tx: Tx, chat_keys: list[str], limit: int = 30) -> list[Sent
     return [Sent(as_utc(r.created_at), r.chat_key,
                  [reply["text"] for reply in json.loads(r.replies)], r.delivered, r.held)
             for r in rows]
+
+
+async def claims_queue(tx: Tx, statuses: tuple[str, ...], limit: int
+                       ) -> tuple[list[ClaimInfo], int]:
+    """The oldest claims in these statuses as a list shows them (no documents: one query,
+    however many are shown), and how many there are."""
+    chosen = claim.c.status.in_(statuses)
+    rows = await tx.conn.execute(select(claim).where(chosen).order_by(
+        claim.c.created_at, claim.c.id).limit(limit))
+    found = [ClaimInfo(
+        reference=r.reference, deceased_nik=r.deceased_nik, status=r.status,
+        heir_nik=r.heir_nik, relationship=r.relationship, chat_key=r.chat_key,
+        locale=r.locale, created_at=as_utc(r.created_at), date_of_death=r.date_of_death,
+        estimate=r.estimate, reason=r.status_reason, heir_name=r.heir_name, cause=r.cause,
+        complete_at=as_utc(r.complete_at) if r.complete_at else None) for r in rows]
+    return found, await tx.conn.scalar(select(func.count()).select_from(claim)
+                                       .where(chosen))
 
 
 async def claim_counts(tx: Tx) -> dict[str, int]:

@@ -29,6 +29,10 @@ def describe(url: str) -> str:
     return str(path) if path else make_url(url).render_as_string(hide_password=True)
 
 
+READ_ONLY = "lindungi_read_only"
+"""The execution option of a read-only transaction (``Store.reading``)."""
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; on SQLite: WAL, busy timeout, foreign keys, and every
     transaction opened with ``BEGIN IMMEDIATE`` so a read-then-write can never lose an update."""
@@ -54,6 +58,8 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader (``Store.reading``) takes WAL's snapshot and never waits for the writer.
+        reading = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import enrolment
@@ -23,7 +23,7 @@ from bot.messages import (
 from models.broadcasts import BroadcastsTx
 from models.claim_store import ClaimsTx
 from models.consents import ConsentsTx
-from models.db import create_engine
+from models.db import READ_ONLY, create_engine
 from models.outbox import OutboxTx
 from models.proofs import ProofsTx
 from models.rights import RightsTx
@@ -108,6 +108,20 @@ class Store:
             tx = Tx(conn, self.dtsen_key, self._hash_key)
             yield tx
             await tx.flush()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Tx]:
+        """A read-only transaction (pages, counts): one consistent view that never holds the
+        writer up on SQLite (WAL's snapshot, not ``BEGIN IMMEDIATE``) and that PostgreSQL
+        refuses to write in."""
+        if self._hash_key is None:
+            self._hash_key = await self.secret("hashes")
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(text("SET TRANSACTION READ ONLY"))
+                yield Tx(conn, self.dtsen_key, self._hash_key)
 
     async def secret(self, name: str) -> bytes:
         """A secret the bot made for itself on first use (the same for every process)."""

@@ -71,3 +71,19 @@ def test_areas_are_read_as_typed(text, area):
 def test_a_bad_area_says_what_is_expected(text):
     with pytest.raises(ValueError, match="kecamatan:NAME or kelurahan:NAME"):
         parse_area(text)
+
+
+@pytest.mark.parametrize("role, command, allowed", [
+    ("claims", "/tinjau", False), ("claims", "/setujui LD-TEST-0001", False),
+    ("claims", "/hak", False), ("claims", "/klaim", True),
+    ("viewer", "/tinjau", False), ("viewer", "/klaim", False), ("viewer", "/siaran", False),
+    ("verifier", "/tinjau", True), ("verifier", "/klaim", True), ("verifier", "/siaran", False),
+    ("admin", "/tinjau", True), ("admin", "/hak", True),
+])
+async def test_each_role_reaches_only_its_chat_commands(catalogs, role, command, allowed):
+    from tests.chat import Chat, Memory
+
+    chat = Chat(catalogs, Memory(staff={"telegram:9001": role}), chat_id="9001")
+    replies = await chat.send(command)
+    refused = {"staff.not_allowed", "broadcast.not_allowed"}
+    assert (replies[0].msgid not in refused) == allowed, replies[0].msgid

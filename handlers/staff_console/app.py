@@ -23,6 +23,7 @@ from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.roles import (
     ADMIN,
+    BROADCASTS,
     CLAIMS,
     CLAIMS_WORK,
     DASHBOARDS,
@@ -58,6 +59,9 @@ class ConsoleDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     flashes: dict[int, list[str]] = field(default_factory=dict)
     """What the last action came to, per session, shown once on the next page."""
+    figures: dict[tuple[str, str], tuple[Any, datetime]] = field(default_factory=dict)
+    """The dashboards' charts lately counted, by programme and language
+    (``figures.fresh_charts``)."""
 
     @property
     def store(self) -> Store:
@@ -132,14 +136,16 @@ SECURITY_HEADERS = {
                                "object-src 'self'; frame-src 'self'; frame-ancestors 'none'; "
                                "form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 """Every answer: no script or style from elsewhere, no framing by other sites, and no link
-(a sign-in token in the address) sent on as a referrer."""
+(a sign-in token in the address) sent to another site as a referrer ("no-referrer" would
+make the browser send "Origin: null" with our own forms)."""
 
 PAGES = ((REGISTRATIONS, "/registrations", N_("console.nav.registrations")),
          (CLAIMS_WORK, "/claims", N_("console.nav.claims")),
          (DASHBOARDS, "/programmes", N_("console.nav.programmes")),
+         (BROADCASTS, "/broadcasts", N_("console.nav.broadcasts")),
          (DASHBOARDS, "/dashboards", N_("console.nav.dashboards")),
          (STAFF, "/staff", N_("console.nav.staff")),
          (STAFF, "/audit", N_("console.nav.audit")))
@@ -240,10 +246,17 @@ ENV.filters.update(fmt=_format, mask=mask_nik, wib=_wib)
 
 def console_routes(deps: ConsoleDeps) -> tuple[Mount, Callable]:
     """The console's routes, mounted at ``/console``, and what stores ``deps`` on the app."""
-    from handlers.staff_console import claims, figures, office, registrations, signin
+    from handlers.staff_console import (
+        broadcasts,
+        claims,
+        figures,
+        office,
+        registrations,
+        signin,
+    )
 
     routes = [Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
-    for module in (signin, registrations, claims, figures, office):
+    for module in (signin, registrations, claims, broadcasts, figures, office):
         routes += module.routes()
 
     def install(app) -> None:

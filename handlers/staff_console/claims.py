@@ -13,14 +13,14 @@ from starlette.responses import Response
 from bot import claims, heirs
 from bot.benefits import WORK_ACCIDENT
 from bot.claimdesk import DOCUMENT_STATUS, STATUS_WORDS, WORKING
-from bot.decisions import CLAIM_MOVES, decide_claim, decide_document, take
+from bot.decisions import CLAIM_MOVES, decide_claim, decide_document, reveal_nik, take
 from bot.flows.claim import CAUSE_TEXT, RELATIONSHIP_TEXT, STATUS_TEXT
 from bot.i18n import N_
 from bot.messages import MEDIA_TYPES
 from bot.quiet_hours import WIB
 from bot.roles import CLAIMS_WORK, REGISTRATIONS, may
 from handlers.staff_console.app import NO_STORE, View, route
-from models.console_queries import claim_counts
+from models.console_queries import claim_counts, claims_queue
 
 log = logging.getLogger("lindungi.console")
 
@@ -43,7 +43,8 @@ def routes():
             route("/claims/{reference}/file/{kind}", CLAIMS_WORK, claim_file),
             route("/claims/{reference}/document/{kind}", CLAIMS_WORK, document,
                   methods=("POST",)),
-            route("/claims/{reference}/decide", CLAIMS_WORK, decide, methods=("POST",))]
+            route("/claims/{reference}/decide", CLAIMS_WORK, decide, methods=("POST",)),
+            route("/claims/{reference}/reveal", CLAIMS_WORK, reveal, methods=("POST",))]
 
 
 def _reference(view: View) -> str:
@@ -53,8 +54,8 @@ def _reference(view: View) -> str:
 async def queue(view: View) -> Response:
     word = view.query("status")
     statuses = STATUS_WORDS.get(word, WORKING)
-    async with view.deps.store.transaction() as tx:
-        found, total = await tx.claims_by_status(statuses, SHOWN)
+    async with view.deps.store.reading() as tx:
+        found, total = await claims_queue(tx, statuses, SHOWN)
         counts = await claim_counts(tx)
     tabs = [(w, sum(counts.get(s, 0) for s in group)) for w, group in STATUS_WORDS.items()]
     return view.page("claims.html", claims=found, total=total, word=word, tabs=tabs,
@@ -62,9 +63,9 @@ async def queue(view: View) -> Response:
                      today=view.now.astimezone(WIB).date())
 
 
-async def claim_page(view: View) -> Response:
+async def claim_page(view: View, revealed: dict | None = None) -> Response:
     reference = _reference(view)
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         claim = await tx.claim_by_reference(reference)
         deceased = await tx.worker_by_nik(claim.deceased_nik) if claim else None
     if claim is None:
@@ -83,13 +84,13 @@ async def claim_page(view: View) -> Response:
         before=[heirs.GROUP_NAMES[n] for n in heirs.groups_before(claim.relationship)
                 if n < len(heirs.GROUP_NAMES)],
         today=view.now.astimezone(WIB).date(),
-        may_registrations=may(view.signed.member.role, REGISTRATIONS))
+        may_registrations=may(view.signed.member.role, REGISTRATIONS), revealed=revealed)
 
 
 async def claim_file(view: View) -> Response:
     """A document of the claim, for the page to show inline: only a file the claim holds."""
     reference, kind = _reference(view), view.request.path_params["kind"]
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         claim = await tx.claim_by_reference(reference)
     media = claim.files.get(kind) if claim else None
     if media is None or view.deps.files is None:
@@ -142,3 +143,24 @@ async def decide(view: View) -> Response:
 
     view.said(await view.deps.conversations.act(step))
     return view.back(f"/claims/{reference}")
+
+
+async def reveal(view: View) -> Response:
+    """The deceased's and the heir's full NIKs, once, on this answer only, recorded with the
+    reason on the claim and the registration."""
+    reference = _reference(view)
+    why = view.form.get("reason", "").strip()[:200]
+    shown: dict[str, str] = {}
+
+    async def step(ctx, turn) -> None:
+        decision = await reveal_nik(reference, why or None, view.signed.actor, ctx)
+        take(turn, decision)
+        claim = await ctx.lookup.claim_by_reference(reference) if decision.done else None
+        if claim is not None:
+            shown.update(deceased=claim.deceased_nik, heir=claim.heir_nik)
+
+    turn = await view.deps.conversations.act(step)
+    if not shown:
+        view.said(turn)
+        return view.back(f"/claims/{reference}")
+    return await claim_page(view, revealed=shown)

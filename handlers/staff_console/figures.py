@@ -26,6 +26,9 @@ from models.report import report
 from models.schema import as_utc, claim, worker
 
 DAYS = 30
+FRESH = timedelta(minutes=1)
+"""How long the dashboards' figures are reused: a full count of a province's workers takes
+a few hundred milliseconds, and a figure a minute old is as good to a mayor's office."""
 COVERED = (enrolment.ENROLLED, enrolment.ACTIVE)
 DECIDED = (claims.APPROVED, claims.REJECTED, claims.PAID)
 
@@ -61,7 +64,7 @@ def _today(view: View) -> date:
 async def programmes_page(view: View) -> Response:
     today = _today(view)
     programmes = view.deps.programmes.programme if view.deps.programmes else ()
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         counts = await worker_programme_counts(tx)
     shown = []
     for programme in programmes:
@@ -82,7 +85,7 @@ async def programmes_page(view: View) -> Response:
 async def charts(view: View, programme: Programme | None) -> list[Chart]:
     today = _today(view)
     t = view.t
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         per_day = await registrations_per_day(tx, today, programme)
         counts = await worker_programme_counts(tx)
         by_status = await claim_counts(tx)
@@ -129,17 +132,28 @@ def _programme(view: View) -> Programme | None:
     return view.deps.programmes.by_id(asked) if asked and view.deps.programmes else None
 
 
+async def fresh_charts(view: View, programme: Programme | None) -> tuple[list[Chart], datetime]:
+    """The charts, counted at most ``FRESH`` ago (in this process), and when."""
+    key = (programme.id if programme else "", view.locale)
+    kept = view.deps.figures.get(key)
+    if kept is None or view.now - kept[1] >= FRESH:
+        kept = (await charts(view, programme), view.now)
+        view.deps.figures[key] = kept
+    return kept
+
+
 async def dashboards(view: View) -> Response:
     programme = _programme(view)
-    return view.page("dashboards.html", charts=await charts(view, programme),
-                     programme=programme, programmes=view.deps.programmes.programme
-                     if view.deps.programmes else ())
+    found, counted = await fresh_charts(view, programme)
+    return view.page("dashboards.html", charts=found, counted=counted, programme=programme,
+                     programmes=view.deps.programmes.programme if view.deps.programmes
+                     else ())
 
 
 async def chart_csv(view: View) -> Response:
     programme = _programme(view)
     name = view.request.path_params["name"]
-    chart = next((c for c in await charts(view, programme) if c.name == name), None)
+    chart = next((c for c in (await fresh_charts(view, programme))[0] if c.name == name), None)
     if chart is None:
         return Response(status_code=404)
     out = io.StringIO()

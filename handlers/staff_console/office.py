@@ -25,7 +25,7 @@ def routes():
 
 async def staff_page(view: View) -> Response:
     directory = StaffDirectory(view.deps.store)
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         requests, open_count = await tx.open_rights(50)
     return view.page("staff.html", members=await directory.members(), roles=ROLES,
                      requests=requests, open_count=open_count,

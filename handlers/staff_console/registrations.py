@@ -81,7 +81,7 @@ async def dtsen_result(view: View, tx, worker: WorkerInfo) -> tuple[str, int | N
 async def filtered(view: View, queue: QueueFilter, dtsen: str):
     """The rows of the queue (each with its DTSEN result today), how many wait under the
     filters, and whether more than ``SCANNED`` were there to look at."""
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         found, total = await waiting(tx, queue, SCANNED)
         rows = []
         for worker in found:
@@ -138,7 +138,7 @@ async def bulk_approve(view: View) -> Response:
 
 async def worker_page(view: View, revealed: str | None = None) -> Response:
     reference = view.request.path_params["reference"].upper()[:20]
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         worker = await tx.worker_by_reference(reference)
         if worker is None or (area_of(view) and not area_of(view).holds(worker)):
             return view.page("error.html", status_code=404,
@@ -181,7 +181,7 @@ async def reveal(view: View) -> Response:
     recorded with the reason."""
     reference = view.request.path_params["reference"].upper()[:20]
     why = view.form.get("reason", "").strip()[:200]
-    async with view.deps.store.transaction() as tx:
+    async with view.deps.store.reading() as tx:
         worker = await tx.worker_by_reference(reference)
     if worker is None or (area_of(view) and not area_of(view).holds(worker)):
         return view.page("error.html", status_code=404,
