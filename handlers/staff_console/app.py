@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from starlette.datastructures import MultiDict
@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.i18n import LOCALES, N_, Catalogs, format_value
+from bot.i18n import LOCALES, N_, Catalogs
 from bot.programmes import Programmes
 from bot.quiet_hours import WIB
 from bot.render import Renderer
@@ -86,13 +86,6 @@ class ConsoleDeps:
     @property
     def rules(self) -> Rules:
         return self.conversations.engine.rules
-
-    @property
-    def secure_cookie(self) -> bool:
-        """Secure cookies, unless the console is reached over plain http on this machine
-        (a browser sends Secure cookies to http://127.0.0.1 too, but say it plainly)."""
-        return urlsplit(self.base_url).scheme == "https" or urlsplit(
-            self.base_url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 class View:
@@ -176,8 +169,7 @@ def guarded(permission: str, handler: Handler, *, methods=("GET",)) -> Callable:
         signed = await deps.access.session(request.cookies.get(COOKIE), now)
         if signed is None:
             if request.method == "GET":
-                return with_headers(RedirectResponse(
-                    f"{PREFIX}/signin?next={quote(request.url.path)}", status_code=303))
+                return with_headers(RedirectResponse(f"{PREFIX}/signin", status_code=303))
             return refusal(request, deps, None, 401, N_("console.error.signed_out"))
         if not may(signed.member.role, permission):
             log.warning("console: %s (%s) refused %s %s", signed.actor, signed.member.role,
@@ -226,11 +218,6 @@ def _t(context, msgid: str, **params: Any) -> str:
     return context["view"].t(msgid, **params)
 
 
-@pass_context
-def _format(context, value: Any) -> str:
-    return format_value(value, context["locale"])
-
-
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"),
                   autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 ROLE_LABELS = {ADMIN: N_("console.role.admin"), VERIFIER: N_("console.role.verifier"),
@@ -241,7 +228,7 @@ def _wib(value: datetime | None) -> str:
     return value.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-ENV.filters.update(fmt=_format, mask=mask_nik, wib=_wib)
+ENV.filters.update(mask=mask_nik, wib=_wib)
 
 
 def console_routes(deps: ConsoleDeps) -> tuple[Mount, Callable]:

@@ -22,6 +22,7 @@ from handlers.staff_console.app import (
     PREFIX,
     ConsoleDeps,
     View,
+    navigation,
     read_form,
     refusal,
     same_origin,
@@ -68,7 +69,7 @@ def _deps(request: Request) -> ConsoleDeps:
 
 
 def _next(value: str | None) -> str:
-    """Where to go after signing in: a page of the console only."""
+    """Where to go back to after choosing a language: a page of the console only."""
     if value and value.startswith(PREFIX + "/") and not value.startswith("//") and \
             "\\" not in value and len(value) < 200:
         return value
@@ -81,8 +82,6 @@ async def home(request: Request) -> Response:
     if signed is None:
         return with_headers(RedirectResponse(PREFIX + "/signin", status_code=303))
     first = View(request, deps, signed, None, deps.clock())
-    from handlers.staff_console.app import navigation
-
     pages = navigation(signed)
     return with_headers(first.back(pages[0][0] if pages else "/signin"))
 
@@ -90,8 +89,7 @@ async def home(request: Request) -> Response:
 async def signin_form(request: Request) -> Response:
     deps = _deps(request)
     view = View(request, deps, None, None, deps.clock())
-    response = view.page("signin.html", next=_next(request.query_params.get("next")),
-                         sent=False)
+    response = view.page("signin.html", sent=False)
     return with_headers(_remember_language(response, request))
 
 
@@ -103,8 +101,8 @@ async def signin_request(request: Request) -> Response:
         return refusal(request, deps, None, 403, N_("console.error.csrf"))
     typed = form.get("account", "").strip()[:64]
     if not typed:
-        return with_headers(view.page("signin.html", status_code=400, next=_next(
-            form.get("next")), sent=False, error=view.t(N_("console.signin.empty"))))
+        return with_headers(view.page("signin.html", status_code=400, sent=False,
+                                      error=view.t(N_("console.signin.empty"))))
     address = request.client.host if request.client else "?"
     found: list[Member] = []
     for channel, chat_id, username in accounts(typed):
@@ -138,10 +136,15 @@ async def signin_request(request: Request) -> Response:
         await deps.conversations.act(send)
     if refused:
         log.warning("console: too many sign-in requests (%s)", address)
-        return with_headers(view.page("signin.html", status_code=429, next=_next(
-            form.get("next")), sent=False, error=view.t(N_("console.signin.too_many"))))
+        return with_headers(view.page("signin.html", status_code=429, sent=False,
+                                      error=view.t(N_("console.signin.too_many"))))
     log.info("console: sign-in link asked for %d staff accounts", len(found))
-    return with_headers(view.page("signin.html", next=_next(form.get("next")), sent=True))
+    return with_headers(view.page("signin.html", sent=True))
+
+
+def expired(view: View) -> Response:
+    return with_headers(view.page("signin.html", status_code=410, sent=False,
+                                  error=view.t(N_("console.signin.expired"))))
 
 
 async def link_page(request: Request) -> Response:
@@ -151,8 +154,7 @@ async def link_page(request: Request) -> Response:
     view = View(request, deps, None, None, deps.clock())
     member = await deps.access.link_member(token, deps.clock())
     if member is None:
-        return with_headers(view.page("signin.html", status_code=410, next=PREFIX + "/",
-                                      sent=False, error=view.t(N_("console.signin.expired"))))
+        return expired(view)
     return with_headers(view.page("link.html", token=token, member=member))
 
 
@@ -164,12 +166,12 @@ async def link_use(request: Request) -> Response:
         return refusal(request, deps, None, 403, N_("console.error.csrf"))
     session = await deps.access.redeem(form.get("token", "")[:100], view.locale, deps.clock())
     if session is None:
-        return with_headers(view.page("signin.html", status_code=410, next=PREFIX + "/",
-                                      sent=False, error=view.t(N_("console.signin.expired"))))
+        return expired(view)
     response = RedirectResponse(PREFIX + "/", status_code=303)
+    # Secure always: browsers keep such a cookie from http://127.0.0.1 and localhost too;
+    # anywhere else the console is served over TLS.
     response.set_cookie(COOKIE, session, max_age=int(SESSION_IDLE.total_seconds()) * 48,
-                        path=PREFIX, secure=deps.secure_cookie, httponly=True,
-                        samesite="strict")
+                        path=PREFIX, secure=True, httponly=True, samesite="strict")
     return with_headers(response)
 
 
@@ -181,7 +183,7 @@ async def signout(request: Request) -> Response:
             hmac.compare_digest(form.get("csrf", "").encode(), signed.csrf.encode()):
         await deps.access.end(signed, deps.clock())
     response = RedirectResponse(PREFIX + "/signin", status_code=303)
-    response.delete_cookie(COOKIE, path=PREFIX, secure=deps.secure_cookie, httponly=True,
+    response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True,
                            samesite="strict")
     return with_headers(response)
 
@@ -197,7 +199,7 @@ async def language(request: Request) -> Response:
         await deps.access.set_locale(signed, chosen)
     response = RedirectResponse(_next(form.get("next")), status_code=303)
     response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, path=PREFIX,
-                        secure=deps.secure_cookie, samesite="strict")
+                        secure=True, samesite="strict")
     return with_headers(response)
 
 
