@@ -30,7 +30,7 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from bench.dtsen_import import POSTGRES_URL, _admin
-from bench.registration import use_bench_keys
+from bench.registration import machine, use_bench_keys
 from bench.renewal import nik
 
 CHUNK = 5_000
@@ -173,9 +173,7 @@ def main() -> None:
         print(json.dumps({
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python -m bench.console " + " ".join(sys.argv[1:]),
-            "machine": {"nproc": os.cpu_count(),
-                        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                        "python": platform.python_version()},
+            "machine": {**machine(), "python": platform.python_version()},
             "workers": args.workers, "claims": args.claims, "requests": args.requests,
             "databases": {db: on(db, args.workers, args.claims, args.requests, Path(tmp))
                           for db in args.databases},

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -22,11 +21,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
 from sqlalchemy.engine import make_url
 
 from bench.dtsen_import import POSTGRES_URL, _admin
-from bench.registration import environment
+from bench.registration import environment, machine
 from bench.renewal import ROOT, run
 
 
@@ -88,9 +86,7 @@ def main() -> None:
         print(json.dumps({
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python -m bench.members_import " + " ".join(sys.argv[1:]),
-            "machine": {"nproc": os.cpu_count(),
-                        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                        "python": platform.python_version()},
+            "machine": {**machine(), "python": platform.python_version()},
             "rows": args.rows, "file_mb": round(path.stat().st_size / 2**20, 1),
             "databases": {db: measure(db, path, workdir) for db in args.databases},
         }, indent=2))

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import hmac
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from bench.dtsen_import import POSTGRES_URL, _admin
-from bench.registration import environment
+from bench.registration import environment, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DTSEN_KEY = "b" * 64
@@ -143,9 +142,7 @@ def main() -> None:
         print(json.dumps({
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python -m bench.renewal " + " ".join(sys.argv[1:]),
-            "machine": {"nproc": os.cpu_count(),
-                        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                        "python": platform.python_version()},
+            "machine": {**machine(), "python": platform.python_version()},
             "workers": args.workers,
             "databases": {db: measure(db, args.workers, Path(tmp)) for db in args.databases},
         }, indent=2))

@@ -133,6 +133,9 @@ async def test_asking_for_anyone_answers_alike_and_is_limited(console):
     unknown = await browser.post("/console/signin", data={"account": "081299998888"})
     known = await browser.post("/console/signin", data={"account": ADMIN})
     assert unknown.status_code == known.status_code == 200
+    elsewhere = await browser.post("/console/signin", data={"account": ADMIN},
+                                   headers={"Origin": "https://evil.example"})
+    assert elsewhere.status_code == 403
     assert unknown.text.replace("081299998888", "") == known.text.replace(ADMIN, "")
     for _ in range(4):
         await browser.post("/console/signin", data={"account": ADMIN})
@@ -416,3 +419,29 @@ async def test_a_broadcast_composed_previewed_sent_and_cancelled(console, store)
         "cancelled"
     verifier = await sign_in(app, recorder, conversations, VERIFIER, VERIFIER)
     assert (await verifier.get("/console/broadcasts")).status_code == 403
+
+
+async def test_a_claim_approved_then_paid_from_the_console(console, store):
+    app, recorder, clock, conversations = console
+    reference = await claim_with_files(store, conversations)
+    officer = await sign_in(app, recorder, conversations, CLAIMS, CLAIMS)
+    base = f"/console/claims/{reference}"
+    token = csrf(await officer.get(base))
+    no_reason = await officer.post(base + "/decide", data={"csrf": token,
+                                                           "decision": "request"})
+    assert no_reason.status_code == 303
+    async with store.reading() as tx:
+        assert (await tx.claim_by_reference(reference)).status == "submitted"
+    await officer.post(base + "/decide", data={"csrf": token, "decision": "paid"})
+    async with store.reading() as tx:  # paid before approved: refused, nothing changes
+        assert (await tx.claim_by_reference(reference)).status == "submitted"
+    for decision, status in (("approve", "approved"), ("paid", "paid")):
+        await officer.post(base + "/decide", data={"csrf": token, "decision": decision})
+        async with store.reading() as tx:
+            assert (await tx.claim_by_reference(reference)).status == status
+    await conversations.idle()
+    told = [m.text for m in recorder.sent["200"]]
+    assert any("disetujui" in text for text in told) and any("dibayar" in text
+                                                             for text in told)
+    page = await officer.get(base)
+    assert 'name="decision"' not in page.text  # nothing is left to decide

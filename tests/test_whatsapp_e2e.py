@@ -93,6 +93,8 @@ async def test_register_status_activation_and_a_claim_over_whatsapp(tmp_path, bo
         assert imported.returncode == 0, imported.stderr
         async with bot_process(env, bot_log) as proc, httpx.AsyncClient() as http:
             await until_healthy(http, local, proc)
+            # main.py run serves the staff console beside the webhooks.
+            assert "Masuk ke konsol petugas" in (await http.get(f"{local}/console/signin")).text
             worker = WhatsAppUser(http, twilio, local, WORKER)
             heir = WhatsAppUser(http, twilio, local, HEIR)
 

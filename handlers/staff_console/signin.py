@@ -93,12 +93,22 @@ async def signin_form(request: Request) -> Response:
     return with_headers(_remember_language(response, request))
 
 
-async def signin_request(request: Request) -> Response:
+async def signed_out_form(request: Request) -> tuple[View, Response | None]:
+    """A form posted before signing in (no session, so no CSRF token): it must come from
+    the console's own pages."""
     deps = _deps(request)
     form = await read_form(request)
     view = View(request, deps, None, form, deps.clock())
     if form is None or not same_origin(request):
-        return refusal(request, deps, None, 403, N_("console.error.csrf"))
+        return view, refusal(request, deps, None, 403, N_("console.error.csrf"))
+    return view, None
+
+
+async def signin_request(request: Request) -> Response:
+    view, refused = await signed_out_form(request)
+    if refused is not None:
+        return refused
+    deps, form = view.deps, view.form
     typed = form.get("account", "").strip()[:64]
     if not typed:
         return with_headers(view.page("signin.html", status_code=400, sent=False,
@@ -159,11 +169,10 @@ async def link_page(request: Request) -> Response:
 
 
 async def link_use(request: Request) -> Response:
-    deps = _deps(request)
-    form = await read_form(request)
-    view = View(request, deps, None, form, deps.clock())
-    if form is None or not same_origin(request):
-        return refusal(request, deps, None, 403, N_("console.error.csrf"))
+    view, refused = await signed_out_form(request)
+    if refused is not None:
+        return refused
+    deps, form = view.deps, view.form
     session = await deps.access.redeem(form.get("token", "")[:100], view.locale, deps.clock())
     if session is None:
         return expired(view)
