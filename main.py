@@ -343,8 +343,9 @@ async def run(settings: Settings) -> None:
     store = await open_store(settings)
     catalogs, conversations = await build(settings, store)
     media = conversations.media
-    # The web side (uvicorn, Starlette; with WhatsApp, Twilio's client and aiohttp, ~28 MB)
-    # is imported only where a webhook is configured: a Telegram bot that polls needs none.
+    # The web side (uvicorn, Starlette, Jinja2; with WhatsApp, Twilio's client and aiohttp,
+    # ~28 MB) is imported only where it is served: a webhook, or the staff console
+    # (CONSOLE=false: a Telegram bot that polls imports none of it).
     telegram: TelegramChannel | None = None
     whatsapp = None
     web = None
