@@ -52,7 +52,7 @@ import logging
 import os
 import signal
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot import rights
@@ -72,7 +72,6 @@ from handlers.broadcast_commands import (
     broadcast_cancel,
     broadcast_lease,
     broadcast_status,
-    limiters,
 )
 from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.console import LOCAL_CHAT as TERMINAL_CHAT
@@ -97,6 +96,7 @@ from handlers.startup import (
     load_keys,
     not_overwritten,
     open_store,
+    pacers,
     start_telegram,
 )
 from handlers.telegram import InvalidToken, TelegramChannel
@@ -111,6 +111,7 @@ from models.enrolment_io import (
     next_batch,
     verify_card,
 )
+from models.job_lease import JobLeases
 from models.keys import add_key, drop_keys
 from models.migrate import upgrade
 from models.private_files import private_folder
@@ -123,6 +124,8 @@ from models.vault import vault
 
 log = logging.getLogger("lindungi")
 SWEEP_EVERY_S = 600
+UPKEEP = "upkeep"
+"""The job lease of the sweep, lapses, waiting lists, reminders, retention and pruning."""
 PRUNE_EVERY_S = 24 * 3600
 RETENTION_EVERY_S = 24 * 3600
 UNUSED_FILE_AGE_S = 7 * 24 * 3600
@@ -294,10 +297,17 @@ def whatsapp_number(text: str) -> str:
 
 async def sweep_forever(conversations: Conversations, media: MediaStore | None = None,
                         reminders: Reminders | None = None,
-                        retention: Schedule | None = None) -> None:
+                        retention: Schedule | None = None,
+                        leases: JobLeases | None = None) -> None:
+    """The upkeep, every ``SWEEP_EVERY_S``; with ``leases``, by one process at a time of
+    those sharing the database (the others stand by, and one takes over when it stops)."""
     last_prune = last_retention = 0.0
     while True:
         try:
+            if leases is not None and not await leases.hold(
+                    UPKEEP, utc_now(), timedelta(seconds=2 * SWEEP_EVERY_S)):
+                await asyncio.sleep(SWEEP_EVERY_S)
+                continue
             await conversations.sweep()
             if retention is not None and time.time() - last_retention > RETENTION_EVERY_S:
                 counts = await apply_retention(conversations.store, utc_now(), retention)
@@ -355,11 +365,14 @@ async def run(settings: Settings) -> None:
     running = False
     webhook = settings.webhook_base_url
     hook = None
+    leases: JobLeases | None = None
+    budgets = pacers(settings, store)
     try:
         if settings.telegram_bot_token is not None:
             telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                        settings.telegram_api_base_url, conversations,
-                                       settings.telegram_send_concurrency, media=media)
+                                       settings.telegram_send_concurrency, media=media,
+                                       pacer=budgets[TELEGRAM])
             conversations.add_channel(TELEGRAM, telegram)
             if webhook is None:
                 await start_telegram(telegram)
@@ -382,7 +395,7 @@ async def run(settings: Settings) -> None:
                 settings.twilio_whatsapp_from, settings.public_base_url,
                 api_base_url=settings.twilio_api_base_url, media=media,
                 links=MediaLinks(settings.public_base_url, await links_key(store)),
-                store=store, templates=templates)
+                store=store, templates=templates, pacer=budgets[WHATSAPP])
             conversations.add_channel(WHATSAPP, whatsapp)
         await conversations.start()
         running = True
@@ -410,16 +423,17 @@ async def run(settings: Settings) -> None:
             # Only now that the server listens: Telegram posts waiting updates at once.
             await start_telegram(telegram, f"{webhook}/telegram", hook.secret)
         coverage_days, documents_days = settings.reminder_days()
+        leases = JobLeases(store, conversations.instance)
         tasks.append(asyncio.create_task(sweep_forever(
             conversations, media, Reminders(store, ReminderDays(coverage_days, documents_days)),
-            Schedule(*settings.retention()))))
+            Schedule(*settings.retention()), leases)))
         tasks.append(asyncio.create_task(BroadcastDelivery(
             Broadcasts(store), conversations.renderer, conversations.senders,
-            limiters(settings), lease=broadcast_lease(settings),
+            lease=broadcast_lease(settings),
             quiet=settings.quiet()).run_forever()))
         tasks.append(asyncio.create_task(ProgressReports(
             Broadcasts(store), conversations.renderer, conversations.senders,
-            conversations.engine.rules).run_forever()))
+            conversations.engine.rules, leases=leases).run_forever()))
         poller = (asyncio.create_task(telegram.poll())
                   if telegram is not None and hook is None else None)
         watched = [asyncio.create_task(stopping.wait())]
@@ -460,6 +474,8 @@ async def run(settings: Settings) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         if running:
             await conversations.stop()
+        if leases is not None:
+            await leases.release_all()
         if telegram is not None:
             await telegram.close()
         if whatsapp is not None:

@@ -33,7 +33,6 @@ from bot.broadcasting import Audience
 from bot.i18n import Catalogs
 from bot.render import Renderer
 from handlers.broadcasts import BroadcastDelivery
-from handlers.ratelimit import RateLimiter
 from models.broadcasts import Broadcasts
 from models.migrate import upgrade
 from models.schema import worker
@@ -82,8 +81,7 @@ async def bench_worker(folder: Path, count: int) -> dict:
         broadcasts = Broadcasts(store)
         made = await broadcasts.create(Audience(), "Rapat Kepatuhan 15 Desember", None,
                                        "bench", NOW)
-        delivery = BroadcastDelivery(broadcasts, Renderer(Catalogs()), {"telegram": Instant()},
-                                     {"telegram": RateLimiter(0)})
+        delivery = BroadcastDelivery(broadcasts, Renderer(Catalogs()), {"telegram": Instant()})
         started = time.perf_counter()
         await delivery.run_until_idle()
         elapsed = time.perf_counter() - started

@@ -7,6 +7,7 @@ project's ``data/`` folder, never the working directory."""
 
 import os
 import re
+import socket
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_send_concurrency: int = Field(4, ge=1, le=100)
     database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(10, ge=1, le=200)
+    """PostgreSQL: connections this process keeps open (as many again may open under load):
+    with N processes, N × 2 × this must stay under the server's ``max_connections``."""
     default_locale: Literal["id", "en"] = "id"
     session_ttl_hours: float = Field(24.0, gt=0)
     journal_retention_days: float = Field(7.0, ge=2)
@@ -115,9 +119,18 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     console: bool = True
     """``main.py run`` serves the staff console (``/console``) beside the webhooks."""
+    instance: str | None = Field(None, max_length=60)
+    """This process's name among those sharing the database (default: the host's name and
+    ``PORT``): it holds the replies it sends and the upkeep it does, and started again under
+    the same name it sends at once what it left unsent."""
     console_base_url: str | None = None
     """The console's address as staff reach it, for the sign-in links, e.g.
     ``https://lindungi.example.org/console``."""
+
+    def instance_name(self) -> str:
+        """``INSTANCE``, else this host's name and port: unique among processes that run at
+        once, the same for one process started again."""
+        return self.instance or f"{socket.gethostname()}:{self.port}"[:60]
 
     def console_url(self) -> str:
         """``CONSOLE_BASE_URL``, else ``/console`` under the public address, else this

@@ -47,10 +47,23 @@ class Inbound:
     """A photo or document (its caption, if any, is in ``text``)."""
     sender_phone: str | None = None
     """The sender's own number, where the channel tells it (WhatsApp), in E.164."""
+    order: int | None = None
+    """The channel's own order of its messages (Telegram's ``update_id``): a chat's messages
+    are handled in it, whichever process received them; None: in the order they were stored."""
 
     @property
     def chat_key(self) -> str:
         return f"{self.channel}:{self.chat_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        """As kept in the journal from its arrival until it is handled."""
+        data = asdict(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Inbound":
+        media = data.get("media")
+        return cls(**{**data, "media": Media(**media) if media else None})
 
 
 @dataclass(frozen=True)

@@ -18,22 +18,17 @@ from bot.quiet_hours import WIB
 from bot.templates import notice_values
 from handlers.broadcasts import BroadcastDelivery
 from handlers.conversations import Conversations, utc_now
-from handlers.ratelimit import RateLimiter
 from handlers.startup import (
     StartupError,
     build,
     links_key,
     load_catalogs,
     open_store,
+    pacers,
     start_telegram,
 )
 from handlers.telegram import TelegramChannel
 from models.broadcasts import Broadcasts, NotApplicable
-
-
-def limiters(settings: Settings) -> dict[str, RateLimiter]:
-    return {TELEGRAM: RateLimiter(settings.telegram_rate, settings.telegram_chat_interval_s),
-            WHATSAPP: RateLimiter(settings.whatsapp_rate)}
 
 
 def broadcast_lease(settings: Settings) -> timedelta:
@@ -126,8 +121,7 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
         _, conversations = await build(settings, store)
         senders = await broadcast_senders(settings, conversations)
         delivery = BroadcastDelivery(broadcasts, conversations.renderer, senders,
-                                     limiters(settings), lease=broadcast_lease(settings),
-                                     quiet=quiet)
+                                     lease=broadcast_lease(settings), quiet=quiet)
         try:
             with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                           TimeRemainingColumn()) as bar:
@@ -152,12 +146,16 @@ async def broadcast(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def broadcast_senders(settings: Settings, conversations: Conversations) -> dict:
+    """The channels, only to send (the running bot keeps receiving), within the budgets
+    the running bot shares on PostgreSQL."""
     senders: dict = {}
+    budgets = pacers(settings, conversations.store)
     if settings.telegram_bot_token is not None:
         telegram = TelegramChannel(settings.telegram_bot_token.get_secret_value(),
                                    settings.telegram_api_base_url, conversations,
-                                   settings.telegram_send_concurrency)
-        await start_telegram(telegram)
+                                   settings.telegram_send_concurrency,
+                                   pacer=budgets[TELEGRAM])
+        await start_telegram(telegram, receiving=False)
         senders[TELEGRAM] = telegram
     if settings.whatsapp_configured:
         from handlers.links import MediaLinks
@@ -170,7 +168,8 @@ async def broadcast_senders(settings: Settings, conversations: Conversations) ->
             links=MediaLinks(settings.public_base_url,
                              await links_key(conversations.store)),
             store=conversations.store,
-            templates=settings.templates(notice_values(conversations.renderer.catalogs).get))
+            templates=settings.templates(notice_values(conversations.renderer.catalogs).get),
+            pacer=budgets[WHATSAPP])
     return senders
 
 

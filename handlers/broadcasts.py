@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.broadcasting import progress_reply, reminder_reply, text_reply
 from bot.messages import OptOut, Rendered
@@ -24,8 +25,11 @@ from bot.quiet_hours import WIB, QuietHours
 from bot.render import Renderer
 from bot.rules import Rules
 from handlers.conversations import RetryLater, Sender, Undeliverable
-from handlers.ratelimit import RateLimiter
+from handlers.pacing import BROADCAST, NOTICE, PRIORITY
 from models.broadcasts import FAILED, LEASE, PENDING, SENDING, SENT, Broadcasts, Recipient
+
+if TYPE_CHECKING:
+    from models.job_lease import JobLeases
 
 log = logging.getLogger("lindungi.broadcasts")
 
@@ -42,6 +46,7 @@ IDLE_POLL_S = 2.0
 REPORT_EVERY = timedelta(seconds=5)
 """How often the progress shown to staff is brought up to date (Telegram edits count against
 the chat's limit of about one message a second)."""
+PROGRESS_JOB = "broadcast-progress"
 SHOWN = "shown"
 """The progress message of a channel that cannot edit: the first report went out."""
 
@@ -52,18 +57,19 @@ def utc_now() -> datetime:
 
 class BroadcastDelivery:
     def __init__(self, broadcasts: Broadcasts, renderer: Renderer,
-                 senders: Mapping[str, Sender], limiters: Mapping[str, RateLimiter], *,
+                 senders: Mapping[str, Sender], *,
                  clock: Callable[[], datetime] = utc_now, batch: int = BATCH,
                  concurrency: int = CONCURRENCY, lease: timedelta = LEASE,
                  quiet: QuietHours | None = None):
-        """``quiet``: the Jakarta hours in which nothing is sent."""
+        """``senders``: the channels, which send within their budgets (``handlers.pacing``:
+        a broadcast takes the slots replies and notices leave). ``quiet``: the Jakarta hours
+        in which nothing is sent."""
         self.broadcasts = broadcasts
         self.quiet = quiet
         self.lease = lease
         self._marks = GroupCommit(lambda results: broadcasts.finish(results, self.clock()))
         self.renderer = renderer
         self.senders = senders
-        self.limiters = limiters
         self.clock = clock
         self.batch = batch
         self._in_flight = asyncio.Semaphore(concurrency)
@@ -105,19 +111,18 @@ class BroadcastDelivery:
     async def _deliver(self, recipient: Recipient, deadline: datetime
                        ) -> tuple[int, str, str | None]:
         channel, chat_id = recipient.chat_key.split(":", 1)
-        limiter = self.limiters.get(channel)
+        PRIORITY.set(BROADCAST)  # this task's sends take the slots others leave
         async with self._in_flight:
-            if limiter is not None:
-                await limiter.acquire(recipient.chat_key)
-            if self.clock() >= deadline:  # a long 429 pause: the lease may pass to another
-                return recipient.id, PENDING, "lease ran out before sending"
             if self.quiet_now():
                 return recipient.id, PENDING, "quiet hours"
             try:
-                await self.senders[channel].send(chat_id, self._message(recipient))
+                # Waiting for a slot ends with the lease: past it the recipient may pass to
+                # another process (a long 429 pause, or replies taking every slot).
+                async with asyncio.timeout((deadline - self.clock()).total_seconds()):
+                    await self.senders[channel].send(chat_id, self._message(recipient))
+            except TimeoutError:
+                return recipient.id, PENDING, "lease ran out before sending"
             except RetryLater as exc:
-                if limiter is not None:
-                    limiter.pause(exc.delay)
                 if recipient.attempts >= MAX_RATE_LIMITED:
                     return recipient.id, FAILED, f"still refused after {recipient.attempts} tries"
                 await self.broadcasts.retry_after([recipient.id], self.clock()
@@ -159,7 +164,11 @@ class ProgressReports:
 
     def __init__(self, broadcasts: Broadcasts, renderer: Renderer,
                  senders: Mapping[str, Sender], rules: Rules, *,
-                 clock: Callable[[], datetime] = utc_now, every: timedelta = REPORT_EVERY):
+                 clock: Callable[[], datetime] = utc_now, every: timedelta = REPORT_EVERY,
+                 leases: "JobLeases | None" = None):
+        """``leases``: shown by one process at a time of those sharing the database (two
+        would both post a first message)."""
+        self.leases = leases
         self.broadcasts = broadcasts
         self.renderer = renderer
         self.senders = senders
@@ -203,9 +212,12 @@ class ProgressReports:
         return shown
 
     async def run_forever(self) -> None:
+        PRIORITY.set(NOTICE)
         while True:
             try:
-                await self.run_once()
+                if self.leases is None or await self.leases.hold(
+                        PROGRESS_JOB, self.clock(), 4 * self.every):
+                    await self.run_once()
             except Exception:
                 log.warning("showing broadcast progress failed; trying again", exc_info=True)
             await asyncio.sleep(self.every.total_seconds() / 2)

@@ -1,13 +1,22 @@
 """The message path, once for every channel:
 
-journal the inbound (unique by channel message id: a repeat is dropped) → load the session →
-``engine.handle`` → save the session, the rows the step creates, and the rendered replies, in
-**one transaction** → send the replies (in order per chat) → mark them delivered.
+journal the inbound as it arrives (unique by channel message id: a repeat is dropped; one
+transaction) → take its chat: every message of that chat not handled yet, in the channel's order
+→ load the session → ``engine.handle`` → save the session, the rows the step creates, and the
+rendered replies (a second transaction) → send the replies (in order per chat) → mark them
+delivered.
 
-One writer task takes whatever messages are waiting (from every channel) and handles them in one
-transaction, so commits are shared under load. A crash anywhere loses nothing: what was not
-committed is redelivered by the channel (Telegram keeps unconfirmed updates, and we confirm them
-only after the commit), and replies committed but not sent are sent at the next start.
+Several processes may share one PostgreSQL database behind one address: a chat is taken by one
+process at a time (an advisory lock held by the second transaction), so its messages are
+handled one after the other in their order, whichever process received them; the process that
+waited finds them handled. On SQLite the database's single writer is that isolation.
+
+One writer task takes whatever messages are waiting (from every channel) and handles them
+together, so commits are shared under load. A crash anywhere loses nothing: what was not
+journaled is redelivered by the channel (Telegram keeps unconfirmed updates, and we confirm them
+only after the commit), what was journaled but not handled is taken by any process that finds
+it waiting, and replies committed but not sent are sent under a lease: by their process when it
+starts again, or by another once the lease has lapsed.
 """
 
 import asyncio
@@ -28,11 +37,15 @@ from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.session import Session
 from handlers.media import MediaStore
+from handlers.pacing import NOTICE, PRIORITY, REPLY
 from models.console_access import ConsoleAccess
 from models.effects import apply_effects
 from models.store import Store, Tx
 
 log = logging.getLogger("lindungi.conversations")
+
+WriteItem = tuple[list[Inbound], frozenset[str], asyncio.Future]
+"""For the writer: messages to journal, chats to take besides theirs, and who waits."""
 
 MAX_BATCH = 200
 BATCH_ATTEMPTS = 3
@@ -42,6 +55,10 @@ NOTICE_POLL_S = 5.0
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PROOFS_KEPT = timedelta(days=90)
 """How long the record of who asked to act for a registration (and how it ended) is kept."""
+REPLY_LEASE = timedelta(minutes=1)
+"""How long a process may take to send a message's replies before another may send them."""
+WAITING_AFTER = timedelta(seconds=10)
+"""A message journaled this long ago and not handled was left by a process that stopped."""
 
 
 class Undeliverable(Exception):
@@ -82,10 +99,15 @@ class Conversations:
                  clock: Callable[[], datetime] = utc_now,
                  references: Callable[[], str] = new_reference,
                  journal_retention: timedelta = timedelta(days=7),
-                 media: MediaStore | None = None):
+                 media: MediaStore | None = None, instance: str = "local",
+                 reply_lease: timedelta = REPLY_LEASE):
         """``media``: where the channels store the files users send; a file no claim and no
-        conversation keeps after its message is handled is deleted there at once."""
+        conversation keeps after its message is handled is deleted there at once.
+        ``instance``: this process's name among those sharing the database (``INSTANCE``),
+        the holder of the replies it sends, for ``reply_lease``."""
         self.store = store
+        self.instance = instance
+        self.reply_lease = reply_lease
         self.media = media
         self._received: dict[str, str] = {}
         """Files received since the last discard, each with the chat that sent it."""
@@ -95,9 +117,12 @@ class Conversations:
         self.clock = clock
         self.references = references
         self.senders: dict[str, Sender] = {}
-        self._queue: asyncio.Queue[tuple[list[Inbound], asyncio.Future]] = asyncio.Queue()
+        self._queue: asyncio.Queue[WriteItem] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._tails: dict[str, asyncio.Task] = {}
+        self._sending: set[tuple[str, ...]] = set()
+        """Marks of the replies and notices this process is sending: their leases are renewed
+        while it does (a channel may ask to wait longer than a lease)."""
         self._delivered: list[tuple[str, ...]] = []
         self._flush_pending = False
         self._notices: asyncio.Task | None = None
@@ -107,15 +132,12 @@ class Conversations:
         self.senders[name] = sender
 
     async def start(self) -> None:
-        """Send what a previous run stored but did not send, then start taking messages (and
-        sending the notices other processes store)."""
-        for pending in await self.store.undelivered():
-            if pending.channel in self.senders:
-                self._deliver_later(pending.channel, ("journal", pending.channel,
-                                                      pending.external_id),
-                                    pending.chat_key,
-                                    [Rendered.from_json(r) for r in pending.replies])
+        """Send what this process stored before it stopped but did not send (and what others
+        left), take the chats whose messages wait, then start taking messages (and sending
+        the notices other processes store)."""
+        await self.deliver_replies(restarted=True)
         self._writer = asyncio.create_task(self._write_loop(), name="lindungi-writer")
+        await self.take_waiting(None)
         await self.deliver_notices()
         self._notices = asyncio.create_task(self._poll_notices(), name="lindungi-notices")
 
@@ -151,11 +173,43 @@ class Conversations:
                 await self.submit([])
             await asyncio.sleep(0.01)
 
-    async def submit(self, inbounds: list[Inbound]) -> None:
-        """Handle these messages; returns once they and their replies are committed."""
+    async def submit(self, inbounds: list[Inbound], chats: frozenset[str] = frozenset()
+                     ) -> None:
+        """Handle these messages (and whatever waits in ``chats``); returns once they and
+        their replies are committed."""
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((inbounds, future))
+        self._queue.put_nowait((inbounds, chats, future))
         await future
+
+    async def take_waiting(self, received_before: datetime | None) -> int:
+        """Handle the messages journaled before then (None: whenever) that no process
+        handled (it stopped in between); returns how many chats were taken."""
+        async with self.store.reading() as tx:
+            chats = await tx.waiting_chats(received_before)
+        if chats:
+            log.info("taking %d chats whose messages were left unhandled", len(chats))
+            await self.submit([], frozenset(chats))
+        return len(chats)
+
+    async def deliver_replies(self, restarted: bool = False) -> int:
+        """Send the replies whose sender's lease has lapsed (its process stopped before it
+        sent them); ``restarted``: and those this process left before it started again."""
+        if not self.senders:
+            return 0
+        async with self.store.transaction() as tx:
+            pending = await tx.claim_replies(self.clock(), self.instance, self.reply_lease,
+                                             restarted=restarted)
+        for reply in pending:
+            self._deliver_later(reply.channel, ("journal", reply.channel, reply.external_id),
+                                reply.chat_key, [Rendered.from_json(r) for r in reply.replies])
+        return len(pending)
+
+    async def renew_leases(self) -> None:
+        """Keep what this process is still sending its own (see ``_sending``)."""
+        if self._sending:
+            async with self.store.transaction() as tx:
+                await tx.renew_leases(list(self._sending), self.instance, self.clock(),
+                                      self.reply_lease)
 
     async def sweep(self) -> None:
         """Periodic upkeep: forget idle drafts (telling the user on their next message) and
@@ -220,29 +274,35 @@ class Conversations:
             log.warning("could not read the outbox: %s", database_error(exc))
 
     async def _poll_notices(self) -> None:
+        """What other processes leave: their notices, their replies, their messages."""
         while True:
             await asyncio.sleep(NOTICE_POLL_S)
             try:
+                await self.renew_leases()
                 await self.deliver_notices()
+                await self.deliver_replies()
+                await self.take_waiting(self.clock() - WAITING_AFTER)
             except Exception as exc:
-                log.warning("could not read the outbox: %s", database_error(exc))
+                log.warning("could not read the outbox or the journal: %s",
+                            database_error(exc))
 
     # --- writing ------------------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
         while True:
             items = [await self._queue.get()]
-            count = len(items[0][0])
+            count = len(items[0][0]) + len(items[0][1])
             while count < MAX_BATCH and not self._queue.empty():
                 item = self._queue.get_nowait()
                 items.append(item)
-                count += len(item[0])
-            inbounds = [inbound for batch, _ in items for inbound in batch]
+                count += len(item[0]) + len(item[1])
+            inbounds = [inbound for batch, _, _ in items for inbound in batch]
+            chats = frozenset().union(*(chats for _, chats, _ in items))
             try:
-                deliveries = await self._process_with_retries(inbounds)
+                deliveries = await self._process_with_retries(inbounds, chats)
             except Exception as exc:  # the database is gone: callers must not confirm
                 log.error("could not store %d messages: %s", len(inbounds), database_error(exc))
-                for _, future in items:
+                for _, _, future in items:
                     if not future.done():
                         future.set_exception(exc)
                 continue
@@ -252,68 +312,100 @@ class Conversations:
             if self._held_released:
                 self._held_released = False
                 await self._deliver_released()
-            for _, future in items:
+            for _, _, future in items:
                 if not future.done():
                     future.set_result(None)
 
-    async def _process_with_retries(self, inbounds: list[Inbound]) -> list[tuple]:
+    async def _process_with_retries(self, inbounds: list[Inbound],
+                                    chats: frozenset[str] = frozenset()) -> list[tuple]:
         """Store a batch, retrying conflicts (e.g. the same NIK from another process). A batch
-        that keeps failing is split, so one bad message cannot hold up the others; a message
-        that fails alone is answered with an apology and counted as handled."""
+        that keeps failing is split by chat, so one bad message cannot hold up the others; a
+        chat that fails alone has its first waiting message answered with an apology and
+        counted as handled."""
         error: Exception | None = None
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             marks, self._delivered = self._delivered, []
             try:
-                return await self._process(inbounds, marks)
+                return await self._process(inbounds, marks, chats)
             except Exception as exc:  # conflicts, a database error, a session that won't load
                 self._delivered = marks + self._delivered
                 error = exc
                 log.warning("batch of %d failed (%s), attempt %d", len(inbounds),
                             database_error(exc), attempt)
                 await asyncio.sleep(0.05 * attempt)
-        if len(inbounds) > 1:
+        by_chat: dict[str, list[Inbound]] = {key: [] for key in sorted(chats)}
+        for inbound in inbounds:
+            by_chat.setdefault(inbound.chat_key, []).append(inbound)
+        if len(by_chat) > 1:
             deliveries = []
-            for inbound in inbounds:
-                deliveries += await self._process_with_retries([inbound])
+            for key, own in by_chat.items():
+                deliveries += await self._process_with_retries(own, frozenset([key]))
             return deliveries
-        return await self._apologise(inbounds[0], error)
+        if not by_chat:
+            raise error
+        key, own = next(iter(by_chat.items()))
+        return await self._apologise(key, own, error)
 
-    async def _apologise(self, inbound: Inbound, error: Exception | None) -> list[tuple]:
-        """Journal a message that cannot be stored, with an apology as its reply (raises when
-        even that fails: then the database is down and the channel must deliver it again)."""
-        async with self.store.transaction() as tx:
-            if await self._unseen(tx, [inbound]):
-                stored = await tx.load_sessions([inbound.chat_key])
-                locale = stored.get(inbound.chat_key, {}).get(
-                    "locale", self.engine.rules.default_locale)
-                replies = [self.renderer.render(Reply(N_("error.internal")), locale)]
-                await tx.journal([self._journal_row(inbound, replies, self.clock())])
-                log.error("message %s:%s could not be stored: %s", inbound.channel,
-                          inbound.external_id, database_error(error))
-                return [(inbound.channel, ("journal", inbound.channel, inbound.external_id),
-                         inbound.chat_key, replies)]
-        return []
-
-    async def _process(self, inbounds: list[Inbound], marks: list[tuple[str, str]]
-                       ) -> list[tuple]:
+    async def _apologise(self, chat_key: str, inbounds: list[Inbound],
+                         error: Exception | None) -> list[tuple]:
+        """Answer the first waiting message of a chat that cannot be handled with an apology,
+        as handled (one that could not even be journaled is journaled so); raises when even
+        that fails: then the database is down and the channel must deliver it again."""
         now = self.clock()
-        deliveries: list[tuple] = []
+        async with self.store.transaction() as tx:
+            waiting = await tx.take_chats([chat_key])
+            stored = await tx.load_sessions([chat_key])
+            locale = stored.get(chat_key, {}).get("locale", self.engine.rules.default_locale)
+            replies = [self.renderer.render(Reply(N_("error.internal")), locale)]
+            shown = [r.to_json() for r in replies]
+            if waiting:
+                row_id, first = waiting[0]
+                await tx.handled([(row_id, shown)], self.instance, now + self.reply_lease)
+            else:
+                fresh = await self._unseen(tx, inbounds)
+                if not fresh:
+                    return []
+                first = fresh[0]
+                await tx.journal([{**self._journal_row(first, replies, now),
+                                   "lease_until": now + self.reply_lease,
+                                   "lease_holder": self.instance}])
+        log.error("message %s:%s could not be handled: %s", first.channel, first.external_id,
+                  database_error(error))
+        return [(first.channel, ("journal", first.channel, first.external_id), chat_key,
+                 replies)]
+
+    async def _process(self, inbounds: list[Inbound], marks: list[tuple[str, str]],
+                       chats: frozenset[str] = frozenset()) -> list[tuple]:
+        """Journal the messages not seen before (committed), then take their chats (and
+        ``chats``) and handle what waits there."""
+        now = self.clock()
         async with self.store.transaction() as tx:
             if marks:
                 await tx.mark_delivered(marks)
-            fresh = await self._unseen(tx, inbounds)
-            if not fresh:
+            await tx.receive(await self._unseen(tx, inbounds), now)
+        keys = chats | {inbound.chat_key for inbound in inbounds}
+        return await self._handle(keys) if keys else []
+
+    async def _handle(self, chat_keys: frozenset[str]) -> list[tuple]:
+        """Every message waiting in these chats, in its chat's order, in one transaction;
+        returns what to send."""
+        now = self.clock()
+        deliveries: list[tuple] = []
+        async with self.store.transaction() as tx:
+            waiting = await tx.take_chats(chat_keys)
+            if not waiting:
                 return deliveries
+            fresh = [inbound for _, inbound in waiting]
             stored = await tx.load_sessions(i.chat_key for i in fresh)
             sessions = {key: Session.from_json(state) for key, state in stored.items()}
             ctx = self._context(tx, now)
             await tx.prefetch_workers(nik for i in fresh for nik in self.engine.niks_wanted(
                 sessions.get(i.chat_key), i, ctx.today))
             changed: set[str] = set()
-            journal = []
-            for inbound in fresh:
+            handled = []
+            for row_id, inbound in waiting:
                 replies, notices = await self._step(tx, inbound, sessions, changed, ctx)
-                journal.append(self._journal_row(inbound, replies, now))
+                handled.append((row_id, [r.to_json() for r in replies]))
                 if replies:
                     deliveries.append((inbound.channel, ("journal", inbound.channel,
                                                          inbound.external_id),
@@ -324,7 +416,7 @@ class Conversations:
             if await tx.heard_from((i.chat_key for i in fresh), now):
                 self._held_released = True
             await tx.flush()
-            await tx.journal(journal)
+            await tx.handled(handled, self.instance, now + self.reply_lease)
         self._received.update({i.media.path: i.chat_key for i in fresh
                                if i.media and i.media.path})
         return deliveries
@@ -350,7 +442,7 @@ class Conversations:
                 "replies": [r.to_json() for r in replies]}
 
     async def _unseen(self, tx: Tx, inbounds: list[Inbound]) -> list[Inbound]:
-        """The messages not handled before, each once, in arrival order."""
+        """The messages not journaled before, each once, in arrival order."""
         seen: set[tuple[str, str]] = set()
         for channel in {i.channel for i in inbounds}:
             ids = [i.external_id for i in inbounds if i.channel == channel]
@@ -396,8 +488,10 @@ class Conversations:
         task = asyncio.create_task(
             self._deliver(previous, channel, mark, chat_key, messages))
         self._tails[chat_key] = task
+        self._sending.add(mark)
 
         def forget(done: asyncio.Task) -> None:
+            self._sending.discard(mark)
             if self._tails.get(chat_key) is done:
                 del self._tails[chat_key]
 
@@ -407,11 +501,12 @@ class Conversations:
                        chat_key: str, messages: list[Rendered]) -> None:
         if previous is not None:
             await asyncio.wait([previous])
+        PRIORITY.set(NOTICE if mark[0] == "outbox" else REPLY)  # for this task's sends
         sender = self.senders[channel]
         chat_id = chat_key.split(":", 1)[1]
         for message in messages:
             if not await self._send(sender, chat_id, message):
-                return  # left undelivered: sent again at the next start
+                return  # left undelivered: sent again once its lease lapses
         self._delivered.append(mark)
         if not self._flush_pending:
             self._flush_pending = True
@@ -423,7 +518,7 @@ class Conversations:
         if self._delivered and self._queue.empty():
             future = asyncio.get_running_loop().create_future()
             future.add_done_callback(lambda f: f.exception())  # logged by the writer
-            self._queue.put_nowait(([], future))
+            self._queue.put_nowait(([], frozenset(), future))
 
     async def _send(self, sender: Sender, chat_id: str, message: Rendered) -> bool:
         delay = 0.5

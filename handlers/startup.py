@@ -10,18 +10,21 @@ import logging
 import sys
 from pathlib import Path
 
+from bot.channels import TELEGRAM, WHATSAPP
 from bot.config import Settings
 from bot.engine import Engine
 from bot.i18n import Catalogs, MissingCatalog
 from bot.render import Renderer
 from handlers.conversations import Conversations
 from handlers.media import MediaStore
+from handlers.pacing import MemoryBook, Pacer
 from handlers.telegram import TelegramChannel
 from models.db import describe, sqlite_path
 from models.keys import BadKeys, install_from
 from models.migrate import HEAD, current_revision
 from models.private_files import open_to_others
 from models.seal import seal_all
+from models.send_budget import SharedBook
 from models.store import Store
 from models.vault import CannotOpen, vault
 
@@ -67,7 +70,7 @@ async def open_store(settings: Settings, *, create: bool = True,
         print(f"lindungi: database {describe(settings.database_url)}", file=sys.stderr)
     load_keys(settings)
     key = settings.dtsen_hmac_key.get_secret_value().encode() if settings.dtsen_hmac_key else None
-    store = Store.connect(settings.database_url, key)
+    store = Store.connect(settings.database_url, key, settings.database_pool_size)
     try:
         if await current_revision(store.engine) != HEAD:
             child = await asyncio.create_subprocess_exec(
@@ -111,7 +114,8 @@ async def build(settings: Settings, store: Store) -> tuple[Catalogs, Conversatio
                     await card_key(settings, store))
     conversations = Conversations(store, engine, Renderer(catalogs),
                                   journal_retention=settings.journal_retention,
-                                  media=MediaStore(settings.storage_dir))
+                                  media=MediaStore(settings.storage_dir),
+                                  instance=settings.instance_name())
     return catalogs, conversations
 
 
@@ -124,10 +128,20 @@ def load_catalogs() -> Catalogs:
 
 
 async def start_telegram(telegram: TelegramChannel, webhook_url: str | None = None,
-                         secret: str | None = None) -> None:
+                         secret: str | None = None, *, receiving: bool = True) -> None:
     try:
-        await telegram.start(webhook_url, secret)
+        await telegram.start(webhook_url, secret, receiving=receiving)
     except Exception as exc:
         where = " and WEBHOOK_BASE_URL" if webhook_url else ""
         raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "
                            f"TELEGRAM_API_BASE_URL{where}): {exc}") from exc
+
+
+def pacers(settings: Settings, store: Store) -> dict[str, Pacer]:
+    """Each channel's budget of sends (``TELEGRAM_RATE``, ``TELEGRAM_CHAT_INTERVAL_S``,
+    ``WHATSAPP_RATE``): shared through the database by every process on PostgreSQL; in this
+    process on SQLite, where one process runs the bot."""
+    book = SharedBook(store) if store.engine.dialect.name == "postgresql" else MemoryBook()
+    return {TELEGRAM: Pacer(book, TELEGRAM, settings.telegram_rate,
+                            settings.telegram_chat_interval_s),
+            WHATSAPP: Pacer(book, WHATSAPP, settings.whatsapp_rate)}

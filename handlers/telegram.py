@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import logging
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from telegram import Bot, InputFile, KeyboardButton, Message, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -28,8 +29,10 @@ from bot.channels import TELEGRAM
 from bot.messages import DataCopy, Inbound, Kind, Media, Rendered
 from handlers.conversations import Conversations, RetryLater, Undeliverable
 from handlers.media import MediaStore
+from handlers.pacing import Pacer
 
 log = logging.getLogger("lindungi.telegram")
+T = TypeVar("T")
 
 CHANNEL = TELEGRAM
 POLL_TIMEOUT_S = 25
@@ -52,10 +55,13 @@ class Incoming(NamedTuple):
 
 class TelegramChannel:
     def __init__(self, token: str, base_url: str, conversations: Conversations,
-                 send_concurrency: int = 4, media: MediaStore | None = None):
+                 send_concurrency: int = 4, media: MediaStore | None = None,
+                 pacer: Pacer | None = None):
         """``media``: where photos and documents are stored; without one, none is downloaded
-        (each reaches the engine refused as "download")."""
+        (each reaches the engine refused as "download"). ``pacer``: the channel's budget,
+        which every call that sends waits on (None: none)."""
         self.conversations = conversations
+        self.pacer = pacer
         self.media = media
         files = file_url(base_url)
         extra = {"base_file_url": files} if files is not None else {}
@@ -79,35 +85,46 @@ class TelegramChannel:
         attachment = await self._attachment(message)
         copy = await asyncio.to_thread(copy_files, message.copy) if message.copy else None
         with refusals():
-            async with self._sending:
-                if copy is not None:
-                    await self._send_copy(int(chat_id), message, copy)
-                elif attachment is not None:
-                    await self._send_file(int(chat_id), message, attachment)
-                elif photo is None:
-                    await self.bot.send_message(int(chat_id), message.text,
-                                                reply_markup=keyboard(message))
-                else:
-                    await self._send_card(int(chat_id), message, photo)
+            if copy is not None:
+                await self._send_copy(int(chat_id), message, copy)
+            elif attachment is not None:
+                await self._send_file(int(chat_id), message, attachment)
+            elif photo is None:
+                await self._call(int(chat_id), lambda: self.bot.send_message(
+                    int(chat_id), message.text, reply_markup=keyboard(message)))
+            else:
+                await self._send_card(int(chat_id), message, photo)
+
+    async def _call(self, chat_id: int, call: Callable[[], Awaitable[T]]) -> T:
+        """One Bot API call that sends to ``chat_id``: in its slot of the channel's budget,
+        a few at a time; a 429 pauses the channel for every process."""
+        async with (self.pacer.sending(f"{CHANNEL}:{chat_id}", self._sending)
+                    if self.pacer is not None else self._sending):
+            try:
+                return await call()
+            except RetryAfter as exc:
+                if self.pacer is not None:
+                    await self.pacer.pause(seconds(exc))
+                raise
 
     async def post(self, chat_id: str, message: Rendered, replace: str | None) -> str:
         """A message kept up to date (a broadcast's progress, for staff): ``replace``, the
         earlier one, is edited in place; a new one is sent when there is none, or it is gone.
         Returns the message's id."""
         with refusals():
-            async with self._sending:
-                if replace is not None:
-                    try:
-                        await self.bot.edit_message_text(message.text, chat_id=int(chat_id),
-                                                         message_id=int(replace))
+            if replace is not None:
+                try:
+                    await self._call(int(chat_id), lambda: self.bot.edit_message_text(
+                        message.text, chat_id=int(chat_id), message_id=int(replace)))
+                    return replace
+                except BadRequest as exc:
+                    if "not modified" in str(exc).lower():
                         return replace
-                    except BadRequest as exc:
-                        if "not modified" in str(exc).lower():
-                            return replace
-                        log.info("progress message %s cannot be edited (%s): sending anew",
-                                 replace, exc)
-                sent = await self.bot.send_message(int(chat_id), message.text)
-                return str(sent.message_id)
+                    log.info("progress message %s cannot be edited (%s): sending anew",
+                             replace, exc)
+            sent = await self._call(int(chat_id), lambda: self.bot.send_message(
+                int(chat_id), message.text))
+            return str(sent.message_id)
 
     async def _attachment(self, message: Rendered) -> InputFile | None:
         """A stored file to send (a claim document, for staff); one no longer on disk is
@@ -126,13 +143,14 @@ class TelegramChannel:
         """A photo as a photo (staff see it at once), anything else (a PDF) as a document."""
         caption = message.text if fits_caption(message.text) else None
         if message.attachment.mime_type.startswith("image/"):
-            await self.bot.send_photo(chat_id, photo=file, caption=caption,
-                                      reply_markup=keyboard(message))
+            await self._call(chat_id, lambda: self.bot.send_photo(
+                chat_id, photo=file, caption=caption, reply_markup=keyboard(message)))
         else:
-            await self.bot.send_document(chat_id, document=file, caption=caption,
-                                         reply_markup=keyboard(message))
+            await self._call(chat_id, lambda: self.bot.send_document(
+                chat_id, document=file, caption=caption, reply_markup=keyboard(message)))
         if caption is None:
-            await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
+            await self._call(chat_id, lambda: self.bot.send_message(
+                chat_id, message.text, reply_markup=keyboard(message)))
 
     async def _send_copy(self, chat_id: int, message: Rendered,
                          files: tuple[InputFile, InputFile]) -> None:
@@ -141,26 +159,33 @@ class TelegramChannel:
         pdf, data = files
         caption = message.text if fits_caption(message.text) else None
         if caption is None:
-            await self.bot.send_message(chat_id, message.text)
-        await self.bot.send_document(chat_id, document=pdf, caption=caption)
-        await self.bot.send_document(chat_id, document=data, reply_markup=keyboard(message))
+            await self._call(chat_id, lambda: self.bot.send_message(chat_id, message.text))
+        await self._call(chat_id, lambda: self.bot.send_document(
+            chat_id, document=pdf, caption=caption))
+        await self._call(chat_id, lambda: self.bot.send_document(
+            chat_id, document=data, reply_markup=keyboard(message)))
 
     async def _send_card(self, chat_id: int, message: Rendered, photo: InputFile) -> None:
         """The card as a photo, the text as its caption; a text too long for a caption follows
         the photo as a message of its own, so the keyboard still comes last."""
         if fits_caption(message.text):
-            await self.bot.send_photo(chat_id, photo=photo, caption=message.text,
-                                      reply_markup=keyboard(message))
+            await self._call(chat_id, lambda: self.bot.send_photo(
+                chat_id, photo=photo, caption=message.text, reply_markup=keyboard(message)))
             return
-        await self.bot.send_photo(chat_id, photo=photo)
-        await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
+        await self._call(chat_id, lambda: self.bot.send_photo(chat_id, photo=photo))
+        await self._call(chat_id, lambda: self.bot.send_message(
+            chat_id, message.text, reply_markup=keyboard(message)))
 
-    async def start(self, webhook_url: str | None = None, secret: str | None = None) -> None:
+    async def start(self, webhook_url: str | None = None, secret: str | None = None, *,
+                    receiving: bool = True) -> None:
         """Check the token (getMe). With ``webhook_url``, ask Telegram to post updates there
         with ``secret`` in their header (``receive`` takes them); otherwise make sure no
         webhook steals the updates ``poll`` fetches. Updates waiting at Telegram are kept
-        either way."""
+        either way. ``receiving=False``: only to send (a command's broadcast), leaving the
+        running bot's webhook or polling as it is."""
         await self.bot.initialize()
+        if not receiving:
+            return
         if webhook_url is None:
             await self.bot.delete_webhook(drop_pending_updates=False)
             log.info("polling Telegram as @%s", self.bot.username)
@@ -326,7 +351,7 @@ def incoming(update: Update) -> Incoming | None:
     media, file_id = attached if attached is not None else (None, None)
     inbound = Inbound(channel=CHANNEL, chat_id=str(message.chat.id),
                       external_id=str(update.update_id), kind=kind, text=text,
-                      contact_phone=phone, media=media)
+                      contact_phone=phone, media=media, order=update.update_id)
     return Incoming(inbound, file_id)
 
 

@@ -40,6 +40,7 @@ from bot.templates import NO_TEMPLATES, Templates
 from handlers.conversations import RetryLater, Undeliverable
 from handlers.links import MediaLinks
 from handlers.media import MediaStore
+from handlers.pacing import Pacer
 from models.schema import WINDOW_CLOSED_ERROR
 from models.store import Store
 
@@ -118,7 +119,8 @@ class WhatsAppChannel:
                  media: MediaStore | None = None, send_concurrency: int = 4,
                  links: MediaLinks | None = None,
                  store: Store | None = None, templates: Templates = NO_TEMPLATES,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 pacer: Pacer | None = None):
         """``from_number``: the bot's sender, ``whatsapp:+628…``. ``public_base_url``: where
         Twilio reaches ``handlers.web`` (delivery reports go to ``…/whatsapp/status``).
         ``api_base_url``: Twilio's REST API, or a fake. ``media``: where photos and PDFs are
@@ -127,9 +129,11 @@ class WhatsAppChannel:
         (a claim document for staff) from; without them (tests) only the text goes.
         ``store``: when each chat last wrote, and notices kept for the 24-hour rule; without
         it notices go as text whatever the time. ``templates``: the Content templates for
-        notices outside the window. Build it inside the running event loop (aiohttp's session
+        notices outside the window. ``pacer``: the sender's budget, which every message sent
+        waits on (None: none). Build it inside the running event loop (aiohttp's session
         binds to it)."""
         self.account_sid = account_sid
+        self.pacer = pacer
         self.store = store
         self.templates = templates
         self.clock = clock
@@ -244,14 +248,18 @@ class WhatsAppChannel:
         ``content_variables``); returns its SID."""
         content = {name: value for name, value in content.items() if value is not None}
         try:
-            async with self._sending:
+            async with (self.pacer.sending(f"{CHANNEL}:{chat_id}", self._sending)
+                        if self.pacer is not None else self._sending):
                 sent = await self.client.messages.create_async(
                     from_=self.from_number, to=f"whatsapp:+{chat_id}",
                     status_callback=self.status_callback, **content)
         except (TwilioRestException, TwilioServiceException) as exc:
             if getattr(exc, "code", None) == WINDOW_CLOSED_ERROR:
                 raise _WindowClosed() from exc
-            raise refusal(exc) from exc
+            refused = refusal(exc)
+            if exc.status == 429 and self.pacer is not None:
+                await self.pacer.pause(RATE_LIMITED_DELAY_S)
+            raise refused from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(RATE_LIMITED_DELAY_S) from exc
         log.debug("message %s accepted by Twilio (%s)", sent.sid, sent.status)

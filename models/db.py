@@ -33,14 +33,15 @@ READ_ONLY = "lindungi_read_only"
 """The execution option of a read-only transaction (``Store.reading``)."""
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; on SQLite: WAL, busy timeout, foreign keys, and every
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for ``url`` (on PostgreSQL, ``pool_size`` connections kept and as many
+    more under load); on SQLite: WAL, busy timeout, foreign keys, and every
     transaction opened with ``BEGIN IMMEDIATE`` so a read-then-write can never lose an update."""
     parsed = make_url(url)
     # hide_parameters: database errors are logged, and their parameters hold NIKs and names.
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-                                   hide_parameters=True)
+        return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                                   pool_pre_ping=True, hide_parameters=True)
     if (path := sqlite_path(url)) is not None:
         private_file(path)
     engine = create_async_engine(url, hide_parameters=True)

@@ -14,7 +14,7 @@ from models.seal import seal_all
 from models.vault import installed
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD = "0019"
+HEAD = "0020"
 """The newest revision under migrations/versions (a test keeps the two in step)."""
 
 
@@ -32,6 +32,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
             return await connection.scalar(text("SELECT version_num FROM alembic_version"))
     except DBAPIError:  # a new database: no alembic_version table yet
         return None
+
+
+MIGRATION_LOCK = 0x4C494E44  # "LIND"
+"""PostgreSQL: the advisory lock held while migrating (Alembic then finds the revision the
+process that held it before left)."""
 
 
 async def upgrade(engine: AsyncEngine) -> None:
@@ -62,6 +67,9 @@ async def _migrate(engine: AsyncEngine) -> None:
             await raw.execute("PRAGMA foreign_keys=OFF")
         try:
             async with connection.begin():
+                if not sqlite:  # processes starting together: one migrates, the others wait
+                    await connection.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 await connection.run_sync(run)
                 if sqlite and (await connection.exec_driver_sql(
                         "PRAGMA foreign_key_check")).first() is not None:

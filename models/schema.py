@@ -23,6 +23,7 @@ from models.tables import (
     EnrolmentBatch,
     EnrolmentBatchWorker,
     InboundMessage,
+    JobLease,
     LimitEvent,
     Membership,
     NumberSeries,
@@ -31,6 +32,8 @@ from models.tables import (
     ProgrammePlace,
     ProofRequest,
     RightsRequest,
+    SendBudget,
+    SendPace,
     Staff,
     StaffAction,
     Worker,
@@ -46,6 +49,9 @@ dtsen = DtsenEntry.__table__
 staff = Staff.__table__
 staff_action = StaffAction.__table__
 app_secret = AppSecret.__table__
+job_lease = JobLease.__table__
+send_budget = SendBudget.__table__
+send_pace = SendPace.__table__
 claim = Claim.__table__
 claim_document = ClaimDocument.__table__
 sequence = NumberSeries.__table__

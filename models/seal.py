@@ -23,7 +23,7 @@ SEALED: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
                                        "heir_nik_index": "heir_nik"}),
     "rights_request": ("id", ("value",), {}),
     "conversation": ("chat_key", ("state",), {}),
-    "inbound_message": ("id", ("replies",), {}),
+    "inbound_message": ("id", ("replies", "message"), {}),
     "outbox": ("id", ("replies",), {}),
     "outgoing_message": ("sid", ("fallback",), {}),
 }

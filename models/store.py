@@ -94,8 +94,9 @@ class Store:
         self._hash_key: bytes | None = None
 
     @classmethod
-    def connect(cls, url: str, dtsen_key: bytes | None = None) -> "Store":
-        return cls(create_engine(url), dtsen_key)
+    def connect(cls, url: str, dtsen_key: bytes | None = None, pool_size: int = 10
+                ) -> "Store":
+        return cls(create_engine(url, pool_size), dtsen_key)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -168,7 +169,8 @@ class Store:
             rows = await conn.execute(
                 select(inbound.c.channel, inbound.c.external_id, inbound.c.chat_key,
                        inbound.c.replies)
-                .where(inbound.c.delivered.is_(False)).order_by(inbound.c.id))
+                .where(inbound.c.handled.is_(True), inbound.c.delivered.is_(False))
+                .order_by(inbound.c.id))
             return [Pending(r.channel, r.external_id, r.chat_key, json.loads(r.replies))
                     for r in rows]
 

@@ -33,21 +33,36 @@ class Conversation(SQLModel, table=True):
 
 
 class InboundMessage(SQLModel, table=True):
-    """The journal of handled messages: one row per channel message id, so a message delivered
-    twice is handled once. ``replies`` holds the rendered replies until they are delivered, so a
-    crash between storing and sending loses nothing; it is cleared once they are sent."""
+    """The journal of messages: one row per channel message id, so a message delivered twice
+    is handled once. A message is stored here first (``message``), then handled with the
+    others of its chat in their order, by whichever process takes the chat; ``replies`` holds
+    the rendered replies until they are delivered, so a crash between storing and sending
+    loses nothing; it is cleared once they are sent."""
 
     __tablename__ = "inbound_message"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_id"),)
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_id"),
+                      Index("ix_inbound_message_unhandled", "handled", "chat_key"))
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
     external_id: str = Field(max_length=100)
     chat_key: str = Field(max_length=100)
     received_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    """The channel's order (Telegram's ``update_id``); None: the order stored (``id``)."""
+    message: str | None = Field(default=None, sa_column=Column(
+        Sealed("inbound_message.message"), nullable=True))
+    """The message as received (``Inbound`` as JSON) until it is handled. Sealed: a user
+    types their NIK."""
+    handled: bool = Field(default=True, sa_column=Column(Boolean, nullable=False,
+                                                         server_default=true()))
     replies: str | None = Field(default=None, sa_column=Column(
         Sealed("inbound_message.replies"), nullable=True))
     """Sealed: a reply may show a NIK (a summary, "Data saya")."""
     delivered: bool = Field(default=False, index=True)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    """The replies are being sent by a process until then; past it, another may send them."""
+    lease_holder: str | None = Field(default=None, max_length=60)
+    """That process (``INSTANCE``): started again, it sends them at once."""
 
 
 class Worker(SQLModel, table=True):
@@ -189,6 +204,35 @@ class AppSecret(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     value: bytes = Field(sa_column=Column(SealedBytes("app_secret.value"), nullable=False))
     """Sealed under the data keys, which are not in the database."""
+
+
+class JobLease(SQLModel, table=True):
+    """Upkeep that one process at a time does (the sweep, lapses, reminders, retention): the
+    process holding it, until when; past that, another takes it."""
+
+    __tablename__ = "job_lease"
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=40)
+    until: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class SendBudget(SQLModel, table=True):
+    """Each channel's schedule of sends, shared by the processes (``handlers.pacing``): the
+    time (seconds since the epoch) up to which its slots are booked."""
+
+    __tablename__ = "send_budget"
+    channel: str = Field(primary_key=True, max_length=20)
+    next_at: float
+
+
+class SendPace(SQLModel, table=True):
+    """When each chat may next be sent a message (Telegram: one a second per chat), shared
+    by the processes; a row is deleted about a minute after its time
+    (``models.send_budget.FORGET_EVERY_S``)."""
+
+    __tablename__ = "send_pace"
+    chat_key: str = Field(primary_key=True, max_length=100)
+    next_at: float = Field(index=True)
 
 
 class Claim(SQLModel, table=True):

@@ -41,7 +41,7 @@ class Running:
         self.conversations.add_channel("telegram", self.channel)
         self.broadcasts = Broadcasts(store)
         self.delivery = BroadcastDelivery(self.broadcasts, self.conversations.renderer,
-                                          self.conversations.senders, {}, clock=lambda: NOW,
+                                          self.conversations.senders, clock=lambda: NOW,
                                           batch=10)
         self.reports = ProgressReports(self.broadcasts, self.conversations.renderer,
                                        self.conversations.senders, RULES, clock=lambda: NOW,
@@ -138,7 +138,7 @@ async def test_a_channel_that_cannot_edit_gets_the_first_report_and_the_last(sto
     senders = {"whatsapp": WhatsApp(), "telegram": Telegram()}
     reports = ProgressReports(broadcasts, Renderer(catalogs), senders, RULES,
                               clock=lambda: NOW, every=timedelta(0))
-    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), senders, {},
+    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), senders,
                                  clock=lambda: NOW, batch=1)
     assert await reports.run_once() == 1
     await delivery.run_once()

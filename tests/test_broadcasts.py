@@ -17,7 +17,6 @@ from bot.quiet_hours import WIB, parse_quiet_hours
 from bot.render import Renderer
 from handlers.broadcasts import MAX_ATTEMPTS, MAX_RATE_LIMITED, BroadcastDelivery
 from handlers.conversations import Conversations, RetryLater
-from handlers.ratelimit import RateLimiter
 from handlers.telegram import TelegramChannel
 from models.broadcasts import DONE, SENDING, Broadcasts
 from models.store import Store
@@ -142,7 +141,7 @@ async def test_a_broadcast_reaches_everyone_once_through_429s_and_blocked_users(
         made = await broadcasts.create(Audience(), "Iuran Anda dibayar sampai 31 Desember.",
                                        None, "cli:ani", NOW)
         delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": channel},
-                                     {"telegram": RateLimiter(0)}, batch=50)
+                                     batch=50)
         await delivery.run_until_idle()
         await asyncio.sleep(1.1)  # the 429s' retry_after
         await delivery.run_until_idle()
@@ -183,7 +182,7 @@ async def test_failures_are_tried_again_then_given_up(store, catalogs, failure, 
             if len(tries) <= failures:
                 raise failure
 
-    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Failing()}, {},
+    delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Failing()},
                                  clock=lambda: clock["now"])
     for _ in range(MAX_RATE_LIMITED + 5):
         await delivery.run_until_idle()
@@ -376,8 +375,7 @@ async def test_nothing_goes_before_its_time_nor_in_quiet_hours(store, catalogs):
 
     clock = {"now": NOW}  # 1 December, 10:00 in Jakarta
     delivery = BroadcastDelivery(broadcasts, Renderer(catalogs), {"telegram": Channel()},
-                                 {}, clock=lambda: clock["now"],
-                                 quiet=parse_quiet_hours("21:00-07:00"))
+                                 clock=lambda: clock["now"], quiet=parse_quiet_hours("21:00-07:00"))
     await delivery.run_until_idle()
     assert sent == []
     clock["now"] = datetime(2026, 12, 14, 23, 0, tzinfo=UTC)  # 06:00 in Jakarta: quiet

@@ -42,7 +42,7 @@ class Pipeline:
     """A Conversations over the store, with a settable clock and numbered messages."""
 
     def __init__(self, store, catalogs, sender=None, programmes=EXAMPLE_PROGRAMMES,
-                 prefix="TEST"):
+                 prefix="TEST", instance="local"):
         self.now = NOW
         self.ids = count(1)
         self.sender = sender or Recorder()
@@ -50,7 +50,8 @@ class Pipeline:
         engine = Engine(catalogs, programmes=programmes, card_key=CARD_KEY)
         self.conversations = Conversations(store, engine, Renderer(catalogs),
                                            clock=lambda: self.now,
-                                           references=lambda: next(references))
+                                           references=lambda: next(references),
+                                           instance=instance)
         self.conversations.add_channel("telegram", self.sender)
         self.whatsapp = Recorder()
         self.conversations.add_channel("whatsapp", self.whatsapp)

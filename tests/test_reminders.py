@@ -43,7 +43,7 @@ class Inbox:
 
 async def deliver(store, catalogs, now: datetime) -> list[tuple[str, Rendered]]:
     inbox = Inbox()
-    await BroadcastDelivery(Broadcasts(store), Renderer(catalogs), {"telegram": inbox}, {},
+    await BroadcastDelivery(Broadcasts(store), Renderer(catalogs), {"telegram": inbox},
                             clock=lambda: now).run_until_idle()
     return inbox.sent
 

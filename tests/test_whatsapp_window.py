@@ -263,7 +263,7 @@ async def test_a_reminder_past_24_hours_goes_as_its_own_template(setup):
     assert await Reminders(setup.store).run(setup.pipeline.now) == {(COVERAGE, 30): 1}
     before = len(setup.twilio.messages(TO))
     await BroadcastDelivery(Broadcasts(setup.store), setup.pipeline.conversations.renderer,
-                            {"whatsapp": setup.channel}, {},
+                            {"whatsapp": setup.channel},
                             clock=lambda: setup.pipeline.now).run_until_idle()
     [reminder] = setup.twilio.messages(TO)[before:]
     assert reminder.content_sid == REMINDER_ID
