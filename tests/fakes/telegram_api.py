@@ -133,10 +133,20 @@ class _Server(uvicorn.Server):
 class FakeTelegram:
     """The Bot API for one bot token; the test plays the users through ``user_*``."""
 
-    def __init__(self, token: str = TOKEN, reach: tuple[str, str] | None = None):
-        """``reach``: (the bot's public base URL, where it really listens), for webhooks."""
+    def __init__(self, token: str = TOKEN, reach: tuple[str, str | list[str]] | None = None,
+                 max_connections: int = 1):
+        """``reach``: (the bot's public base URL, where it really listens), for webhooks;
+        several addresses: the processes behind one balancer, posted to in turn.
+        ``max_connections``: how many updates are posted at once (``setWebhook``'s; Telegram's
+        default is 40); a chat's next update only once its previous one was answered, as
+        Telegram does."""
         self.token = token
-        self.reach = reach
+        public, local = reach or ("", "")
+        self.reach = (public, [local] if isinstance(local, str) else list(local))
+        self.max_connections = max_connections
+        self._targets = itertools.cycle(self.reach[1])
+        self._posting: set[int] = set()
+        """Chats an update of which is being posted."""
         self.webhook: dict[str, str] | None = None
         """The webhook set (``url``, ``secret_token``), if any."""
         self.webhook_posts: Counter[int] = Counter()
@@ -359,29 +369,41 @@ class FakeTelegram:
         return _ok(True)
 
     async def _push(self) -> None:
-        """Post each pending update to the webhook, in order, until one is answered 200; a
-        failure (refused, 5xx, the bot down) is tried again shortly, as Telegram does."""
+        """Post the pending updates to the webhook, ``max_connections`` at once, each chat's
+        in order; one not answered 200 (refused, 5xx, the bot down) is tried again shortly,
+        at the next address, as Telegram does behind a balancer."""
         async with httpx.AsyncClient(timeout=10) as client:
-            while self.webhook is not None and not self._closing:
-                if not self._pending:
-                    self._arrived.clear()
-                    await self._arrived.wait()
-                    continue
-                update = self._pending[0].update
-                public, local = self.reach or ("", "")
-                url = local + self.webhook["url"].removeprefix(public)
-                headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook["secret_token"]}
-                self.webhook_posts[update["update_id"]] += 1
-                try:
-                    answer = await client.post(url, json=update, headers=headers)
-                    delivered = answer.status_code == 200
-                except httpx.TransportError:
-                    delivered = False
-                if delivered:
-                    self._pending.popleft()
-                    self.webhook_answered.add(update["update_id"])
-                else:
-                    await asyncio.sleep(0.2)
+            await asyncio.gather(*(self._post_updates(client)
+                                   for _ in range(self.max_connections)))
+
+    async def _post_updates(self, client: httpx.AsyncClient) -> None:
+        while self.webhook is not None and not self._closing:
+            self._arrived.clear()
+            pending = next((p for p in self._pending
+                            if p.update["message"]["chat"]["id"] not in self._posting), None)
+            if pending is None:
+                await self._arrived.wait()
+                continue
+            update = pending.update
+            chat_id = update["message"]["chat"]["id"]
+            self._pending.remove(pending)
+            self._posting.add(chat_id)
+            public, _ = self.reach
+            url = next(self._targets) + self.webhook["url"].removeprefix(public)
+            headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook["secret_token"]}
+            self.webhook_posts[update["update_id"]] += 1
+            try:
+                answer = await client.post(url, json=update, headers=headers)
+                delivered = answer.status_code == 200
+            except httpx.TransportError:
+                delivered = False
+            if delivered:
+                self.webhook_answered.add(update["update_id"])
+            else:
+                self._pending.appendleft(pending)  # the oldest of its chat still
+                await asyncio.sleep(0.2)
+            self._posting.discard(chat_id)
+            self._arrived.set()
 
     async def _get_me(self, params: Params) -> JSONResponse:
         return _ok(BOT_USER)
@@ -504,8 +526,10 @@ class FakeTelegram:
         if self.limits is not None:
             per_second, per_chat = self.limits
             recent = len(self.sent_at) - bisect.bisect_right(self.sent_at, now - 1.0)
-            if recent >= per_second or now - self._last_to.get(chat_id, -1e9) < per_chat:
+            too_soon = now - self._last_to.get(chat_id, -1e9) < per_chat
+            if recent >= per_second or too_soon:
                 self.calls["429"] += 1
+                self.calls["429 per chat" if too_soon else "429 overall"] += 1
                 return _error(429, "Too Many Requests: retry after 1", retry_after=1)
         self.sent_at.append(now)
         self._last_to[chat_id] = now
