@@ -94,6 +94,15 @@ class Preview:
     def reachable(self) -> int:
         return self.total - self.opted_out
 
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "opted_out": self.opted_out,
+                "by_channel": dict(self.by_channel),
+                "sample": dict(self.sample) if self.sample is not None else None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Preview":
+        return cls(data["total"], data["opted_out"], dict(data["by_channel"]), data["sample"])
+
 
 @dataclass(frozen=True)
 class Progress:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from bot.areas import Area
-from bot.broadcasting import Audience, Preview, Progress
+from bot.broadcasting import Progress
 from bot.claims import ClaimInfo
 from bot.messages import Effect, Reply, WorkerInfo
 
@@ -84,10 +84,6 @@ class Lookup(Protocol):
                                ) -> tuple[list[ClaimInfo], int]:
         """The oldest claims in these statuses, and how many there are in all."""
 
-    async def broadcast_preview(self, audience: Audience, reminder: str | None, today: date
-                                ) -> Preview:
-        """Who a broadcast would reach now (a ready reminder: with its first values)."""
-
     async def broadcast_progress(self, broadcast_id: int) -> Progress | None: ...
 
     async def next_number(self, series: str) -> int:
@@ -105,6 +101,11 @@ class Lookup(Protocol):
         """The requests waiting for staff, the nearest deadline first, and how many."""
 
 
+def new_token() -> str:
+    """Names long work a step asks for (``bot.messages.Later``), to match its result."""
+    return secrets.token_hex(8)
+
+
 def new_code() -> str:
     """A one-time code people type: six digits, from the system's secure source."""
     return f"{secrets.randbelow(10 ** 6):06d}"
@@ -117,6 +118,7 @@ class Context:
     lookup: Lookup
     new_reference: Callable[[], str]
     new_code: Callable[[], str] = new_code
+    new_token: Callable[[], str] = new_token
 
 
 @dataclass

@@ -119,6 +119,9 @@ class Engine:
     async def handle(self, session: Session | None, inbound: Inbound, ctx: Context) -> Outcome:
         s = copy.deepcopy(session) if session else self.new_session()
         turn = Turn()
+        if inbound.kind == "result":
+            await self.flows[inbound.result["flow"]].resume(s, inbound.result, turn, ctx)
+            return self._finish(s, turn, ctx) if turn.replies else Outcome(s, [], [])
         inbound = await self._within_quota(inbound, turn, ctx)
         text = clean(inbound.text) if inbound.kind == "text" else ""
         command = self.command(text) if inbound.kind == "text" else None

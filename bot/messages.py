@@ -8,7 +8,8 @@ from typing import Any, Literal
 from bot.cards import CardData
 
 Kind = Literal["text", "contact", "photo", "sticker", "voice", "video", "document", "location",
-               "other"]
+               "other", "result"]
+"""``result``: not from the user but from long work a step asked for (``Later``)."""
 
 
 MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
@@ -50,6 +51,8 @@ class Inbound:
     order: int | None = None
     """The channel's own order of its messages (Telegram's ``update_id``): a chat's messages
     are handled in it, whichever process received them; None: in the order they were stored."""
+    result: Mapping[str, Any] | None = None
+    """What the long work of a ``Later`` found (kind ``result``), with its ``token``."""
 
     @property
     def chat_key(self) -> str:
@@ -384,8 +387,8 @@ class DecideProof:
 
 @dataclass(frozen=True)
 class StartBroadcast:
-    """Effect: staff confirmed a broadcast in the chat; its recipients are chosen as it is
-    stored, and ``actor`` sees its progress in a message kept up to date."""
+    """Long work (``Later``): staff confirmed a broadcast in the chat; its recipients are
+    chosen as it is stored, and ``actor`` sees its progress in a message kept up to date."""
 
     audience: Mapping[str, str]
     """The filters given (``bot.broadcasting.Audience`` fields)."""
@@ -400,6 +403,28 @@ class StartBroadcast:
 
 
 @dataclass(frozen=True)
+class PreviewBroadcast:
+    """Long work: who a broadcast would reach now (``bot.broadcasting.Preview``)."""
+
+    audience: Mapping[str, str]
+    reminder: str | None
+
+
+@dataclass(frozen=True)
+class Later:
+    """Effect: long work a step asks for (counting a broadcast's recipients, storing them),
+    which must not hold up other chats: the host does it after the step's transaction, in its
+    own, and hands its result back to this chat as a message of kind ``result`` carrying
+    ``token``, handled in turn with the chat's others. Asked again with the same token (the
+    first answer lost with a stopped process), the work is done once."""
+
+    flow: str
+    """The flow that resumes with the result (``Flow.resume``)."""
+    token: str
+    work: "PreviewBroadcast | StartBroadcast"
+
+
+@dataclass(frozen=True)
 class CancelBroadcast:
     """Effect: staff stopped a broadcast; what is not sent yet is not sent."""
 
@@ -409,7 +434,7 @@ class CancelBroadcast:
 
 Effect = (RegisterWorker | ChangeStatus | Notify | FileClaim | AddDocuments | ChangeClaim
           | OptOut | LinkChat | UnlinkChat | ChangePhone | Count | RequestProof | TryProof
-          | DecideProof | StartBroadcast | CancelBroadcast)
+          | DecideProof | CancelBroadcast | Later)
 
 
 @dataclass(frozen=True)

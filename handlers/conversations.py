@@ -32,7 +32,7 @@ from bot.context import Context, Turn
 from bot.engine import Engine
 from bot.i18n import N_
 from bot.limits import LONGEST
-from bot.messages import Inbound, Rendered, Reply
+from bot.messages import Inbound, Later, Rendered, Reply
 from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.session import Session
@@ -40,6 +40,7 @@ from handlers.media import MediaStore
 from handlers.pacing import NOTICE, PRIORITY, REPLY
 from models.console_access import ConsoleAccess
 from models.effects import apply_effects
+from models.long_work import answer_failed, do_later
 from models.store import Store, Tx
 
 log = logging.getLogger("lindungi.conversations")
@@ -59,6 +60,9 @@ REPLY_LEASE = timedelta(minutes=1)
 """How long a process may take to send a message's replies before another may send them."""
 WAITING_AFTER = timedelta(seconds=10)
 """A message journaled this long ago and not handled was left by a process that stopped."""
+LATER_AT_ONCE = 2
+"""Long work (``Later``) done at once by a process: the rest waits, the messages do not."""
+LATER_ATTEMPTS = 3
 
 
 class Undeliverable(Exception):
@@ -127,6 +131,10 @@ class Conversations:
         self._flush_pending = False
         self._notices: asyncio.Task | None = None
         self._held_released = False
+        self._later: list[tuple[str, str, Later]] = []
+        """Long work the last handled messages asked for: done once they are committed."""
+        self._working: set[asyncio.Task] = set()
+        self._later_slots = asyncio.Semaphore(LATER_AT_ONCE)
 
     def add_channel(self, name: str, sender: Sender) -> None:
         self.senders[name] = sender
@@ -148,7 +156,7 @@ class Conversations:
             await asyncio.wait_for(self.idle(), grace_s)
         except TimeoutError:
             log.warning("stopping with %d chats' replies unsent", len(self._tails))
-        for task in list(self._tails.values()):
+        for task in [*self._tails.values(), *self._working]:
             task.cancel()
         if self._notices:
             self._notices.cancel()
@@ -165,10 +173,12 @@ class Conversations:
             await asyncio.wait([tail])
 
     async def idle(self) -> None:
-        """Wait until every submitted message is stored, its replies sent and marked sent."""
-        while self._tails or self._delivered or not self._queue.empty():
-            if self._tails:
-                await asyncio.gather(*list(self._tails.values()), return_exceptions=True)
+        """Wait until every submitted message is stored, its replies sent and marked sent (and
+        the long work it asked for done, its result handled in turn)."""
+        while self._tails or self._delivered or self._working or not self._queue.empty():
+            if self._tails or self._working:
+                await asyncio.gather(*self._tails.values(), *self._working,
+                                     return_exceptions=True)
             if self._delivered:
                 await self.submit([])
             await asyncio.sleep(0.01)
@@ -309,6 +319,7 @@ class Conversations:
             await self._discard_unused()  # before the replies: once told, it is gone
             for delivery in deliveries:
                 self._deliver_later(*delivery)
+            self._start_later()
             if self._held_released:
                 self._held_released = False
                 await self._deliver_released()
@@ -403,8 +414,10 @@ class Conversations:
                 sessions.get(i.chat_key), i, ctx.today))
             changed: set[str] = set()
             handled = []
+            later: list[tuple[str, str, Later]] = []
             for row_id, inbound in waiting:
-                replies, notices = await self._step(tx, inbound, sessions, changed, ctx)
+                replies, notices = await self._step(tx, inbound, sessions, changed, ctx,
+                                                    later)
                 handled.append((row_id, [r.to_json() for r in replies]))
                 if replies:
                     deliveries.append((inbound.channel, ("journal", inbound.channel,
@@ -417,9 +430,41 @@ class Conversations:
                 self._held_released = True
             await tx.flush()
             await tx.handled(handled, self.instance, now + self.reply_lease)
+        self._later += later
         self._received.update({i.media.path: i.chat_key for i in fresh
                                if i.media and i.media.path})
         return deliveries
+
+    def _start_later(self) -> None:
+        for channel, chat_id, later in self._later:
+            task = asyncio.create_task(self._do_later(channel, chat_id, later))
+            self._working.add(task)
+            task.add_done_callback(self._working.discard)
+        self._later.clear()
+
+    async def _do_later(self, channel: str, chat_id: str, later: Later) -> None:
+        """Do long work in its own transaction with its result journaled (``models.long_work``),
+        then handle that result in turn. Work that keeps failing is answered as failed; if
+        even that cannot be stored, staff asking again (their next message) asks for it
+        again."""
+        async with self._later_slots:
+            for attempt in range(1, LATER_ATTEMPTS + 2):
+                try:
+                    if attempt > LATER_ATTEMPTS:
+                        await answer_failed(self.store, channel, chat_id, later, self.clock())
+                    elif not await do_later(self.store, channel, chat_id, later, self.clock()):
+                        return  # done before: its result is handled where it was journaled
+                    break
+                except Exception as exc:  # a conflict with the same work, the database
+                    log.warning("long work for a %s chat failed (%s), attempt %d", channel,
+                                database_error(exc), attempt)
+                    await asyncio.sleep(0.2 * attempt)
+            else:
+                return
+        try:
+            await self.submit([], frozenset([f"{channel}:{chat_id}"]))
+        except Exception as exc:  # journaled: taken by whichever process finds it waiting
+            log.warning("a long work's result waits: %s", database_error(exc))
 
     async def _discard_unused(self) -> None:
         """Delete the files just received that nothing kept: a photo sent where text was
@@ -456,10 +501,11 @@ class Conversations:
         return fresh
 
     async def _step(self, tx: Tx, inbound: Inbound, sessions: dict[str, Session],
-                    changed: set[str], ctx: Context) -> tuple[list[Rendered], list[tuple]]:
+                    changed: set[str], ctx: Context, later: list[tuple[str, str, Later]]
+                    ) -> tuple[list[Rendered], list[tuple]]:
         """One message through the engine: keep its session and rows, render its replies
-        (and the notices it sends others). A step that fails changes nothing, and the user is
-        told to try again."""
+        (and the notices it sends others), add the long work it asks for to ``later``. A
+        step that fails changes nothing, and the user is told to try again."""
         key = inbound.chat_key
         try:
             outcome = await self.engine.handle(sessions.get(key), inbound, ctx)
@@ -467,8 +513,11 @@ class Conversations:
             log.exception("message %s:%s failed", inbound.channel, inbound.external_id)
             locale = sessions[key].locale if key in sessions else self.engine.rules.default_locale
             return [self.renderer.render(Reply(N_("error.internal")), locale)], []
-        notices = await apply_effects(tx, self.renderer, outcome.effects, ctx.now,
-                                      inbound.channel, key)
+        later += [(inbound.channel, inbound.chat_id, e) for e in outcome.effects
+                  if isinstance(e, Later)]
+        notices = await apply_effects(tx, self.renderer, [
+            e for e in outcome.effects if not isinstance(e, Later)], ctx.now,
+            inbound.channel, key)
         sessions[key] = outcome.session
         changed.add(key)
         return [self.renderer.render(r, outcome.session.locale) for r in outcome.replies], notices

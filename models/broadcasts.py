@@ -211,10 +211,13 @@ async def create_broadcast(tx: "Tx", audience: Audience, *, text_id: str | None,
                            text_en: str | None, reminder: str | None, actor: str,
                            now: datetime, today: date, scheduled_at: datetime | None = None,
                            progress_chat: str | None = None,
-                           progress_locale: str | None = None) -> int:
-    """Choose the recipients as they are now, store the broadcast, and record who sent it to
-    whom, in the caller's transaction; returns its id."""
-    rows = await recipients(tx.conn, audience, reminder, today)
+                           progress_locale: str | None = None,
+                           rows: list[dict] | None = None) -> int:
+    """Choose the recipients as they are now (or take ``rows``, from ``recipients`` in this
+    transaction), store the broadcast, and record who sent it to whom, in the caller's
+    transaction; returns its id."""
+    if rows is None:
+        rows = await recipients(tx.conn, audience, reminder, today)
     broadcast_id = await store_broadcast(
         tx.conn, rows, audience=audience.given(), text_id=text_id, text_en=text_en,
         reminder=reminder, actor=actor, now=now, scheduled_at=scheduled_at,
@@ -439,10 +442,6 @@ class BroadcastsTx:
     """The engine's look-ups of broadcasts (``bot.context.Lookup``), as part of ``Tx``."""
 
     conn: AsyncConnection
-
-    async def broadcast_preview(self, audience: Audience, reminder: str | None, today: date
-                                ) -> Preview:
-        return preview_of(await recipients(self.conn, audience, reminder, today))
 
     async def broadcast_progress(self, broadcast_id: int) -> Progress | None:
         return await progress_of(self.conn, broadcast_id)

@@ -8,7 +8,6 @@ a change is stored the same way whoever makes it.
 import logging
 from datetime import datetime
 
-from bot.broadcasting import Audience
 from bot.consents import CLAIM, DTSEN, GUARDIAN, MESSAGES, REGISTRATION
 from bot.messages import (
     AddDocuments,
@@ -25,15 +24,13 @@ from bot.messages import (
     OptOut,
     Rendered,
     RequestProof,
-    StartBroadcast,
     TryProof,
     UnlinkChat,
 )
-from bot.quiet_hours import WIB
 from bot.render import Renderer
 from bot.rights import CorrectWorker, DecideRight, EraseWorker, RequestRight, RevealNik
 from bot.validators import mask_nik
-from models.broadcasts import cancel_broadcast, create_broadcast
+from models.broadcasts import cancel_broadcast
 from models.store import Tx
 
 log = logging.getLogger("lindungi.effects")
@@ -94,8 +91,6 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
         elif isinstance(effect, ChangeClaim):
             await tx.change_claim(effect, now)
             log.info("claim %s: %s -> %s", effect.reference, effect.old, effect.new)
-        elif isinstance(effect, StartBroadcast):
-            await start_broadcast(tx, effect, now)
         elif isinstance(effect, CancelBroadcast):
             stopped = await cancel_broadcast(tx, effect.broadcast_id, effect.actor, now)
             log.info("broadcast %d cancelled: %d not sent", effect.broadcast_id, stopped)
@@ -145,15 +140,3 @@ async def apply_effects(tx: Tx, renderer: Renderer, effects: list[Effect], now: 
             log.info("worker registered: %s NIK %s (%s)", effect.reference,
                      mask_nik(effect.nik), effect.status)
     return deliveries
-
-
-async def start_broadcast(tx: Tx, effect: StartBroadcast, now: datetime) -> int:
-    """Store a broadcast confirmed in the chat; the one who started it is shown its
-    progress."""
-    broadcast_id = await create_broadcast(
-        tx, Audience(**effect.audience), text_id=effect.text_id, text_en=effect.text_en,
-        reminder=effect.reminder, actor=effect.actor, now=now,
-        today=now.astimezone(WIB).date(), scheduled_at=effect.scheduled_at,
-        progress_chat=effect.actor, progress_locale=effect.locale)
-    log.info("broadcast %d started from a chat", broadcast_id)
-    return broadcast_id

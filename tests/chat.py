@@ -27,10 +27,12 @@ from bot.messages import (
     DecideProof,
     FileClaim,
     Inbound,
+    Later,
     LinkChat,
     Media,
     Notify,
     OptOut,
+    PreviewBroadcast,
     RegisterWorker,
     Rendered,
     Reply,
@@ -241,8 +243,6 @@ class Memory:
             self._record(effect.actor, f"link.{request['state']}", request["subject"], now)
         elif isinstance(effect, OptOut):
             self.opted_out[effect.chat_key] = effect.opted_out
-        elif isinstance(effect, StartBroadcast):
-            self.broadcasts.append(effect)
         elif isinstance(effect, CancelBroadcast):
             self.cancelled.append(effect)
         elif isinstance(effect, RequestRight):
@@ -490,6 +490,18 @@ class Memory:
         return Preview(len(chosen), len(chosen) - len(reachable), by_channel,
                        reachable[0][1] if reachable else None)
 
+    async def do_later(self, later: Later, today: date) -> dict:
+        """As ``models.long_work.do_later`` does the work, over what is in memory."""
+        work = later.work
+        preview = await self.broadcast_preview(Audience(**work.audience), work.reminder, today)
+        if isinstance(work, PreviewBroadcast):
+            return {"preview": preview.to_json()}
+        if preview.reachable:
+            self.broadcasts.append(work)
+        return {"preview": preview.to_json(),
+                "broadcast_id": len(self.broadcasts) if preview.reachable else None,
+                "scheduled_at": work.scheduled_at.isoformat() if work.scheduled_at else None}
+
     async def broadcast_progress(self, broadcast_id: int) -> Progress | None:
         return self.progress.get(broadcast_id)
 
@@ -535,14 +547,27 @@ class Chat:
         ctx = Context(now=self.now, today=self.now.date(), lookup=self.memory,
                       new_reference=lambda: next(references), new_code=self._code)
         outcome = await self.engine.handle(session, inbound, ctx)
-        for effect in outcome.effects:
-            self.memory.apply(effect, inbound.chat_key, self.now)
+        replies, effects = list(outcome.replies), list(outcome.effects)
+        while outcome.effects:  # long work asked for: its result comes as the next message
+            later = [e for e in outcome.effects if isinstance(e, Later)]
+            for effect in outcome.effects:
+                if not isinstance(effect, Later):
+                    self.memory.apply(effect, inbound.chat_key, self.now)
+            self.state = json.loads(json.dumps(outcome.session.to_json()))
+            if not later:
+                break
+            result = await self.memory.do_later(later[0], ctx.today)
+            inbound = Inbound(self.channel, self.chat_id, f"later-{later[0].token}", "result",
+                              result={"flow": later[0].flow, "token": later[0].token, **result})
+            outcome = await self.engine.handle(Session.from_json(self.state), inbound, ctx)
+            replies += outcome.replies
+            effects += outcome.effects
         self.state = json.loads(json.dumps(outcome.session.to_json()))
-        self.replies = outcome.replies
-        self.last_effects = outcome.effects
-        self.history.extend(outcome.replies)
-        assert outcome.replies, f"no reply to {text!r}"
-        return outcome.replies
+        self.replies = replies
+        self.last_effects = effects
+        self.history.extend(replies)
+        assert replies, f"no reply to {text!r}"
+        return replies
 
     def rendered(self) -> list[Rendered]:
         return [self.renderer.render(r, self.session.locale) for r in self.replies]

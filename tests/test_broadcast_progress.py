@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.engine import Engine
-from bot.messages import Inbound, Rendered, StartBroadcast
+from bot.messages import Inbound, Later, Rendered, StartBroadcast
 from bot.render import Renderer
 from bot.rules import Rules
 from handlers.broadcasts import BroadcastDelivery, ProgressReports
 from handlers.conversations import Conversations
 from handlers.telegram import TelegramChannel
 from models.broadcasts import CANCELLED, DONE, Broadcasts
-from models.effects import start_broadcast
+from models.long_work import do_later
 from models.schema import staff_action
 from models.staff import StaffDirectory
 from models.store import Store
@@ -58,11 +58,12 @@ class Running:
         await self.channel.close()
 
     async def say(self, *texts: str) -> None:
+        """As a person writes: each message after the answer to the one before."""
         for text in texts:
             self.count += 1
             await self.conversations.submit([Inbound("telegram", str(ADMIN), f"m{self.count}",
                                                      text=text)])
-        await self.conversations.idle()
+            await self.conversations.idle()
 
 
 async def test_a_broadcast_from_the_chat_is_sent_and_its_progress_edited_in_place(
@@ -122,9 +123,9 @@ async def test_a_broadcast_stopped_from_the_chat_sends_no_more(store, catalogs):
 async def test_a_channel_that_cannot_edit_gets_the_first_report_and_the_last(store, catalogs):
     await add_workers(store, *(worker_row(n) for n in range(1, 4)))
     broadcasts = Broadcasts(store)
-    async with store.transaction() as tx:
-        await start_broadcast(tx, StartBroadcast({}, MEETING, None, None,
-                                                 "whatsapp:6281200000009", "en"), NOW)
+    work = StartBroadcast({}, MEETING, None, None, "whatsapp:6281200000009", "en")
+    assert await do_later(store, "whatsapp", "6281200000009", Later("broadcast", "t1", work),
+                          NOW)
     sent: list[tuple[str, Rendered]] = []
 
     class WhatsApp:

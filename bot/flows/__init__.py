@@ -2,8 +2,9 @@
 itself (its name, the words that start it, whether it is kept when the user goes to the menu)
 and knows no flow by name."""
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.context import Context, Turn
 from bot.messages import Choice, Inbound
@@ -36,6 +37,11 @@ class Flow(Protocol):
         """Ask the current step again (after help, thanks, a change of language, resume)."""
 
     def help(self, s: Session, turn: Turn, ctx: Context) -> None: ...
+
+    async def resume(self, s: Session, result: Mapping[str, Any], turn: Turn,
+                     ctx: Context) -> None:
+        """The result of long work the flow asked for (``bot.messages.Later``); only flows
+        that ask for some are sent one."""
 
     def niks_wanted(self, s: Session, text: str, today: date) -> set[str]:
         """The NIKs answering ``text`` may look up, for the host to fetch beforehand."""

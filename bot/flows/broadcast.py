@@ -3,11 +3,17 @@ chose English, or a ready reminder), who gets it (filters narrowing the audience
 shown as they go), then a preview with the count and how long sending takes at the channels'
 rates, and a confirmation: now, or at a Jakarta time. BATAL drops it at any step; nothing is
 stored until it is confirmed. Only admins broadcast; their role is checked at every step.
+
+Counting the audience and storing the broadcast may take long (100,000 workers): the flow asks
+for them (``Later``) and goes on with their result (``resume``), so they never run in the
+transaction that handles every chat's messages.
 """
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from bot.broadcasting import (
     MAX_TEXT,
@@ -23,7 +29,7 @@ from bot.channels import BROADCAST, NAMES, WHATSAPP
 from bot.choices import match
 from bot.context import Context, Turn
 from bot.i18n import N_, Duration, Lines, Msg, When
-from bot.messages import Choice, Inbound, Reply, StartBroadcast
+from bot.messages import Choice, Inbound, Later, PreviewBroadcast, Reply, StartBroadcast
 from bot.occupations import OCCUPATIONS
 from bot.programmes import Programmes
 from bot.quiet_hours import WIB
@@ -104,7 +110,9 @@ class BroadcastComposer:
     def reprompt(self, s: Session, turn: Turn, ctx: Context) -> None:
         """Asked again where staff were (after a change of language); the audience and the
         preview, which need counting, are offered again from the audience step."""
-        if s.step == "message":
+        if s.data.get("waiting"):
+            turn.say(Reply(N_("broadcast.wait"), navigation=True))
+        elif s.step == "message":
             turn.say(self._message_prompt())
         elif s.step == "english":
             turn.say(Reply(N_("broadcast.english.prompt"), choices=(SKIP,), navigation=True))
@@ -126,6 +134,10 @@ class BroadcastComposer:
         if inbound.kind != "text":
             turn.say(self._error(N_("input.not_text"), N_("broadcast.expect.text")))
             return
+        if s.data.get("waiting"):
+            turn.say(Reply(N_("broadcast.wait"), navigation=True))
+            turn.do(self._work(s, s.data["waiting"], inbound.chat_key))
+            return
         step = s.step or "message"
         if step == "message":
             self._read_message(s, inbound, text, turn)
@@ -141,7 +153,7 @@ class BroadcastComposer:
             await self._read_confirm(s, inbound, text, turn, ctx)
             return
         if s.flow == self.name and s.step in ("audience", "confirm") and not turn.replies:
-            await self._ask(s, turn, ctx)
+            self._ask(s, turn, ctx)
 
     # --- the message ------------------------------------------------------------------------
 
@@ -194,13 +206,59 @@ class BroadcastComposer:
         allowed = READY[reminder].filters if reminder else FILTER_LABELS
         return tuple(c for c in FILTERS if c.value in allowed)
 
-    async def _ask(self, s: Session, turn: Turn, ctx: Context) -> None:
-        preview = await ctx.lookup.broadcast_preview(self._audience(s), s.data.get("reminder"),
-                                                     ctx.today)
-        if s.step == "audience":
-            turn.say(self._audience_prompt(s, preview))
+    def _ask(self, s: Session, turn: Turn, ctx: Context) -> None:
+        """The audience's count and the preview need counting, which may take long: asked for
+        after this step, in its own transaction (``Later``), and shown when the count comes
+        back (``resume``)."""
+        s.data["waiting"] = ctx.new_token()
+        turn.do(self._work(s, s.data["waiting"], ""))
+
+    def _work(self, s: Session, token: str, actor: str) -> Later:
+        """What the staff member waits for: the count (audience, preview), or the broadcast
+        stored once confirmed (step ``starting``)."""
+        if s.step != "starting":
+            return Later(self.name, token, PreviewBroadcast(dict(s.data["filters"]),
+                                                            s.data.get("reminder")))
+        return Later(self.name, token, StartBroadcast(
+            dict(s.data["filters"]), s.data.get("text_id"), s.data.get("text_en"),
+            s.data.get("reminder"), actor, s.locale, self._at(s)))
+
+    async def resume(self, s: Session, result: Mapping[str, Any], turn: Turn,
+                     ctx: Context) -> None:
+        """The long work's result. A stale one (staff moved on, or it was asked for again)
+        changes nothing; a broadcast it started is told of all the same."""
+        mine = s.flow == self.name and s.data.get("waiting") == result["token"]
+        started = result.get("broadcast_id")
+        if not mine:
+            if started:
+                turn.say(self._started(result))
+            return
+        del s.data["waiting"]
+        if result.get("failed"):
+            s.step = "audience"
+            turn.say(Reply(N_("broadcast.later_failed"), choices=self._audience_choices(s),
+                           navigation=True))
+            return
+        preview = Preview.from_json(result["preview"])
+        if s.step != "starting":
+            turn.say(self._audience_prompt(s, preview) if s.step == "audience"
+                     else self._preview(s, preview, ctx))
+        elif started:
+            s.leave_flow()
+            turn.say(self._started(result))
         else:
-            turn.say(self._preview(s, preview, ctx))
+            s.step = "audience"
+            turn.say(Reply(N_("broadcast.audience.nobody"), navigation=True))
+            turn.say(self._audience_prompt(s, preview))
+
+    @staticmethod
+    def _started(result: Mapping[str, Any]) -> Reply:
+        count = Preview.from_json(result["preview"]).reachable
+        if not result.get("scheduled_at"):
+            return Reply(N_("broadcast.started"), {"count": count}, navigation=True)
+        at = datetime.fromisoformat(result["scheduled_at"])
+        return Reply(N_("broadcast.scheduled"), {"count": count, "when": When(at.astimezone(WIB))},
+                     navigation=True)
 
     def _audience_choices(self, s: Session) -> tuple[Choice, ...]:
         return (DONE, *self._filter_choices(s)) + ((CLEAR,) if s.data["filters"] else ())
@@ -350,33 +408,18 @@ class BroadcastComposer:
             turn.say(Reply(N_("broadcast.schedule.prompt"), navigation=True))
         elif picked.value == "audience":
             s.step = "audience"
-            await self._ask(s, turn, ctx)
+            self._ask(s, turn, ctx)
         else:
-            await self._send(s, inbound, turn, ctx)
+            self._send(s, inbound, turn, ctx)
 
-    async def _send(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
+    def _send(self, s: Session, inbound: Inbound, turn: Turn, ctx: Context) -> None:
         at = self._at(s)
         if at is not None and at <= ctx.now:
             s.step = "schedule"
             turn.say(self._error(N_("broadcast.schedule.past"), N_("broadcast.expect.time"), ()))
             return
-        preview = await ctx.lookup.broadcast_preview(self._audience(s), s.data.get("reminder"),
-                                                     ctx.today)
-        if not preview.reachable:
-            s.step = "audience"
-            turn.say(Reply(N_("broadcast.audience.nobody"), navigation=True))
-            turn.say(self._audience_prompt(s, preview))
-            return
-        turn.do(StartBroadcast(dict(s.data["filters"]), s.data.get("text_id"),
-                               s.data.get("text_en"), s.data.get("reminder"),
-                               inbound.chat_key, s.locale, at))
-        s.leave_flow()
-        if at is None:
-            turn.say(Reply(N_("broadcast.started"), {"count": preview.reachable},
-                           navigation=True))
-        else:
-            turn.say(Reply(N_("broadcast.scheduled"), {
-                "count": preview.reachable, "when": When(at.astimezone(WIB))}, navigation=True))
+        s.step, s.data["waiting"] = "starting", ctx.new_token()
+        turn.do(self._work(s, s.data["waiting"], inbound.chat_key))
 
     @staticmethod
     def _error(problem: str, expect: str, choices: tuple[Choice, ...] = (),
