@@ -99,7 +99,12 @@ async def test_staff_writing_while_it_counts_are_told_to_wait_and_it_is_done_onc
             await send(bot, ADMIN, text)
         await send(bot, ADMIN, "lanjut")  # before the count came
         assert WAIT in texts(tg, ADMIN)[-1]
-        await gate.reached(2)  # asked again, with the same token
+        bot.count += 1
+        await bot.conversations.submit([Inbound("telegram", str(ADMIN), f"m{bot.count}",
+                                                kind="sticker")])
+        await bot.conversations.delivered(f"telegram:{ADMIN}")
+        assert WAIT in texts(tg, ADMIN)[-1]  # a sticker too: not "send text"
+        await gate.reached(2)  # asked again, with the same token (the third waits its turn)
         gate.open.set()
         await bot.conversations.idle()
         prompts = [t for t in texts(tg, ADMIN) if "Saat ini 25 penerima" in t]

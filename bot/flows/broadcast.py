@@ -131,12 +131,12 @@ class BroadcastComposer:
             s.leave_flow()
             turn.say(Reply(N_("broadcast.not_allowed"), navigation=True))
             return
-        if inbound.kind != "text":
-            turn.say(self._error(N_("input.not_text"), N_("broadcast.expect.text")))
-            return
-        if s.data.get("waiting"):
+        if s.data.get("waiting"):  # whatever they send: the count comes first
             turn.say(Reply(N_("broadcast.wait"), navigation=True))
             turn.do(self._work(s, s.data["waiting"], inbound.chat_key))
+            return
+        if inbound.kind != "text":
+            turn.say(self._error(N_("input.not_text"), N_("broadcast.expect.text")))
             return
         step = s.step or "message"
         if step == "message":
