@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     (``…/telegram``)."""
     telegram_webhook_secret: SecretStr | None = None
     """The token Telegram sends with every webhook post; without it, one kept in the database."""
+    telegram_webhook_connections: int = Field(40, ge=1, le=100)
+    """How many updates Telegram posts at once (``setWebhook``'s ``max_connections``), to
+    all processes together: each holds a database connection while it is stored."""
+    telegram_webhook_answers: bool = True
+    """An update's first reply goes in the webhook's response when it is ready at once (one
+    request fewer); Telegram never confirms those. False: every reply by the API."""
     whatsapp_templates_file: Path | None = None
     """The Content templates for notices past WhatsApp's 24 hours (see the example file)."""
     telegram_rate: float = Field(30.0, ge=0)

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -79,6 +80,11 @@ class RetryLater(Exception):
 
 class Sender(Protocol):
     async def send(self, chat_id: str, message: Rendered) -> None: ...
+
+
+FOLLOWED: ContextVar[bool] = ContextVar("lindungi_reply_followed", default=False)
+"""True while a sender sends a message that another of the same reply follows (a channel that
+could send it out of band, as Telegram's webhook answer, keeps it in line instead)."""
 
 
 def new_reference() -> str:
@@ -166,6 +172,10 @@ class Conversations:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
+
+    def sending_to(self, chat_key: str) -> bool:
+        """Whether this process has messages for this chat to send (or is sending them)."""
+        return chat_key in self._tails
 
     async def delivered(self, chat_key: str) -> None:
         """Wait until the replies queued for one chat are sent."""
@@ -553,7 +563,8 @@ class Conversations:
         PRIORITY.set(NOTICE if mark[0] == "outbox" else REPLY)  # for this task's sends
         sender = self.senders[channel]
         chat_id = chat_key.split(":", 1)[1]
-        for message in messages:
+        for position, message in enumerate(messages, 1):
+            FOLLOWED.set(position < len(messages))
             if not await self._send(sender, chat_id, message):
                 return  # left undelivered: sent again once its lease lapses
         self._delivered.append(mark)

@@ -128,10 +128,21 @@ class Pacer:
         self._rounds: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._count = 0
+        self.ahead_s = 0.0
+        """How far ahead the channel's schedule was booked by the last booking (its last
+        slot's time from then): near 0 while the channel sends below its rate, growing while
+        sends queue for it."""
 
     @property
     def limited(self) -> bool:
         return self.spacing > 0 or self.per_chat > 0
+
+    @property
+    def nearly_free(self) -> bool:
+        """Whether the channel has room: its schedule booked no further ahead than a
+        broadcast may book (a quarter of a second) by the last booking. Sends then go
+        spread out, not back to back at the limit where any delay on the way bunches them."""
+        return self.ahead_s <= HORIZON_S[BROADCAST]
 
     async def acquire(self, chat_key: str, priority: int | None = None) -> float:
         """Wait for this chat's next slot; ``priority``: the kind of send (else ``PRIORITY``).
@@ -221,9 +232,11 @@ class Pacer:
                 start = await self.book.reserve(self.channel, len(batch), self.spacing, now,
                                                 HORIZON_S[priority])
                 if start is None:  # booked too far ahead for this kind, and those after it
+                    self.ahead_s = max(self.ahead_s, HORIZON_S[priority])
                     for waiting in batch:
                         waiting.not_before = now + RETRY_S
                     break
+                self.ahead_s = start + len(batch) * self.spacing - now
             slots = {w.chat_key: start + i * self.spacing for i, w in enumerate(batch)}
             refused = (await self.book.pace_chats(self.channel, slots, self.per_chat)
                        if self.per_chat else {})

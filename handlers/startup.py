@@ -128,9 +128,11 @@ def load_catalogs() -> Catalogs:
 
 
 async def start_telegram(telegram: TelegramChannel, webhook_url: str | None = None,
-                         secret: str | None = None, *, receiving: bool = True) -> None:
+                         secret: str | None = None, *, receiving: bool = True,
+                         connections: int = 40) -> None:
     try:
-        await telegram.start(webhook_url, secret, receiving=receiving)
+        await telegram.start(webhook_url, secret, receiving=receiving,
+                             connections=connections)
     except Exception as exc:
         where = " and WEBHOOK_BASE_URL" if webhook_url else ""
         raise StartupError(f"cannot reach Telegram (TELEGRAM_BOT_TOKEN, "

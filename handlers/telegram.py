@@ -5,6 +5,10 @@ confirmed to Telegram (the next ``getUpdates`` offset, or the webhook's 200 answ
 they are committed, so a crash never loses one, and a repeated ``update_id`` is dropped by the
 journal.
 
+By webhook, the first reply to an update may go in the webhook's HTTP response itself (Telegram
+performs the method it names): one request fewer for the bot and for the channel's budget. The
+reply is committed first, as every reply is; see ``WebhookAnswer`` for what goes this way.
+
 Photos and documents (claim documents) are downloaded, a batch's files concurrently, and stored
 by a ``MediaStore`` before their messages are handed over: the engine sees each as a stored file
 or as refused, never as something still to fetch.
@@ -27,9 +31,9 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels import TELEGRAM
 from bot.messages import DataCopy, Inbound, Kind, Media, Rendered
-from handlers.conversations import Conversations, RetryLater, Undeliverable
+from handlers.conversations import FOLLOWED, Conversations, RetryLater, Undeliverable
 from handlers.media import MediaStore
-from handlers.pacing import Pacer
+from handlers.pacing import PRIORITY, REPLY, Pacer
 
 log = logging.getLogger("lindungi.telegram")
 T = TypeVar("T")
@@ -41,6 +45,62 @@ MAX_CAPTION = 1024
 """Telegram's limit for a photo's caption (the text limit is 4096)."""
 DOWNLOAD_CONCURRENCY = 4
 """Files fetched at once: each may hold up to 20 MB in memory until stored."""
+ANSWER_WAIT_S = 1.0
+"""How long a webhook's response waits, once its update is committed, for the reply to be
+handed to it (its slot in the budget taken); past it, the reply goes by the API."""
+ANSWER_WITHIN_S = 5.0
+"""A webhook post older than this is answered empty, its reply sent by the API: Telegram may
+have stopped waiting for the response."""
+ANSWER_WRITTEN_S = 10.0
+"""How long a reply handed to a response waits for it to be written before going by the API."""
+
+
+class WebhookAnswer:
+    """The reply Telegram may take in the response to the update it posted. Telegram never
+    says whether a method in a response worked, so only what is most likely to: a plain text
+    (no card, no file), the last of its reply, sent as a reply (not a notice or a broadcast),
+    in its slot of the channel's budget while that has room (``Pacer.nearly_free``), to a
+    webhook post still young and connected. It counts as sent once the response is written;
+    a response not written in time (the client gone) leaves it to the API. A process killed
+    in between leaves it unmarked, sent again (once) by the lease, as any reply in flight at
+    a crash."""
+
+    def __init__(self):
+        self.method: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._written = asyncio.Event()
+        self._unwritten = False
+
+    def offer(self, method: dict) -> bool:
+        """Hand ``method`` to the response; False when it no longer takes one."""
+        if self.method.done():
+            return False
+        self.method.set_result(method)
+        return True
+
+    def close(self) -> None:
+        """No reply is taken any more (the response goes without one)."""
+        if not self.method.done():
+            self.method.cancel()
+
+    def written(self, ok: bool = True) -> None:
+        """The response carrying the method was written (``ok``), or will not be."""
+        self._unwritten = not ok
+        self._written.set()
+
+    async def sent(self) -> bool:
+        """Wait for the response; whether the method reached Telegram's side."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._written.wait(), ANSWER_WRITTEN_S)
+            return not self._unwritten
+        return False
+
+
+class Received(NamedTuple):
+    """A webhook post taken: the method to answer it with (None: answer empty), and
+    ``WebhookAnswer.written`` to call once that answer is written."""
+
+    answer: dict | None = None
+    written: Callable[[bool], None] | None = None
 
 
 class Incoming(NamedTuple):
@@ -73,6 +133,8 @@ class TelegramChannel:
         # httpx's pool grows costly with every request queued in it: queue here instead.
         self._sending = asyncio.Semaphore(send_concurrency)
         self._downloading = asyncio.Semaphore(DOWNLOAD_CONCURRENCY)
+        self._answers: dict[int, WebhookAnswer] = {}
+        """Per chat, the webhook response waiting for its update's reply."""
 
     async def send(self, chat_id: str, message: Rendered) -> None:
         photo = None
@@ -90,16 +152,38 @@ class TelegramChannel:
             elif attachment is not None:
                 await self._send_file(int(chat_id), message, attachment)
             elif photo is None:
+                markup = keyboard(message)
                 await self._call(int(chat_id), lambda: self.bot.send_message(
-                    int(chat_id), message.text, reply_markup=keyboard(message)))
+                    int(chat_id), message.text, reply_markup=markup),
+                    answer=self._answerable(int(chat_id), message.text, markup))
             else:
                 await self._send_card(int(chat_id), message, photo)
 
-    async def _call(self, chat_id: int, call: Callable[[], Awaitable[T]]) -> T:
+    def _answerable(self, chat_id: int, text: str,
+                    markup: ReplyKeyboardMarkup | None) -> dict | None:
+        """The message as a webhook response's method, when a response waits for it."""
+        if chat_id not in self._answers or FOLLOWED.get() or PRIORITY.get() != REPLY:
+            return None
+        method = {"method": "sendMessage", "chat_id": chat_id, "text": text}
+        if markup is not None:
+            method["reply_markup"] = markup.to_dict()
+        return method
+
+    async def _call(self, chat_id: int, call: Callable[[], Awaitable[T]],
+                    answer: dict | None = None) -> T | None:
         """One Bot API call that sends to ``chat_id``: in its slot of the channel's budget,
-        a few at a time; a 429 pauses the channel for every process."""
+        a few at a time; a 429 pauses the channel for every process. ``answer``: the call as
+        a method for the update's webhook response, if that still waits and the channel has
+        room (then None is returned): near its limit, a method Telegram refuses in a
+        response is lost unseen, while a call refused is tried again."""
         async with (self.pacer.sending(f"{CHANNEL}:{chat_id}", self._sending)
                     if self.pacer is not None else self._sending):
+            waiting = (self._answers.get(chat_id) if answer is not None
+                       and (self.pacer is None or self.pacer.nearly_free) else None)
+            if waiting is not None and waiting.offer(answer):
+                if await waiting.sent():
+                    return None
+                raise RetryLater(0.0)  # the response went without it: by the API instead
             try:
                 return await call()
             except RetryAfter as exc:
@@ -177,12 +261,12 @@ class TelegramChannel:
             chat_id, message.text, reply_markup=keyboard(message)))
 
     async def start(self, webhook_url: str | None = None, secret: str | None = None, *,
-                    receiving: bool = True) -> None:
+                    receiving: bool = True, connections: int = 40) -> None:
         """Check the token (getMe). With ``webhook_url``, ask Telegram to post updates there
-        with ``secret`` in their header (``receive`` takes them); otherwise make sure no
-        webhook steals the updates ``poll`` fetches. Updates waiting at Telegram are kept
-        either way. ``receiving=False``: only to send (a command's broadcast), leaving the
-        running bot's webhook or polling as it is."""
+        with ``secret`` in their header (``receive`` takes them), ``connections`` at once;
+        otherwise make sure no webhook steals the updates ``poll`` fetches. Updates waiting
+        at Telegram are kept either way. ``receiving=False``: only to send (a command's
+        broadcast), leaving the running bot's webhook or polling as it is."""
         await self.bot.initialize()
         if not receiving:
             return
@@ -190,24 +274,46 @@ class TelegramChannel:
             await self.bot.delete_webhook(drop_pending_updates=False)
             log.info("polling Telegram as @%s", self.bot.username)
             return
-        await self.bot.set_webhook(webhook_url, secret_token=secret,
+        await self.bot.set_webhook(webhook_url, secret_token=secret, max_connections=connections,
                                    allowed_updates=["message"], drop_pending_updates=False)
         log.info("Telegram posts @%s's updates to %s", self.bot.username, webhook_url)
 
-    async def receive(self, data: object) -> bool:
+    async def receive(self, data: object, posted_at: float | None = None) -> Received | None:
         """One update Telegram posted to the webhook: its file fetched and stored, then handed
-        over; returns once committed (a repeated ``update_id`` is dropped there). False when
-        it is no update at all; raises when it could not be stored (Telegram posts it again)."""
+        over; returns once committed (a repeated ``update_id`` is dropped there), with its
+        first reply to answer the post with when that is ready within ``ANSWER_WAIT_S`` and
+        the post (``posted_at``, the loop's time it came; None: no answer) is young enough.
+        None when it is no update at all; raises when it could not be stored (Telegram posts
+        it again)."""
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return False
+            return None
         try:
             update = Update.de_json(data, self.bot)
         except (KeyError, TypeError, ValueError):
-            return False
+            return None
         got = incoming(update)
-        if got is not None:
+        if got is None:
+            return Received()
+        chat_id = int(got.inbound.chat_id)
+        answer = None
+        if posted_at is not None and chat_id not in self._answers:
+            answer = self._answers[chat_id] = WebhookAnswer()
+        method = None
+        try:
             await self.conversations.submit(await self._fetch([got]))
-        return True
+            if answer is not None and self.conversations.sending_to(got.inbound.chat_key):
+                loop = asyncio.get_running_loop()
+                wait = min(ANSWER_WAIT_S, posted_at + ANSWER_WITHIN_S - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    if wait > 0:
+                        method = await asyncio.wait_for(asyncio.shield(answer.method), wait)
+        finally:
+            if answer is not None:
+                del self._answers[chat_id]
+                answer.close()
+                if method is None and answer.method.done() and not answer.method.cancelled():
+                    answer.written(False)  # taken, then this post failed or grew old
+        return Received(method, answer.written) if method is not None else Received()
 
     async def poll(self) -> None:
         """Fetch updates, hand them over, confirm them once stored; until cancelled."""

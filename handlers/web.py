@@ -4,7 +4,8 @@ Starlette app that ``main.py run`` serves with uvicorn on the bot's own event lo
     POST /whatsapp         a WhatsApp message (Twilio's form), answered once it is stored
     POST /whatsapp/status  Twilio's report on a message the bot sent (queued, sent, delivered,
                            read, failed…)
-    POST /telegram         a Telegram update (webhook mode), answered once it is stored
+    POST /telegram         a Telegram update (webhook mode), answered once it is stored,
+                           with its first reply when that is ready at once
     GET  /cards/<token>    a card's image, at a signed address that expires
     GET  /files/<token>    a claim document (for staff on WhatsApp), the same way
     GET  /copies/<token>   a copy of a worker's data (a PDF) written for their WhatsApp chat
@@ -35,6 +36,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -95,10 +97,12 @@ class SignedMedia:
 @dataclass(frozen=True)
 class TelegramHook:
     """What the Telegram webhook needs: the channel that takes updates, and the secret token
-    Telegram was given (``setWebhook``) to send with each."""
+    Telegram was given (``setWebhook``) to send with each; ``answers``: whether a post may be
+    answered with its update's first reply (``TELEGRAM_WEBHOOK_ANSWERS``)."""
 
     channel: TelegramChannel
     secret: str
+    answers: bool = True
 
 
 def web_app(conversations: Conversations, whatsapp: "WhatsAppChannel | None", store: Store,
@@ -218,6 +222,7 @@ def _telegram(hook: TelegramHook):
             log.warning("refused a %s post from %s: missing or wrong %s", TELEGRAM_PATH,
                         client, SECRET_HEADER)
             return Response("invalid secret token", status_code=403, media_type="text/plain")
+        posted_at = asyncio.get_running_loop().time()
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -229,15 +234,25 @@ def _telegram(hook: TelegramHook):
             data = None
         try:
             # Returns once journaled and committed (a repeated update_id is dropped there).
-            taken = await hook.channel.receive(data)
+            received = await hook.channel.receive(data, posted_at if hook.answers else None)
         except Exception as exc:  # noqa: BLE001 - 500: Telegram posts the update again
             log.error("could not store Telegram update %s: %s",
                       data.get("update_id") if isinstance(data, dict) else "?",
                       database_error(exc))
             return Response("not stored", status_code=500, media_type="text/plain")
-        if not taken:
+        if received is None:
             return Response("not a Telegram update", status_code=400, media_type="text/plain")
-        return Response(status_code=200)
+        if received.answer is None:
+            return Response(status_code=200)
+        if await request.is_disconnected():
+            received.written(False)
+            return Response(status_code=200)
+
+        async def written() -> None:  # async: Starlette runs a plain function in a thread
+            received.written(True)
+
+        # The update's first reply, performed by Telegram: counted as sent once written.
+        return JSONResponse(received.answer, background=BackgroundTask(written))
 
     return update
 

@@ -111,6 +111,33 @@ async def test_replies_go_before_notices_before_broadcasts():
     assert all(order.index(f"late reply {n}") < order.index("broadcast") for n in range(20))
 
 
+async def test_the_channel_has_room_until_sends_queue_for_it():
+    """A second of sends queued at once books the schedule a second ahead: no room (a webhook
+    answer waits for room, see ``handlers.telegram``); one send after a quiet time has it."""
+    clock = Clock()
+    pacer = Pacer(MemoryBook(), "telegram", 30, 0, clock=clock, sleep=clock.sleep)
+    assert pacer.nearly_free
+    await pacer.acquire("a")
+    assert pacer.nearly_free
+    await asyncio.gather(*(pacer.acquire(f"c{n}") for n in range(30)))
+    # booked after the first one's slot, at the same moment
+    assert pacer.ahead_s == pytest.approx(31 * SLOT) and not pacer.nearly_free
+    clock.now += 10
+    await pacer.acquire("a")
+    assert pacer.ahead_s == pytest.approx(SLOT) and pacer.nearly_free
+
+
+async def test_a_kind_refused_its_slot_leaves_the_channel_without_room():
+    """More than a notice may book is booked ahead (by another process): the notice is
+    refused its slot for now, and the channel counts as having no room."""
+    clock = Clock()
+    book = MemoryBook()
+    pacer = Pacer(book, "telegram", 30, 0, clock=clock, sleep=clock.sleep)
+    await book.reserve("telegram", 60, SLOT, clock.now, 3600)  # two seconds of sends
+    await pacer.acquire("n", NOTICE)
+    assert clock.now >= 100.0 + 1.0 and not pacer.nearly_free
+
+
 @pytest.fixture(params=["memory", "shared"])
 async def book(request, store):
     yield MemoryBook() if request.param == "memory" else SharedBook(store)
