@@ -46,7 +46,7 @@ def main() -> None:
 
     async def on_startup(bot: Bot) -> None:
         await bot.set_webhook(f"{args.webhook}/telegram", secret_token=SECRET,
-                              allowed_updates=["message"])
+                              allowed_updates=["message"], max_connections=100)  # as Lindungi
 
     dispatcher.startup.register(on_startup)
     app = web.Application()

@@ -10,7 +10,7 @@ Setups (each its own subprocesses, its own fake Bot API, a fresh PostgreSQL data
   by webhook with the reply in the webhook's answer;
 - ``lindungi_polling``: ``main.py run`` by long polling, one process;
 - ``lindungi_webhook_1``, ``_2``, ``_3``: ``main.py run`` by webhook, 1, 2 and 3 processes on
-  one database, the fake posting to them in turn (40 at once, a chat's next update once its
+  one database, the fake posting to them in turn (100 at once, a chat's next update once its
   previous one was answered, as Telegram does).
 
 Every user registers (14 messages, each sent once the previous one's reply came: see

@@ -97,9 +97,11 @@ class Settings(BaseSettings):
     (``…/telegram``)."""
     telegram_webhook_secret: SecretStr | None = None
     """The token Telegram sends with every webhook post; without it, one kept in the database."""
-    telegram_webhook_connections: int = Field(40, ge=1, le=100)
+    telegram_webhook_connections: int = Field(100, ge=1, le=100)
     """How many updates Telegram posts at once (``setWebhook``'s ``max_connections``), to
-    all processes together: each holds a database connection while it is stored."""
+    all processes together. Each post waits for its update's reply (the webhook answer), so
+    the updates in flight bound the throughput: 100 answered 1.7× Telegram's default of 40
+    (BENCHMARKS.md)."""
     telegram_webhook_answers: bool = True
     """An update's first reply goes in the webhook's response when it is ready at once (one
     request fewer); Telegram never confirms those. False: every reply by the API."""

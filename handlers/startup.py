@@ -129,7 +129,7 @@ def load_catalogs() -> Catalogs:
 
 async def start_telegram(telegram: TelegramChannel, webhook_url: str | None = None,
                          secret: str | None = None, *, receiving: bool = True,
-                         connections: int = 40) -> None:
+                         connections: int | None = None) -> None:
     try:
         await telegram.start(webhook_url, secret, receiving=receiving,
                              connections=connections)

@@ -261,12 +261,13 @@ class TelegramChannel:
             chat_id, message.text, reply_markup=keyboard(message)))
 
     async def start(self, webhook_url: str | None = None, secret: str | None = None, *,
-                    receiving: bool = True, connections: int = 40) -> None:
+                    receiving: bool = True, connections: int | None = None) -> None:
         """Check the token (getMe). With ``webhook_url``, ask Telegram to post updates there
-        with ``secret`` in their header (``receive`` takes them), ``connections`` at once;
-        otherwise make sure no webhook steals the updates ``poll`` fetches. Updates waiting
-        at Telegram are kept either way. ``receiving=False``: only to send (a command's
-        broadcast), leaving the running bot's webhook or polling as it is."""
+        with ``secret`` in their header (``receive`` takes them), ``connections`` at once
+        (None: Telegram's default, 40); otherwise make sure no webhook steals the updates
+        ``poll`` fetches. Updates waiting at Telegram are kept either way.
+        ``receiving=False``: only to send (a command's broadcast), leaving the running bot's
+        webhook or polling as it is."""
         await self.bot.initialize()
         if not receiving:
             return
