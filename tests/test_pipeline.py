@@ -136,6 +136,23 @@ async def test_many_users_register_at_once(pipeline, store):
         assert "LD-TEST-" in pipeline.sender.texts(str(chat))[-1]
 
 
+async def test_the_messages_of_many_chats_at_once_keep_each_chats_order(pipeline, store):
+    """Twenty registrations, every message submitted at once, interleaved across chats (as a
+    channel posting side by side may): more than a batch holds, so a chat's messages are split
+    over batches, and are still handled, and answered, in the order they came."""
+    chats = range(1, 21)
+    await asyncio.gather(*(pipeline.conversations.submit(
+        [pipeline.message(chat, answer or nik_for(chat))]) for answer in ANSWERS
+        for chat in chats))
+    await pipeline.conversations.idle()
+    assert await count_rows(store, worker) == len(chats)
+    for chat in chats:
+        texts = pipeline.sender.texts(str(chat))
+        assert len(texts) == len(ANSWERS), texts
+        assert texts[0].startswith("Halo!") and texts[1].startswith("Pilih bahasa")
+        assert "Persetujuan" in texts[2] and "LD-TEST-" in texts[-1]
+
+
 async def test_the_same_nik_from_two_processes_is_stored_once(store, catalogs, caplog):
     """Two pipelines (as two processes would) confirm the same NIK at the same moment; the
     NIK appears in no log line, not even in the database error of the loser."""
