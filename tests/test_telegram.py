@@ -10,18 +10,33 @@ from typing import NamedTuple
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
-from telegram import Update
 
 from bot.cards import CardData, sign_card
 from bot.engine import Engine
 from bot.messages import Rendered
 from bot.render import Renderer
 from handlers.conversations import Conversations, RetryLater, Undeliverable
-from handlers.telegram import MAX_CAPTION, TelegramChannel, fits_caption, keyboard, to_inbound
+from handlers.telegram import (
+    MAX_CAPTION,
+    TelegramChannel,
+    fits_caption,
+    incoming,
+    keyboard,
+    keyboard_json,
+    to_inbound,
+)
 from models.schema import inbound, worker
 from models.store import Store
 from tests.chat import EXAMPLE_PROGRAMMES
-from tests.fakes.telegram_api import PHOTO, STICKER, TOKEN, FakeTelegram, contact, message
+from tests.fakes.telegram_api import (
+    PHOTO,
+    STICKER,
+    TOKEN,
+    FakeTelegram,
+    contact,
+    document,
+    message,
+)
 
 NIK = "1371011708850001"
 PTB_WARNS_ON_429 = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -74,8 +89,9 @@ async def walk(tg: FakeTelegram, chat_id: int, steps: list[Step]):
     return replies
 
 
-def update(content: dict, chat_id: int = 42, **kwargs) -> Update:
-    return Update.de_json({"update_id": 7, "message": message(chat_id, content, **kwargs)}, None)
+def update(content: dict, chat_id: int = 42, **kwargs) -> dict:
+    """An update as the Bot API sends it (JSON)."""
+    return {"update_id": 7, "message": message(chat_id, content, **kwargs)}
 
 
 # --- to_inbound ---------------------------------------------------------------------------
@@ -100,8 +116,51 @@ def test_group_messages_are_ignored(chat_type):
 
 
 def test_updates_without_a_message_are_ignored():
-    edited = Update.de_json({"update_id": 8, "edited_message": message(42, {"text": "x"})}, None)
+    edited = {"update_id": 8, "edited_message": message(42, {"text": "x"})}
     assert to_inbound(edited) is None
+
+
+PDF = document("BQACAgUAAx1", "application/pdf", "surat_kematian.pdf", 2048)
+
+
+@pytest.mark.parametrize(("content", "media", "file_id"), [
+    # the largest of a photo's sizes, always JPEG; its caption is its text
+    ({"photo": [{"file_id": "small", "width": 90, "height": 90, "file_size": 1024},
+                {"file_id": "large", "width": 800, "height": 600, "file_size": 60_000}],
+      "caption": "KTP ahli waris"}, ("image/jpeg", 60_000, None, None), "large"),
+    (PDF, ("application/pdf", 2048, "surat_kematian.pdf", None), "BQACAgUAAx1"),
+    # fields Telegram may leave out
+    (document("d1", None, None, None),
+     ("application/octet-stream", 0, None, "type"), None),
+    # refused as announced: never downloaded
+    (document("d2", "application/pdf", "besar.pdf", 30 * 1024 * 1024),
+     ("application/pdf", 30 * 1024 * 1024, "besar.pdf", "size"), None),
+    # a GIF comes as an animation, and as a document for old clients: a video, no file
+    ({"animation": {"file_id": "a"}, **document("a", "image/gif", "x.gif", 10)},
+     None, None),
+])
+def test_a_photo_or_document_is_announced_with_the_file_to_fetch(content, media, file_id):
+    got = incoming(update(content))
+    announced = got.inbound.media
+    assert (None if announced is None else (announced.mime_type, announced.size,
+                                            announced.file_name, announced.refused)) == media
+    assert got.file_id == file_id
+    if "caption" in content:
+        assert (got.inbound.kind, got.inbound.text) == ("photo", "KTP ahli waris")
+
+
+@pytest.mark.parametrize("malformed", [
+    None, [], "update", {}, {"update_id": "7"},
+    {"update_id": 7, "message": "halo"},
+    {"update_id": 7, "message": {"chat": "42", "text": "x"}},
+    {"update_id": 7, "message": {"chat": {"id": "42", "type": "private"}, "text": "x"}},
+    {"update_id": 7, "message": message(42, {"text": 5})},
+    {"update_id": 7, "message": message(42, {"photo": "a photo"})},
+    {"update_id": 7, "message": message(42, {"document": {"file_id": "d", "file_size": "9"}})},
+])
+def test_what_is_no_update_is_refused(malformed):
+    with pytest.raises(ValueError):
+        incoming(malformed)
 
 
 # --- keyboard -----------------------------------------------------------------------------
@@ -126,7 +185,18 @@ def test_keyboard_gives_long_labels_a_row_each():
 
 
 def test_no_keyboard_without_buttons():
-    assert keyboard(Rendered("Terima kasih")) is None
+    assert keyboard(Rendered("Terima kasih")) is None and keyboard_json(
+        Rendered("Terima kasih")) is None
+
+
+@pytest.mark.parametrize("rendered", [
+    Rendered("Nomor HP?", options=("Ya", "Tidak", "Nanti"), contact_button="📱 Kirim",
+             menu_button="🏠 Menu"),
+    Rendered("Pekerjaan?", options=("Ojek / ojol", "Pedagang kaki lima / keliling")),
+    Rendered("Selesai", menu_button="🏠 Menu"),
+])
+def test_a_webhook_answer_carries_the_same_keyboard_as_a_call(rendered):
+    assert keyboard_json(rendered) == keyboard(rendered).to_dict()
 
 
 # --- the channel over HTTP --------------------------------------------------------------
